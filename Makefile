@@ -1,0 +1,73 @@
+# Stockcast: `make help` lists every target. Options pass through as variables:
+#   make all TICKERS=AAPL,MSFT SOURCE=sample EPOCHS=60 DEVICE=auto SEED=42
+#   make all SOURCE=csv DATA=path/to/PRICES.csv
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.stockcast-installed
+
+TICKERS ?= AAPL,MSFT
+SOURCE  ?= sample
+DATA    ?=
+EPOCHS  ?=
+DEVICE  ?=
+SEED    ?=
+ARGS    ?=
+PORT    ?= 5000
+
+# Only the options that were given; the rest keep the defaults in pipeline/config.py.
+OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
+       $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
+       $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) $(ARGS)
+
+.PHONY: help setup all fetch features train evaluate test lint ui clean clean-runs
+
+help: ## list the targets and the variables they take
+	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
+	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [ARGS='--more options']"
+	@echo
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing the project into $(VENV) (first time: a few minutes; log in $(VENV)/install.log)"
+	@$(PY) -m pip install --disable-pip-version-check -e '.[dev]' > $(VENV)/install.log 2>&1 \
+	  || { tail -n 30 $(VENV)/install.log; echo "error: installing into $(VENV) failed (see $(VENV)/install.log)"; exit 1; }
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the project (the other targets do this themselves)
+
+all: $(STAMP) ## fetch, features, train and evaluate every ticker in TICKERS; log to MLflow
+	$(PY) -m pipeline all $(OPTS)
+
+fetch: $(STAMP) ## stage 1 alone: load and validate prices
+	$(PY) -m pipeline fetch $(OPTS)
+
+features: $(STAMP) ## stage 2 alone: split, scale, window
+	$(PY) -m pipeline features $(OPTS)
+
+train: $(STAMP) ## stage 3 alone: train the RNN
+	$(PY) -m pipeline train $(OPTS)
+
+evaluate: $(STAMP) ## stage 4 alone: score against the baselines; log to MLflow
+	$(PY) -m pipeline evaluate $(OPTS)
+
+test: $(STAMP) ## run the test suite (offline)
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff: lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=n to change)
+	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT)
+
+clean: ## remove generated data, caches and the venv (keeps mlflow.db and mlruns/)
+	rm -rf $(VENV) data/raw data/processed reports .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-runs: ## remove every MLflow run and registered model (mlflow.db and mlruns/)
+	rm -rf mlflow.db mlruns

@@ -1,0 +1,187 @@
+"""Every MLflow call of the project, in one module.
+
+Runs go to MLflow's default store (``sqlite:///mlflow.db`` with artifacts under
+``./mlruns/`` in the working folder) unless ``MLFLOW_TRACKING_URI`` or
+``--tracking-uri`` says otherwise, so plain ``mlflow ui`` in the project
+folder shows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; must precede pyplot
+# MLflow's own download bars would interleave with ours.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.entities import RunStatus
+from mlflow.models import infer_signature
+
+from pipeline.config import Config, flatten
+from pipeline.errors import Interrupted
+from pipeline.evaluate import METRICS, Evaluation
+from pipeline.forecaster import OUTPUT_COLUMN, Forecaster
+from pipeline.report import markdown_table
+from pipeline.train import Epoch
+
+log = logging.getLogger("stockcast")
+MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
+RNN = "rnn"  # the name of our model in evaluation tables
+
+
+def configure(tracking_uri: str | None) -> None:
+    """Point MLflow at ``tracking_uri``; None keeps MLflow's own default or environment."""
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+
+
+@contextlib.contextmanager
+def run(
+    cfg: Config,
+    ticker: str,
+    *,
+    kind: str,
+    run_id: str | None = None,
+    nested: bool = False,
+    run_name: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Open (or resume) a run tagged with the ticker; end it FINISHED, FAILED or KILLED.
+
+    A new run logs the whole config as params once. Whatever escapes the block
+    (an error, Ctrl-C, SIGTERM) ends the run with the matching status, so no
+    run is left RUNNING.
+    """
+    if not nested:
+        mlflow.set_experiment(cfg.experiment)
+    active = mlflow.start_run(
+        run_id=run_id,
+        run_name=None if run_id else (run_name or f"{ticker}-{kind}"),
+        nested=nested,
+        tags=None if run_id else {"ticker": ticker, "kind": kind, "source": cfg.data.source},
+    )
+    try:
+        if run_id is None:
+            mlflow.log_params({"ticker": ticker, **flatten(cfg)})
+        yield active
+    except (KeyboardInterrupt, Interrupted):
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    else:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def log_epoch(record: Epoch) -> None:
+    """Log one epoch's losses with its step, so the UI draws the loss curves."""
+    mlflow.log_metrics(
+        {"train_loss": record.train_loss, "val_loss": record.val_loss}, step=record.epoch
+    )
+
+
+def log_training(best_epoch: int, epochs_run: int, device: str, seconds: float) -> None:
+    """Log what training ended with."""
+    mlflow.log_metrics(
+        {"best_epoch": best_epoch, "epochs_run": epochs_run, "train_seconds": seconds}
+    )
+    mlflow.set_tag("device", device)
+
+
+def log_dataset(prices: pd.DataFrame, ticker: str, source: str) -> None:
+    """Record the price table the run used, through ``mlflow.log_input``."""
+    frame = prices.reset_index()
+    with warnings.catch_warnings():
+        # A local path matches two equivalent source types; MLflow picks one and says so.
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        dataset = mlflow.data.from_pandas(frame, source=source, name=f"{ticker}-daily-prices")
+    mlflow.log_input(dataset, context="training")
+
+
+def metric_names(model: str, prefix: str) -> dict[str, str]:
+    """Metric keys: ours are ``<prefix>_rmse`` etc., a baseline's ``<name>_<prefix>_rmse``."""
+    head = prefix if model == RNN else f"{model}_{prefix}"
+    return {metric: f"{head}_{metric}" for metric in METRICS}
+
+
+def log_evaluation(evaluation: Evaluation, prefix: str = "test") -> dict[str, float]:
+    """Log every model's scores; return the logged metrics."""
+    metrics: dict[str, float] = {}
+    for model, row in evaluation.table.iterrows():
+        for metric, key in metric_names(str(model), prefix).items():
+            metrics[key] = float(row[metric])
+    mlflow.log_metrics(metrics)
+    mlflow.log_text(markdown_table(evaluation.table), f"{prefix}_metrics.md")
+    mlflow.log_text(evaluation.forecasts.to_csv(float_format="%.6f"), f"{prefix}_forecasts.csv")
+    return metrics
+
+
+def forecast_figure(forecasts: pd.DataFrame, title: str, models: list[str]) -> plt.Figure:
+    """Actual Close against each model's forecast over the given target days."""
+    fig, ax = plt.subplots(figsize=(11, 5), dpi=100)
+    ax.plot(forecasts.index, forecasts["actual"], color="black", lw=1.6, label="actual Close")
+    for name in models:
+        ax.plot(forecasts.index, forecasts[name], lw=1.0, alpha=0.85, label=name)
+    ax.set_title(title)
+    ax.set_ylabel("price")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def log_figure(fig: plt.Figure, artifact_file: str) -> None:
+    """Log a matplotlib figure as a PNG artifact and free it."""
+    mlflow.log_figure(fig, artifact_file)
+    plt.close(fig)
+
+
+def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> str:
+    """Log the forecaster as a pyfunc model with signature and input example; return its URI."""
+    example = example_rows[["Open", "High", "Low", "Close"]].reset_index(drop=True)
+    output = pd.DataFrame({OUTPUT_COLUMN: forecaster.forecast(example)[-1:]})
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "forecaster"
+        forecaster.save(folder)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(Path(__file__).with_name("pyfunc_entry.py")),
+            artifacts={"forecaster": str(folder)},
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=_requirements(),
+        )
+    return info.model_uri
+
+
+def _requirements() -> list[str]:
+    import sklearn
+    import torch
+
+    def pinned(name: str, version: str) -> str:
+        return f"{name}=={version.split('+')[0]}"
+
+    return [
+        pinned("mlflow", mlflow.__version__),
+        pinned("torch", torch.__version__),
+        pinned("pandas", pd.__version__),
+        pinned("numpy", np.__version__),
+        pinned("scikit-learn", sklearn.__version__),
+    ]
+
+
+def load_model(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
+    """Load a logged or registered pyfunc model."""
+    return mlflow.pyfunc.load_model(model_uri)
