@@ -15,6 +15,7 @@ import hashlib
 import io
 import logging
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -209,7 +210,8 @@ def download_yfinance(ticker: str, start: str) -> Download:
     """
     import yfinance as yf
 
-    with _captured_yf_errors() as errors:
+    with _captured_yf_errors() as errors, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # yfinance's own pandas deprecation notices
         raw = yf.download(
             ticker,
             start=start,
