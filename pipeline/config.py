@@ -57,6 +57,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # Adam L2 penalty
     clip_norm: float = 1.0  # gradient-norm clipping threshold
     patience: int = 10  # epochs without a better validation loss before stopping
+    min_delta: float = 0.002  # relative drop in validation loss that counts as better
+    shrink: bool = True  # scale forecasts by the validation-optimal factor in [0, 1]
     device: str = "auto"  # auto picks CUDA, then Apple MPS, then the CPU
     seed: int = 42  # seeds torch and numpy so a CPU run repeats exactly
     amp: bool = False  # bfloat16 autocast on CUDA (ignored elsewhere)
@@ -137,6 +139,7 @@ def validate(cfg: Config) -> None:
         (t.batch_size >= 1, f"--batch-size must be at least 1, not {t.batch_size}"),
         (t.lr > 0, f"--lr must be above 0, not {t.lr}"),
         (t.patience >= 1, f"--patience must be at least 1, not {t.patience}"),
+        (0 <= t.min_delta < 1, f"min_delta must lie in [0, 1), not {t.min_delta}"),
         (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, not {t.device!r}"),
         (len(cfg.tickers) >= 1, "no tickers given"),
     ]

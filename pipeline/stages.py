@@ -160,7 +160,7 @@ def train_stage(
 ) -> Forecaster:
     """Train in the active MLflow run; save the forecaster and the training record."""
     result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=on_epoch)
-    tracking.log_training(result.best_epoch, len(result.history) - 1, result.device, result.seconds)
+    tracking.log_training(result)
     forecaster = Forecaster(
         result.model,
         features.x_scaler,
@@ -178,6 +178,7 @@ def train_stage(
     record = {
         "run_id": run_id,
         "best_epoch": result.best_epoch,
+        "shrink_factor": result.shrink,
         "device": result.device,
         "history": [vars(e) for e in result.history],
     }

@@ -33,7 +33,7 @@ from pipeline.errors import Interrupted
 from pipeline.evaluate import METRICS, Evaluation
 from pipeline.forecaster import OUTPUT_COLUMN, Forecaster
 from pipeline.report import markdown_table
-from pipeline.train import Epoch
+from pipeline.train import Epoch, TrainResult
 
 log = logging.getLogger("stockcast")
 MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
@@ -91,12 +91,17 @@ def log_epoch(record: Epoch) -> None:
     )
 
 
-def log_training(best_epoch: int, epochs_run: int, device: str, seconds: float) -> None:
+def log_training(result: TrainResult) -> None:
     """Log what training ended with."""
     mlflow.log_metrics(
-        {"best_epoch": best_epoch, "epochs_run": epochs_run, "train_seconds": seconds}
+        {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history) - 1,
+            "shrink_factor": result.shrink,
+            "train_seconds": result.seconds,
+        }
     )
-    mlflow.set_tag("device", device)
+    mlflow.set_tag("device", result.device)
 
 
 def log_dataset(prices: pd.DataFrame, ticker: str, source: str) -> None:

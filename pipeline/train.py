@@ -45,6 +45,7 @@ class TrainResult:
     model: StockRNN  # best weights restored, in eval mode, on the training device
     history: list[Epoch] = field(default_factory=list)
     best_epoch: int = 0  # 0 means no epoch beat the untrained (persistence) network
+    shrink: float = 1.0  # factor folded into the head: forecasts were scaled by it
     device: str = "cpu"
     seconds: float = 0.0
 
@@ -208,7 +209,7 @@ def fit(
         history.append(record)
         if on_epoch:
             on_epoch(record)
-        if val_loss < best_val:
+        if val_loss < best_val * (1.0 - train_cfg.min_delta):
             best_val, best_epoch = val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=best_epoch)
@@ -217,13 +218,33 @@ def fit(
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
+    factor = shrink_to_validation(model, data, val_ends) if train_cfg.shrink else 1.0
     return TrainResult(
         model=model,
         history=history,
         best_epoch=best_epoch,
+        shrink=factor,
         device=str(device),
         seconds=time.perf_counter() - began,
     )
+
+
+@torch.no_grad()
+def shrink_to_validation(model: StockRNN, data: DeviceData, val_ends: torch.Tensor) -> float:
+    """Scale the head so that forecasts are multiplied by the validation-optimal factor.
+
+    The factor ``<f, y> / <f, f>`` (clipped to [0, 1]) minimises the validation
+    squared error of ``factor * f``. A network whose forecasts barely relate to
+    the validation targets is pulled back towards persistence (factor 0), which
+    bounds how much worse than persistence it can be on unseen days.
+    """
+    pred = predict_scaled(model, data, val_ends).double()
+    target = data.targets[val_ends].double()
+    power = float(pred @ pred)
+    factor = min(max(float(pred @ target) / power, 0.0), 1.0) if power > 0 else 1.0
+    model.head.weight.mul_(factor)
+    model.head.bias.mul_(factor)
+    return factor
 
 
 def forecast_log_returns(model: nn.Module, features: Features, ends: np.ndarray) -> np.ndarray:

@@ -44,7 +44,9 @@ def tiny_cfg(tmp_path: Path) -> Config:
         features=FeatureConfig(window=10),
         model=ModelConfig(hidden_size=8, num_layers=2),
         train=TrainConfig(epochs=2, batch_size=256, patience=2, device="cpu", progress=False),
-        paths=Paths(data_dir=tmp_path / "data", sample_dir=SAMPLE_DIR, reports_dir=tmp_path / "reports"),
+        paths=Paths(
+            data_dir=tmp_path / "data", sample_dir=SAMPLE_DIR, reports_dir=tmp_path / "reports"
+        ),
         experiment="stockcast-test",
     )
 

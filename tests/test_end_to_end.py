@@ -6,9 +6,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLE_DIR
 from mlflow.tracking import MlflowClient
 
-from conftest import SAMPLE_DIR
 from pipeline.cli import main
 
 pytestmark = pytest.mark.slow

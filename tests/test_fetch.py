@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SAMPLE_DIR, make_prices
 from curl_cffi.requests.exceptions import ConnectionError as CurlConnectionError
 from yfinance.base import TickerBase
 from yfinance.exceptions import YFPricesMissingError, YFRateLimitError, YFTzMissingError
 
-from conftest import SAMPLE_DIR, make_prices
 from pipeline.config import DataConfig, Paths
 from pipeline.errors import DataError, FetchError
 from pipeline.fetch import (
@@ -84,14 +85,29 @@ def test_csv_unsorted_rows_and_exact_duplicates_are_fixed_and_reported(tmp_path,
     ("edit", "message"),
     [
         (lambda t: t.replace("low,", ""), r"missing column\(s\) Low"),
-        (lambda t: t.replace("2024-01-05,15,", "2024-01-05,abc,"), r"column Open has 'abc'.*line 5"),
-        (lambda t: t.replace("2024-01-06,16,17,", "2024-01-06,16,,"), r"column High is empty.*line 6"),
-        (lambda t: t.replace(",17.5,100\n", ",0,100\n"), r"column Close is zero or negative.*line 7"),
-        (lambda t: t.replace("2024-01-04,14,15,13", "2024-01-04,14,12,13"), r"High is below Low.*line 4"),
+        (
+            lambda t: t.replace("2024-01-05,15,", "2024-01-05,abc,"),
+            r"column Open has 'abc'.*line 5",
+        ),
+        (
+            lambda t: t.replace("2024-01-06,16,17,", "2024-01-06,16,,"),
+            r"column High is empty.*line 6",
+        ),
+        (
+            lambda t: t.replace(",17.5,100\n", ",0,100\n"),
+            r"column Close is zero or negative.*line 7",
+        ),
+        (
+            lambda t: t.replace("2024-01-04,14,15,13", "2024-01-04,14,12,13"),
+            r"High is below Low.*line 4",
+        ),
         (lambda t: t.replace("2024-01-07", "2024-01-03"), r"Date has 2024-01-03 twice"),
         (lambda t: t.replace("2024-01-11", "2024-03-11"), r"Date jumps 61 days"),
         (lambda t: t.replace("2024-01-08", "yesterday"), r"column Date has 'yesterday'.*line 8"),
-        (lambda t: t.replace("2024-01-09,19,20,18,19.5", "2024-01-09,NaN,20,18,19.5"), r"Open is empty"),
+        (
+            lambda t: t.replace("2024-01-09,19,20,18,19.5", "2024-01-09,NaN,20,18,19.5"),
+            r"Open is empty",
+        ),
     ],
 )
 def test_bad_csv_is_rejected_naming_column_and_row(tmp_path, edit, message):
@@ -119,17 +135,14 @@ def history_frame(days: int = 60, start: str = "2020-01-02", scale: float = 1.0)
 def yahoo(monkeypatch):
     """Replace TickerBase.history; record calls. Set ``yahoo.behaviour`` per test."""
 
-    class Yahoo:
-        calls: list[dict] = []
-        behaviour = staticmethod(lambda ticker, start: history_frame())
+    state = SimpleNamespace(calls=[], behaviour=lambda ticker, start: history_frame())
 
     def history(self, *args, **kwargs):
-        Yahoo.calls.append({"ticker": self.ticker, **kwargs})
-        return Yahoo.behaviour(self.ticker, kwargs.get("start"))
+        state.calls.append({"ticker": self.ticker, **kwargs})
+        return state.behaviour(self.ticker, kwargs.get("start"))
 
     monkeypatch.setattr(TickerBase, "history", history)
-    Yahoo.calls = []
-    return Yahoo
+    return state
 
 
 def test_download_returns_ohlcv_of_the_multiindex_frame(yahoo):
@@ -203,8 +216,12 @@ def test_readjusted_history_is_fetched_again_in_full(yahoo, tmp_path, caplog):
     np.testing.assert_allclose(frame.Close.to_numpy(), history_frame(60, scale=0.98).Close)
 
 
-def test_rate_limit_retries_with_backoff_then_uses_the_cache_saying_how_old(yahoo, tmp_path, caplog):
-    write_cache(tmp_path / "AAPL.csv", select_ticker_frame(history_frame(40)), NOW - timedelta(days=3))
+def test_rate_limit_retries_with_backoff_then_uses_the_cache_saying_how_old(
+    yahoo, tmp_path, caplog
+):
+    write_cache(
+        tmp_path / "AAPL.csv", select_ticker_frame(history_frame(40)), NOW - timedelta(days=3)
+    )
     before = (tmp_path / "AAPL.csv").read_bytes()
 
     def limited(ticker, start):
@@ -224,7 +241,9 @@ def test_network_down_without_cache_is_a_fetch_error(yahoo, tmp_path):
         raise CurlConnectionError("Failed to perform, curl: (6) Could not resolve host")
 
     yahoo.behaviour = down
-    with pytest.raises(FetchError, match=r"AAPL: Yahoo Finance could not be reached after 3 attempt"):
+    with pytest.raises(
+        FetchError, match=r"AAPL: Yahoo Finance could not be reached after 3 attempt"
+    ):
         load_yfinance("AAPL", DATA, tmp_path, sleep=lambda s: None, now=lambda: NOW)
 
 

@@ -46,7 +46,7 @@ def test_history_starts_from_the_untrained_network(features):
 
 
 def test_early_stopping_restores_the_best_weights(features):
-    cfg = dataclasses.replace(TRAIN, epochs=8, patience=2, lr=0.05)
+    cfg = dataclasses.replace(TRAIN, epochs=8, patience=2, lr=0.05, shrink=False)
     result = fit(features, MODEL, cfg)
     best = min(result.history, key=lambda e: e.val_loss)
     assert result.best_epoch == best.epoch
@@ -85,3 +85,27 @@ def test_device_selection():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             pick_device("cuda")
+
+
+def test_an_epoch_must_beat_the_best_by_min_delta(features):
+    cfg = dataclasses.replace(TRAIN, epochs=6, patience=10, lr=0.05, min_delta=0.5, shrink=False)
+    result = fit(features, MODEL, cfg)
+    # Nothing halves the validation loss of persistence: the untrained network stays.
+    assert result.best_epoch == 0
+    assert torch.equal(result.model(torch.randn(3, 10, 4)), torch.zeros(3))
+
+
+def test_shrinking_towards_persistence_never_hurts_validation(features):
+    cfg = dataclasses.replace(TRAIN, epochs=4, lr=0.05, min_delta=0.0)
+    plain = fit(features, MODEL, dataclasses.replace(cfg, shrink=False))
+    shrunk = fit(features, MODEL, cfg)
+    assert 0.0 <= shrunk.shrink <= 1.0
+    data = DeviceData(features, torch.device("cpu"))
+    val = data.ends(features.split.val)
+    from pipeline.train import mean_loss, predict_scaled
+
+    assert mean_loss(shrunk.model, data, val) <= mean_loss(plain.model, data, val) + 1e-9
+    torch.testing.assert_close(
+        predict_scaled(shrunk.model, data, val),
+        shrunk.shrink * predict_scaled(plain.model, data, val),
+    )
