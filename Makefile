@@ -23,7 +23,7 @@ OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
-.PHONY: help setup all fetch features train evaluate test lint ui clean clean-runs
+.PHONY: help setup all fetch features train evaluate backtest test lint ui clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
@@ -54,6 +54,9 @@ train: $(STAMP) ## stage 3 alone: train the RNN
 
 evaluate: $(STAMP) ## stage 4 alone: score against the baselines; log to MLflow
 	$(PY) -m pipeline evaluate $(OPTS)
+
+backtest: $(STAMP) ## walk-forward backtest with baselines and DM tests (reports/backtest/)
+	$(PY) -m pipeline backtest $(OPTS)
 
 test: $(STAMP) ## run the test suite (offline)
 	$(PY) -m pytest

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.config import (
+    BacktestConfig,
     Config,
     DataConfig,
     FeatureConfig,
@@ -66,6 +67,9 @@ def _common_options() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, help="random seed (default 42)")
     g.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    g = p.add_argument_group("backtest")
+    g.add_argument("--folds", type=int, help="walk-forward folds (default 5)")
+    g.add_argument("--test-share", type=float, help="later share of days tested (default 0.30)")
     g = p.add_argument_group("tracking")
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's, ./mlflow.db)")
     g.add_argument("--experiment", help="MLflow experiment name (default stockcast)")
@@ -91,6 +95,7 @@ COMMAND_HELP = {
     "train": "train the RNN (logged to MLflow)",
     "evaluate": "score the RNN and baselines on the test days; log metrics, plot and model",
     "all": "fetch, features, train and evaluate every ticker",
+    "backtest": "walk-forward backtest of the RNN against every baseline, with DM tests",
 }
 
 
@@ -130,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
             amp=args.amp,
             progress=False if args.no_progress else None,
         ),
+        backtest=pick(BacktestConfig(), folds=args.folds, test_share=args.test_share),
         paths=pick(Paths(), data_dir=args.data_dir),
         experiment=args.experiment or base.experiment,
     )
@@ -205,6 +211,16 @@ def cmd_all(cfg: Config, args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_backtest(cfg: Config, args: argparse.Namespace) -> int:
+    from pipeline import stages
+    from pipeline.train import pick_device
+
+    pick_device(cfg.train.device)
+    code = _each_ticker(cfg, lambda ticker: stages.backtest_ticker(cfg, ticker))
+    print(f"reports: {cfg.paths.reports_dir / 'backtest'}")
+    return code
+
+
 def _each_ticker(cfg: Config, work: Callable[[str], object]) -> int:
     """Run ``work`` per ticker; a data or fetch failure is reported and the rest go on."""
     from pipeline.stages import tickers_for
@@ -231,6 +247,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "all": cmd_all,
+    "backtest": cmd_backtest,
 }
 
 

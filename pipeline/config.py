@@ -66,6 +66,13 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class BacktestConfig:
+    folds: int = 5  # walk-forward folds, each with its own test block
+    test_share: float = 0.30  # later share of the days cut into the folds' test blocks
+    val_frac: float = 0.15  # share of each fold's history kept for validation
+
+
+@dataclass(frozen=True)
 class Paths:
     data_dir: Path = Path("data")  # caches and stage outputs, relative to the working folder
     sample_dir: Path = PROJECT_ROOT / "data" / "sample"  # the shipped public-domain prices
@@ -88,6 +95,7 @@ class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     paths: Paths = field(default_factory=Paths)
     experiment: str = "stockcast"  # MLflow experiment name
 
@@ -118,7 +126,7 @@ def parse_tickers(text: str) -> tuple[str, ...]:
 
 def validate(cfg: Config) -> None:
     """Reject options that cannot work, before any data is read or trained on."""
-    f, m, t, d = cfg.features, cfg.model, cfg.train, cfg.data
+    f, m, t, d, b = cfg.features, cfg.model, cfg.train, cfg.data, cfg.backtest
     checks = [
         (d.source in SOURCES, f"--source must be one of {', '.join(SOURCES)}, not {d.source!r}"),
         (d.source != "csv" or d.csv_path is not None, "--source csv needs --data PATH to a CSV"),
@@ -141,6 +149,9 @@ def validate(cfg: Config) -> None:
         (t.patience >= 1, f"--patience must be at least 1, not {t.patience}"),
         (0 <= t.min_delta < 1, f"min_delta must lie in [0, 1), not {t.min_delta}"),
         (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, not {t.device!r}"),
+        (b.folds >= 1, f"--folds must be at least 1, not {b.folds}"),
+        (0 < b.test_share < 1, f"--test-share must lie between 0 and 1, not {b.test_share}"),
+        (0 < b.val_frac < 1, f"backtest val_frac must lie between 0 and 1, not {b.val_frac}"),
         (len(cfg.tickers) >= 1, "no tickers given"),
     ]
     for ok, message in checks:

@@ -18,6 +18,7 @@ from sklearn.linear_model import Ridge
 
 from pipeline.features import CLOSE, Features, to_price
 
+RNN = "rnn"  # our model's name in every table and metric key
 METRICS = ("rmse", "mae", "mape", "direction_acc", "theil_u")
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)  # chosen on validation days, never on test
 

@@ -170,16 +170,20 @@ def fit_y_scaler(log_prices: np.ndarray, train_ends: np.ndarray) -> StandardScal
 
 
 def build_features(prices: pd.DataFrame, cfg: FeatureConfig, ticker: str = "") -> Features:
-    """Build split, scalers and the log-price array from validated prices."""
+    """Build the default chronological split, its scalers and the log-price array."""
     check_history(len(prices), cfg, ticker or "prices")
+    return features_for_split(prices, split_samples(len(prices), cfg), cfg.window)
+
+
+def features_for_split(prices: pd.DataFrame, split: Split, window: int) -> Features:
+    """Features for a given split, with scalers fitted on its training samples only."""
     log_prices = np.log(prices[list(PRICE_COLUMNS)].to_numpy(dtype=np.float64))
-    split = split_samples(len(prices), cfg)
     return Features(
         dates=pd.DatetimeIndex(prices.index),
         log_prices=log_prices,
-        window=cfg.window,
+        window=window,
         split=split,
-        x_scaler=fit_x_scaler(log_prices, split.train, cfg.window),
+        x_scaler=fit_x_scaler(log_prices, split.train, window),
         y_scaler=fit_y_scaler(log_prices, split.train),
     )
 

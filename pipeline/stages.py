@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline import storage, tracking
+from pipeline.backtest import FoldResult, backtest, fold_errors, pooled_table
 from pipeline.config import Config
 from pipeline.errors import DataError
-from pipeline.evaluate import Evaluation, baselines, evaluate, forecast_baselines
+from pipeline.evaluate import RNN, Evaluation, baselines, evaluate, forecast_baselines
 from pipeline.features import Features, Split, build_features, scaler_from_state, scaler_state
 from pipeline.fetch import csv_ticker, load_prices, read_price_csv
 from pipeline.forecaster import Forecaster
-from pipeline.report import text_table
-from pipeline.train import Epoch, fit
+from pipeline.report import markdown_table, text_table
+from pipeline.train import Epoch, RNNForecaster, fit
 
 log = logging.getLogger("stockcast")
 
@@ -206,7 +207,7 @@ def evaluate_stage(
     # The forecaster reads raw rows, exactly as the logged model does in production.
     first = ends[0] - (features.window - 1)
     rnn = forecaster.forecast(rows.iloc[first : ends[-1] + 1])
-    models = {tracking.RNN: rnn, **forecast_baselines(features, ends, baselines(cfg.train.seed))}
+    models = {RNN: rnn, **forecast_baselines(features, ends, baselines(cfg.train.seed))}
     return evaluate(features, models, ends)
 
 
@@ -218,7 +219,7 @@ def log_stage(
     fig = tracking.forecast_figure(
         evaluation.forecasts,
         f"{ticker}: next-day Close on the test days",
-        [tracking.RNN, "persistence", "ridge"],
+        [RNN, "persistence", "ridge"],
     )
     tracking.log_figure(fig, "plots/test_forecast.png")
     return tracking.log_model(forecaster, prices.iloc[-forecaster.window :])
@@ -254,3 +255,59 @@ def print_evaluation(ticker: str, features: Features, evaluation: Evaluation) ->
         "price units"
     )
     print(text_table(evaluation.table))
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def backtest_ticker(cfg: Config, ticker: str) -> pd.DataFrame:
+    """Walk-forward backtest of one ticker: a parent MLflow run, a nested run per fold.
+
+    Returns the pooled table; it is also printed and saved under reports/backtest/.
+    """
+    prices = fetch_stage(cfg, ticker)
+
+    def make_models(fold: int) -> list:
+        rnn = RNNForecaster(
+            cfg.model, cfg.train, label=f"{ticker} fold {fold}", on_epoch=tracking.log_epoch
+        )
+        return [rnn, *baselines(cfg.train.seed)]
+
+    def fold_scope(fold: int):
+        return tracking.run(
+            cfg, ticker, kind="backtest-fold", nested=True, run_name=f"{ticker}-fold-{fold}",
+            tags={"fold": str(fold)},
+        )  # fmt: skip
+
+    with tracking.run(cfg, ticker, kind="backtest") as active:
+        tracking.log_dataset(prices, ticker, source_uri(cfg, ticker))
+        results = backtest(
+            prices, cfg.features, cfg.backtest, make_models, ticker, fold_scope, tracking.log_fold
+        )
+        pooled = pooled_table(results)
+        per_fold = fold_errors(results)
+        tracking.log_backtest(pooled, per_fold, results[-1])
+        run_id = active.info.run_id
+    save_backtest_report(cfg, ticker, pooled, results, run_id)
+    return pooled
+
+
+def save_backtest_report(
+    cfg: Config, ticker: str, pooled: pd.DataFrame, results: list[FoldResult], run_id: str
+) -> None:
+    """Print the pooled table and save it as CSV and Markdown under reports/backtest/."""
+    days = sum(len(r.forecasts) for r in results)
+    first, last = results[0].forecasts.index[0].date(), results[-1].forecasts.index[-1].date()
+    heading = (
+        f"{ticker}: walk-forward backtest, {len(results)} folds, {days} test days "
+        f"{first} to {last}; DM test of the RNN against each model (squared error, HLN)"
+    )
+    print(f"\n{heading}")
+    print(text_table(pooled))
+    folder = cfg.paths.reports_dir / "backtest"
+    storage.write_text(
+        folder / f"{ticker}.csv", pooled.to_csv(float_format="%.6f", index_label="model")
+    )
+    storage.write_text(
+        folder / f"{ticker}.md", f"{heading}. MLflow run {run_id}.\n\n{markdown_table(pooled)}"
+    )

@@ -28,16 +28,16 @@ import pandas as pd
 from mlflow.entities import RunStatus
 from mlflow.models import infer_signature
 
+from pipeline.backtest import FoldResult
 from pipeline.config import Config, flatten
 from pipeline.errors import Interrupted
-from pipeline.evaluate import METRICS, Evaluation
+from pipeline.evaluate import METRICS, RNN, Evaluation
 from pipeline.forecaster import OUTPUT_COLUMN, Forecaster
 from pipeline.report import markdown_table
 from pipeline.train import Epoch, TrainResult
 
 log = logging.getLogger("stockcast")
 MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
-RNN = "rnn"  # the name of our model in evaluation tables
 
 
 def configure(tracking_uri: str | None) -> None:
@@ -55,6 +55,7 @@ def run(
     run_id: str | None = None,
     nested: bool = False,
     run_name: str | None = None,
+    tags: dict[str, str] | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """Open (or resume) a run tagged with the ticker; end it FINISHED, FAILED or KILLED.
 
@@ -68,7 +69,9 @@ def run(
         run_id=run_id,
         run_name=None if run_id else (run_name or f"{ticker}-{kind}"),
         nested=nested,
-        tags=None if run_id else {"ticker": ticker, "kind": kind, "source": cfg.data.source},
+        tags=None
+        if run_id
+        else {"ticker": ticker, "kind": kind, "source": cfg.data.source, **(tags or {})},
     )
     try:
         if run_id is None:
@@ -190,3 +193,59 @@ def _requirements() -> list[str]:
 def load_model(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
     """Load a logged or registered pyfunc model."""
     return mlflow.pyfunc.load_model(model_uri)
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def log_fold(result: FoldResult) -> None:
+    """Log one fold's test metrics (in its nested run) with the fold's test dates."""
+    metrics = {}
+    for model, row in result.table.iterrows():
+        for metric, key in metric_names(str(model), "test").items():
+            metrics[key] = float(row[metric])
+    mlflow.log_metrics(metrics)
+    dates = result.forecasts.index
+    mlflow.set_tags({"test_from": str(dates[0].date()), "test_to": str(dates[-1].date())})
+
+
+def backtest_metric_names(model: str) -> dict[str, str]:
+    """Pooled metric keys: ``backtest_rmse`` for ours, ``backtest_<model>_rmse`` for a baseline."""
+    head = "backtest" if model == RNN else f"backtest_{model}"
+    return {metric: f"{head}_{metric}" for metric in METRICS}
+
+
+def log_backtest(pooled: pd.DataFrame, per_fold: pd.DataFrame, last: FoldResult) -> None:
+    """Log the pooled metrics, DM tests, the table and the two plots to the parent run."""
+    metrics: dict[str, float] = {}
+    for model, row in pooled.iterrows():
+        for metric, key in backtest_metric_names(str(model)).items():
+            metrics[key] = float(row[metric])
+        if model != RNN:
+            metrics[f"backtest_dm_stat_{model}"] = float(row["dm_stat"])
+            metrics[f"backtest_dm_pvalue_{model}"] = float(row["dm_pvalue"])
+    mlflow.log_metrics(metrics)
+    mlflow.log_text(markdown_table(pooled), "backtest.md")
+    mlflow.log_text(pooled.to_csv(float_format="%.6f", index_label="model"), "backtest.csv")
+    mlflow.log_text(per_fold.to_csv(float_format="%.6f"), "backtest_fold_rmse.csv")
+    log_figure(fold_error_figure(per_fold), "plots/fold_rmse.png")
+    models = [c for c in last.forecasts.columns if c not in ("actual", "previous")]
+    fig = forecast_figure(
+        last.forecasts, f"last fold ({last.fold}): forecasts against the actual Close", models
+    )
+    log_figure(fig, "plots/last_fold_forecasts.png")
+
+
+def fold_error_figure(per_fold: pd.DataFrame) -> plt.Figure:
+    """RMSE of each model in each fold."""
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    for name in per_fold.columns:
+        ax.plot(per_fold.index, per_fold[name], marker="o", lw=1.2, label=name)
+    ax.set_xlabel("fold")
+    ax.set_xticks(per_fold.index)
+    ax.set_ylabel("RMSE (price units)")
+    ax.set_title("walk-forward: error per fold")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

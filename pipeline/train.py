@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.errors import ConfigError, TrainingError
-from pipeline.features import CLOSE, N_FEATURES, Features, make_batch
+from pipeline.evaluate import RNN
+from pipeline.features import CLOSE, N_FEATURES, Features, make_batch, to_price
 from pipeline.model import StockRNN
 
 EVAL_BATCH = 4096  # windows per forward pass when only predicting
@@ -252,3 +253,25 @@ def forecast_log_returns(model: nn.Module, features: Features, ends: np.ndarray)
     device = next(model.parameters()).device
     data = DeviceData(features, device)
     return predict_scaled(model, data, data.ends(ends)).double().cpu().numpy()
+
+
+@dataclass
+class RNNForecaster:
+    """The RNN behind the same fit/predict interface as the baselines (see evaluate.py)."""
+
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    label: str = ""  # shown on the progress bar
+    on_epoch: Callable[[Epoch], None] | None = None
+    name: str = RNN
+    result: TrainResult | None = None
+
+    def fit(self, features: Features) -> RNNForecaster:
+        self.result = fit(
+            features, self.model_cfg, self.train_cfg, name=self.label, on_epoch=self.on_epoch
+        )
+        return self
+
+    def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
+        scaled = forecast_log_returns(self.result.model, features, ends)
+        return to_price(features.log_prices[ends, CLOSE], scaled, features.y_scaler)
