@@ -28,7 +28,15 @@ from pipeline.config import (
     TrainConfig,
     parse_tickers,
 )
-from pipeline.errors import ConfigError, DataError, FetchError, Interrupted, StockcastError
+from pipeline.errors import (
+    ConfigError,
+    DataError,
+    FetchError,
+    Interrupted,
+    RegistryError,
+    StockcastError,
+    TrainingError,
+)
 
 log = logging.getLogger("stockcast")
 
@@ -39,7 +47,7 @@ EXIT_TERMINATED = 143  # SIGTERM, e.g. from a scheduler
 def _common_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("data")
-    g.add_argument("--tickers", help="symbols separated by commas (default AAPL,MSFT)")
+    g.add_argument("--tickers", "--ticker", help="symbols separated by commas (default AAPL,MSFT)")
     g.add_argument("--source", choices=("sample", "yfinance", "csv"), help="where prices come from")
     g.add_argument("--data", type=Path, help="CSV file for --source csv (its name is the ticker)")
     g.add_argument("--start", help="first day asked of yfinance on a cold cache (YYYY-MM-DD)")
@@ -70,6 +78,10 @@ def _common_options() -> argparse.ArgumentParser:
     g = p.add_argument_group("backtest")
     g.add_argument("--folds", type=int, help="walk-forward folds (default 5)")
     g.add_argument("--test-share", type=float, help="later share of days tested (default 0.30)")
+    g = p.add_argument_group("retrain")
+    g.add_argument(
+        "--holdout", type=int, help="recent days that score challenger and champion (60)"
+    )
     g = p.add_argument_group("tracking")
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's, ./mlflow.db)")
     g.add_argument("--experiment", help="MLflow experiment name (default stockcast)")
@@ -96,6 +108,8 @@ COMMAND_HELP = {
     "evaluate": "score the RNN and baselines on the test days; log metrics, plot and model",
     "all": "fetch, features, train and evaluate every ticker",
     "backtest": "walk-forward backtest of the RNN against every baseline, with DM tests",
+    "retrain": "refresh data, train a challenger, promote it if it beats the champion",
+    "predict": "forecast the next Close with the champion model",
 }
 
 
@@ -221,15 +235,52 @@ def cmd_backtest(cfg: Config, args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_retrain(cfg: Config, args: argparse.Namespace) -> int:
+    from pipeline import stages
+    from pipeline.retrain import HOLDOUT_DAYS, exclusive_lock
+    from pipeline.train import pick_device
+
+    if args.source is None and args.data is None:  # the job's default is live data
+        cfg = cfg.replace(data=dataclasses.replace(cfg.data, source="yfinance"))
+    holdout = HOLDOUT_DAYS if args.holdout is None else args.holdout
+    if holdout < 1:
+        raise ConfigError(f"--holdout must be at least 1 day, not {holdout}")
+    pick_device(cfg.train.device)
+    with exclusive_lock(cfg.paths.retrain_lock):
+        return _each_ticker(cfg, lambda ticker: stages.retrain_ticker(cfg, ticker, holdout))
+
+
+def cmd_predict(cfg: Config, args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from pipeline import registry
+    from pipeline.fetch import load_prices
+
+    def one(ticker: str) -> None:
+        champion = registry.load_champion(ticker)
+        prices = load_prices(ticker, cfg.data, cfg.paths)
+        window = champion.forecaster.window
+        forecast = champion.forecaster.forecast(prices.iloc[-window:])[-1]
+        last_day = prices.index[-1]
+        next_day = (last_day + pd.offsets.BDay(1)).date()
+        print(
+            f"{ticker}: forecast Close {forecast:.2f} for {next_day} "
+            f"(last Close {prices['Close'].iloc[-1]:.2f} on {last_day.date()}; "
+            f"model {registry.model_name(ticker)} version {champion.version}, champion)"
+        )
+
+    return _each_ticker(cfg, one)
+
+
 def _each_ticker(cfg: Config, work: Callable[[str], object]) -> int:
-    """Run ``work`` per ticker; a data or fetch failure is reported and the rest go on."""
+    """Run ``work`` per ticker; a failure of one ticker is reported and the rest go on."""
     from pipeline.stages import tickers_for
 
     failed: list[StockcastError] = []
     for ticker in tickers_for(cfg):
         try:
             work(ticker)
-        except (DataError, FetchError) as exc:
+        except (DataError, FetchError, TrainingError, RegistryError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed.append(exc)
     if failed:
@@ -248,6 +299,8 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "evaluate": cmd_evaluate,
     "all": cmd_all,
     "backtest": cmd_backtest,
+    "retrain": cmd_retrain,
+    "predict": cmd_predict,
 }
 
 

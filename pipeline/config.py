@@ -83,6 +83,11 @@ class Paths:
         """yfinance cache: one self-checking CSV per ticker."""
         return self.data_dir / "raw"
 
+    @property
+    def retrain_lock(self) -> Path:
+        """Held while a retrain job runs, so that two never overlap."""
+        return self.data_dir / "retrain.lock"
+
     def processed_dir(self, ticker: str) -> Path:
         """Stage outputs for one ticker (prices, features, checkpoint)."""
         return self.data_dir / "processed" / ticker

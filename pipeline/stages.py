@@ -18,15 +18,23 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from pipeline import storage, tracking
+from pipeline import registry, storage, tracking
 from pipeline.backtest import FoldResult, backtest, fold_errors, pooled_table
 from pipeline.config import Config
 from pipeline.errors import DataError
-from pipeline.evaluate import RNN, Evaluation, baselines, evaluate, forecast_baselines
-from pipeline.features import Features, Split, build_features, scaler_from_state, scaler_state
+from pipeline.evaluate import RNN, Evaluation, baselines, evaluate, forecast_baselines, score
+from pipeline.features import (
+    Features,
+    Split,
+    build_features,
+    features_for_split,
+    scaler_from_state,
+    scaler_state,
+)
 from pipeline.fetch import csv_ticker, load_prices, read_price_csv
 from pipeline.forecaster import Forecaster
 from pipeline.report import markdown_table, text_table
+from pipeline.retrain import Decision, decide, holdout_forecasts, holdout_split
 from pipeline.train import Epoch, RNNForecaster, fit
 
 log = logging.getLogger("stockcast")
@@ -241,9 +249,21 @@ def run_ticker(cfg: Config, ticker: str, clock: StageClock) -> Evaluation:
             forecaster = train_stage(cfg, ticker, features, active.info.run_id, on_epoch)
         with clock.stage("evaluate"):
             evaluation = evaluate_stage(cfg, features, forecaster, prices)
-        log_stage(ticker, evaluation, forecaster, prices)
+        model_uri = log_stage(ticker, evaluation, forecaster, prices)
+        version, promoted = register_stage(ticker, model_uri, active.info.run_id)
     print_evaluation(ticker, features, evaluation)
+    role = "champion" if promoted else "not champion: the champion is kept until `make retrain`"
+    print(f"registered {registry.model_name(ticker)} version {version} ({role})")
     return evaluation
+
+
+def register_stage(ticker: str, model_uri: str, run_id: str) -> tuple[str, bool]:
+    """Register the model; make it the champion only if there is none yet."""
+    version = registry.register(model_uri, ticker, tags={"run_id": run_id, "job": "all"})
+    promoted = registry.champion_version(ticker) is None
+    if promoted:
+        registry.promote(ticker, version)
+    return version, promoted
 
 
 def print_evaluation(ticker: str, features: Features, evaluation: Evaluation) -> None:
@@ -269,7 +289,11 @@ def backtest_ticker(cfg: Config, ticker: str) -> pd.DataFrame:
 
     def make_models(fold: int) -> list:
         rnn = RNNForecaster(
-            cfg.model, cfg.train, label=f"{ticker} fold {fold}", on_epoch=tracking.log_epoch
+            cfg.model,
+            cfg.train,
+            label=f"{ticker} fold {fold}",
+            on_epoch=tracking.log_epoch,
+            on_trained=tracking.log_training,
         )
         return [rnn, *baselines(cfg.train.seed)]
 
@@ -311,3 +335,65 @@ def save_backtest_report(
     storage.write_text(
         folder / f"{ticker}.md", f"{heading}. MLflow run {run_id}.\n\n{markdown_table(pooled)}"
     )
+
+
+# --------------------------------------------------------------------------- retrain
+
+
+def retrain_ticker(cfg: Config, ticker: str, holdout: int) -> Decision:
+    """Refresh the data, train a challenger, score it and the champion on the holdout,
+    register the challenger and promote it only if it is better (or there is no champion).
+
+    The alias moves last: any failure before leaves the champion where it was.
+    """
+    prices = fetch_stage(cfg, ticker)
+    split = holdout_split(len(prices), cfg.features.window, holdout, cfg.features.val_frac, ticker)
+    features = features_for_split(prices, split, cfg.features.window)
+    close = prices["Close"].to_numpy()
+    actual, previous = close[-holdout:], close[-holdout - 1 : -1]
+    with tracking.run(cfg, ticker, kind="retrain") as active:
+        run_id = active.info.run_id
+        tracking.log_dataset(prices, ticker, source_uri(cfg, ticker))
+        dates = features.dates
+        tracking.log_tags(
+            {
+                "data_from": str(dates[0].date()),
+                "data_to": str(dates[-1].date()),
+                "holdout_from": str(dates[-holdout].date()),
+                "holdout_to": str(dates[-1].date()),
+            }
+        )
+        result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=tracking.log_epoch)
+        tracking.log_training(result)
+        meta = {"ticker": ticker, "run_id": run_id, "trained_to": str(dates[-holdout - 1].date())}
+        challenger = Forecaster(
+            result.model, features.x_scaler, features.y_scaler, features.window, meta
+        )
+        scores = {
+            "challenger": score(actual, holdout_forecasts(challenger, prices, holdout), previous)
+        }
+        old = registry.champion_version(ticker)
+        if old is not None:
+            champion = registry.load_champion(ticker)
+            scores["champion"] = score(
+                actual, holdout_forecasts(champion.forecaster, prices, holdout), previous
+            )
+        scores["persistence"] = score(actual, previous, previous)
+        decision = decide(scores["challenger"]["rmse"], scores.get("champion", {}).get("rmse"))
+        tracking.log_retrain(scores, decision, old)
+        model_uri = tracking.log_model(challenger, prices.iloc[-features.window :])
+        version = registry.register(model_uri, ticker, tags={"run_id": run_id, "job": "retrain"})
+        registry.tag_version(
+            ticker,
+            version,
+            {"holdout_rmse": f"{scores['challenger']['rmse']:.6f}", "decision": decision.reason},
+        )
+        if decision.promote:
+            registry.promote(ticker, version)
+    verb = "promoted" if decision.promote else "kept the champion"
+    now = version if decision.promote else old
+    print(
+        f"{ticker}: {verb} ({decision.reason}); challenger is version {version}, "
+        f"champion is version {now}; holdout {dates[-holdout].date()} to {dates[-1].date()}"
+    )
+    return decision

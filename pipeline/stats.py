@@ -29,8 +29,9 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1
     ``sqrt((n + 1 - 2h + h(h - 1) / n) / n)`` and compares the result with
     Student's t with ``n - 1`` degrees of freedom (two-sided p-value).
 
-    If the losses are identical on every day, the forecasts cannot be told
-    apart: statistic 0, p-value 1.
+    If the estimated long-run variance is not positive (possible for h > 1),
+    the plain variance ``g_0`` is used instead. If the losses are identical on
+    every day, the forecasts cannot be told apart: statistic 0, p-value 1.
 
     References: F. X. Diebold and R. S. Mariano (1995), "Comparing Predictive
     Accuracy", Journal of Business & Economic Statistics 13(3), 253-263;
@@ -50,9 +51,11 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1
     gammas = [float(centred[k:] @ centred[: n - k]) / n for k in range(horizon)]
     long_run_var = gammas[0] + 2.0 * sum(gammas[1:])
     if long_run_var <= 0.0:
-        if np.allclose(d, 0.0):
+        long_run_var = gammas[0]  # a negative estimate: fall back to the plain variance
+    if long_run_var <= 0.0:  # d is constant
+        if d.mean() == 0.0:
             return DMResult(statistic=0.0, pvalue=1.0, n=n)
-        long_run_var = max(long_run_var, np.finfo(float).tiny)
+        return DMResult(statistic=math.copysign(math.inf, d.mean()), pvalue=0.0, n=n)
     dm = d.mean() / math.sqrt(long_run_var / n)
     correction = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
     statistic = correction * dm

@@ -249,3 +249,28 @@ def fold_error_figure(per_fold: pd.DataFrame) -> plt.Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- retrain
+
+
+def log_tags(tags: dict[str, str]) -> None:
+    """Set tags on the active run."""
+    mlflow.set_tags(tags)
+
+
+def log_retrain(scores: dict[str, dict[str, float]], decision, champion_before: str | None) -> None:
+    """Record both models' holdout scores and the promotion decision."""
+    metrics = {
+        f"{who}_holdout_{metric}": value
+        for who, row in scores.items()
+        for metric, value in row.items()
+    }
+    mlflow.log_metrics(metrics)
+    mlflow.set_tags(
+        {
+            "decision": "promote" if decision.promote else "keep",
+            "decision_reason": decision.reason,
+            "champion_before": champion_before or "none",
+        }
+    )

@@ -263,6 +263,7 @@ class RNNForecaster:
     train_cfg: TrainConfig
     label: str = ""  # shown on the progress bar
     on_epoch: Callable[[Epoch], None] | None = None
+    on_trained: Callable[[TrainResult], None] | None = None
     name: str = RNN
     result: TrainResult | None = None
 
@@ -270,6 +271,8 @@ class RNNForecaster:
         self.result = fit(
             features, self.model_cfg, self.train_cfg, name=self.label, on_epoch=self.on_epoch
         )
+        if self.on_trained:
+            self.on_trained(self.result)
         return self
 
     def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
