@@ -17,13 +17,20 @@ DEVICE  ?=
 SEED    ?=
 ARGS    ?=
 PORT    ?= 5000
+TICKER  ?= AAPL
+# The retrain job reads live data unless SOURCE is given on the command line.
+RETRAIN_SOURCE = $(if $(filter command line environment,$(origin SOURCE)),$(SOURCE),yfinance)
+RETRAIN_OPTS = --tickers $(TICKERS) --source $(RETRAIN_SOURCE) $(if $(DATA),--data $(DATA)) \
+       $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DEVICE),--device $(DEVICE)) \
+       $(if $(SEED),--seed $(SEED)) $(ARGS)
 
 # Only the options that were given; the rest keep the defaults in pipeline/config.py.
 OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
-.PHONY: help setup all fetch features train evaluate backtest test lint ui clean clean-runs
+.PHONY: help setup all fetch features train evaluate backtest retrain predict serve schedule \
+        test lint ui clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
@@ -57,6 +64,22 @@ evaluate: $(STAMP) ## stage 4 alone: score against the baselines; log to MLflow
 
 backtest: $(STAMP) ## walk-forward backtest with baselines and DM tests (reports/backtest/)
 	$(PY) -m pipeline backtest $(OPTS)
+
+retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote only if better
+	$(PY) -m pipeline retrain $(RETRAIN_OPTS)
+
+predict: $(STAMP) ## forecast the next Close of TICKER with its champion model
+	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA))
+
+serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
+	  -m "models:/stockcast-$(TICKER)@champion" --env-manager local -h 127.0.0.1 \
+	  -p $(if $(filter command line,$(origin PORT)),$(PORT),5001)
+
+schedule: ## print a crontab line that runs the retrain job on weekdays after the US close
+	@echo "# cron reads this in the machine's time zone: 22:30 suits UTC (after the 16:00 New York close"
+	@echo "# in both winter and summer time); elsewhere pick a time 1-2 hours after it. Install: crontab -e"
+	@echo "30 22 * * 1-5 cd $(CURDIR) && make retrain TICKERS=$(TICKERS) >> $(CURDIR)/retrain.log 2>&1"
 
 test: $(STAMP) ## run the test suite (offline)
 	$(PY) -m pytest

@@ -147,8 +147,8 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     make_prices(500).to_csv(tmp_path / "ACME.csv")
     code = main(
         ["backtest", "--source", "csv", "--data", str(tmp_path / "ACME.csv"), "--folds", "2",
-         "--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256", "--no-progress", "--device", "cpu",
-         "--data-dir", str(tmp_path / "data")]
+         "--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
+         "--no-progress", "--device", "cpu", "--data-dir", str(tmp_path / "data")]
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
