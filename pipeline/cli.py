@@ -37,6 +37,7 @@ from pipeline.errors import (
     StockcastError,
     TrainingError,
 )
+from pipeline.storage import as_storage_error
 
 log = logging.getLogger("stockcast")
 
@@ -339,10 +340,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(
-            "interrupted: the MLflow run was marked KILLED; saved data is intact", file=sys.stderr
-        )
+        print(f"interrupted: {_STOPPED}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Interrupted:
-        print("terminated: the MLflow run was marked KILLED; saved data is intact", file=sys.stderr)
+        print(f"terminated: {_STOPPED}", file=sys.stderr)
         return EXIT_TERMINATED
+    except Exception as exc:
+        storage = as_storage_error(exc)
+        if storage is None:
+            raise  # a bug: keep the traceback
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {storage}", file=sys.stderr)
+        return storage.exit_code
+
+
+_STOPPED = "any MLflow run in progress was marked KILLED; files already saved are intact"

@@ -78,13 +78,21 @@ def run(
             mlflow.log_params({"ticker": ticker, **flatten(cfg)})
         yield active
     except (KeyboardInterrupt, Interrupted):
-        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        _end_run(RunStatus.KILLED)
         raise
     except BaseException:
-        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        _end_run(RunStatus.FAILED)
         raise
     else:
         mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _end_run(status: int) -> None:
+    """End the active run with ``status`` without hiding the error that got us here."""
+    try:
+        mlflow.end_run(RunStatus.to_string(status))
+    except Exception as exc:  # the store itself may be what failed
+        log.warning("could not mark the MLflow run %s: %s", RunStatus.to_string(status), exc)
 
 
 def log_epoch(record: Epoch) -> None:
