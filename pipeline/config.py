@@ -58,7 +58,8 @@ class TrainConfig:
     clip_norm: float = 1.0  # gradient-norm clipping threshold
     patience: int = 10  # epochs without a better validation loss before stopping
     min_delta: float = 0.002  # relative drop in validation loss that counts as better
-    shrink: bool = True  # scale forecasts by the validation-optimal factor in [0, 1]
+    shrink: bool = True  # shrink forecasts towards persistence by what validation supports
+    shrink_z: float = 1.5  # standard errors taken off the validation slope before shrinking
     device: str = "auto"  # auto picks CUDA, then Apple MPS, then the CPU
     seed: int = 42  # seeds torch and numpy so a CPU run repeats exactly
     amp: bool = False  # bfloat16 autocast on CUDA (ignored elsewhere)
@@ -153,6 +154,7 @@ def validate(cfg: Config) -> None:
         (t.lr > 0, f"--lr must be above 0, not {t.lr}"),
         (t.patience >= 1, f"--patience must be at least 1, not {t.patience}"),
         (0 <= t.min_delta < 1, f"min_delta must lie in [0, 1), not {t.min_delta}"),
+        (t.shrink_z >= 0, f"shrink_z must be 0 or more, not {t.shrink_z}"),
         (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, not {t.device!r}"),
         (b.folds >= 1, f"--folds must be at least 1, not {b.folds}"),
         (0 < b.test_share < 1, f"--test-share must lie between 0 and 1, not {b.test_share}"),

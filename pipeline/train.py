@@ -219,7 +219,9 @@ def fit(
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
-    factor = shrink_to_validation(model, data, val_ends) if train_cfg.shrink else 1.0
+    factor = (
+        shrink_to_validation(model, data, val_ends, train_cfg.shrink_z) if train_cfg.shrink else 1.0
+    )
     return TrainResult(
         model=model,
         history=history,
@@ -231,18 +233,29 @@ def fit(
 
 
 @torch.no_grad()
-def shrink_to_validation(model: StockRNN, data: DeviceData, val_ends: torch.Tensor) -> float:
-    """Scale the head so that forecasts are multiplied by the validation-optimal factor.
+def shrink_to_validation(
+    model: StockRNN, data: DeviceData, val_ends: torch.Tensor, z: float
+) -> float:
+    """Scale the head so that forecasts shrink towards persistence by what validation supports.
 
-    The factor ``<f, y> / <f, f>`` (clipped to [0, 1]) minimises the validation
-    squared error of ``factor * f``. A network whose forecasts barely relate to
-    the validation targets is pulled back towards persistence (factor 0), which
-    bounds how much worse than persistence it can be on unseen days.
+    Regressing the validation targets ``y`` on the forecasts ``f`` (through the
+    origin) gives the slope ``b = <f, y> / <f, f>`` with standard error
+    ``se = s / sqrt(<f, f>)``, ``s`` the residual standard deviation. The
+    factor is ``b - z * se`` clipped to [0, 1]: forecasts keep only the part of
+    their scale that validation supports with some confidence. A network whose
+    forecasts barely relate to the validation days falls back to persistence
+    (factor 0), which bounds how much worse than persistence it can be on days
+    it never saw. Returns the factor (0 for a network that already forecasts 0).
     """
     pred = predict_scaled(model, data, val_ends).double()
     target = data.targets[val_ends].double()
     power = float(pred @ pred)
-    factor = min(max(float(pred @ target) / power, 0.0), 1.0) if power > 0 else 1.0
+    if power == 0.0 or len(pred) < 2:
+        return 0.0
+    slope = float(pred @ target) / power
+    resid = target - slope * pred
+    se = math.sqrt(float(resid @ resid) / (len(pred) - 1) / power)
+    factor = min(max(slope - z * se, 0.0), 1.0)
     model.head.weight.mul_(factor)
     model.head.bias.mul_(factor)
     return factor

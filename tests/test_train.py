@@ -8,7 +8,7 @@ import torch
 from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
 from pipeline.errors import ConfigError, TrainingError
 from pipeline.features import build_features
-from pipeline.train import DeviceData, fit, pick_device
+from pipeline.train import DeviceData, fit, mean_loss, pick_device, predict_scaled
 
 MODEL = ModelConfig(hidden_size=8)
 TRAIN = TrainConfig(epochs=3, batch_size=64, patience=5, device="cpu", progress=False, seed=7)
@@ -95,17 +95,21 @@ def test_an_epoch_must_beat_the_best_by_min_delta(features):
     assert torch.equal(result.model(torch.randn(3, 10, 4)), torch.zeros(3))
 
 
-def test_shrinking_towards_persistence_never_hurts_validation(features):
-    cfg = dataclasses.replace(TRAIN, epochs=4, lr=0.05, min_delta=0.0)
+@pytest.mark.parametrize("z", [0.0, 1.5])
+def test_shrink_factor_is_the_validation_slope_less_z_standard_errors(features, z):
+    cfg = dataclasses.replace(TRAIN, epochs=4, lr=0.05, min_delta=0.0, shrink_z=z)
     plain = fit(features, MODEL, dataclasses.replace(cfg, shrink=False))
     shrunk = fit(features, MODEL, cfg)
-    assert 0.0 <= shrunk.shrink <= 1.0
     data = DeviceData(features, torch.device("cpu"))
     val = data.ends(features.split.val)
-    from pipeline.train import mean_loss, predict_scaled
-
-    assert mean_loss(shrunk.model, data, val) <= mean_loss(plain.model, data, val) + 1e-9
+    f = predict_scaled(plain.model, data, val).double().numpy()
+    y = features.targets[features.split.val]
+    slope = f @ y / (f @ f)
+    se = np.sqrt(np.sum((y - slope * f) ** 2) / (len(f) - 1) / (f @ f))
+    assert shrunk.shrink == pytest.approx(np.clip(slope - z * se, 0, 1), abs=1e-5)
     torch.testing.assert_close(
         predict_scaled(shrunk.model, data, val),
         shrunk.shrink * predict_scaled(plain.model, data, val),
     )
+    if z == 0.0:  # the least-squares factor never hurts validation
+        assert mean_loss(shrunk.model, data, val) <= mean_loss(plain.model, data, val) + 1e-9
