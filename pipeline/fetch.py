@@ -277,7 +277,7 @@ def load_yfinance(
     raw_dir: Path,
     *,
     download: Callable[[str, str], Download] = download_yfinance,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> pd.DataFrame:
     """Prices for ``ticker`` from the cache, refreshed with only the missing days.
@@ -288,6 +288,7 @@ def load_yfinance(
     reached after ``data.retries`` attempts, the cache is used with a warning
     that says how old it is; without one, FetchError.
     """
+    sleep = sleep or time.sleep  # looked up at call time, so tests can replace it
     path = raw_dir / f"{ticker}.csv"
     cached, fetched_at = None, None
     if path.exists():
