@@ -207,8 +207,10 @@ def cmd_evaluate(cfg: Config, args: argparse.Namespace) -> int:
         forecaster = Forecaster.load(cfg.paths.processed_dir(ticker) / stages.MODEL_DIR)
         with tracking.run(cfg, ticker, kind="train", run_id=run_id):
             evaluation = stages.evaluate_stage(cfg, features, forecaster, prices)
-            stages.log_stage(ticker, evaluation, forecaster, prices)
+            model_uri = stages.log_stage(ticker, evaluation, forecaster, prices)
+            version, promoted = stages.register_stage(ticker, model_uri, run_id)
         stages.print_evaluation(ticker, features, evaluation)
+        stages.print_registered(ticker, version, promoted)
 
     return _each_ticker(cfg, one)
 

@@ -1,7 +1,7 @@
 """The thin wiring of the stages: read inputs, call the pure functions, save outputs.
 
 Each stage can run alone (its inputs come from the previous stage's files under
-``data/processed/<TICKER>/``) or in sequence through ``run_all``, which passes
+``data/processed/<TICKER>/``) or in sequence through ``run_ticker``, which passes
 them along in memory and still leaves the files behind for inspection.
 """
 
@@ -252,9 +252,14 @@ def run_ticker(cfg: Config, ticker: str, clock: StageClock) -> Evaluation:
         model_uri = log_stage(ticker, evaluation, forecaster, prices)
         version, promoted = register_stage(ticker, model_uri, active.info.run_id)
     print_evaluation(ticker, features, evaluation)
+    print_registered(ticker, version, promoted)
+    return evaluation
+
+
+def print_registered(ticker: str, version: str, promoted: bool) -> None:
+    """Say which version was registered and whether it is the champion."""
     role = "champion" if promoted else "not champion: the champion is kept until `make retrain`"
     print(f"registered {registry.model_name(ticker)} version {version} ({role})")
-    return evaluation
 
 
 def register_stage(ticker: str, model_uri: str, run_id: str) -> tuple[str, bool]:
