@@ -1,6 +1,7 @@
 # Stockcast: `make help` lists every target. Options pass through as variables:
 #   make all TICKERS=AAPL,MSFT SOURCE=sample EPOCHS=60 DEVICE=auto SEED=42
 #   make all SOURCE=csv DATA=path/to/PRICES.csv
+#   make bench DEVICE=cuda BENCH_ARGS="--amp --repeats 9"
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -16,6 +17,7 @@ EPOCHS  ?=
 DEVICE  ?=
 SEED    ?=
 ARGS    ?=
+BENCH_ARGS ?=
 PORT    ?= 5000
 
 # Only the options that were given; the rest keep the defaults in pipeline/config.py.
@@ -23,7 +25,7 @@ OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
-.PHONY: help setup all fetch features train evaluate test lint ui clean clean-runs
+.PHONY: help setup all fetch features train evaluate test bench lint ui clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
@@ -57,6 +59,9 @@ evaluate: $(STAMP) ## stage 4 alone: score against the baselines; log to MLflow
 
 test: $(STAMP) ## run the test suite (offline)
 	$(PY) -m pytest
+
+bench: $(STAMP) ## benchmarks against plain PyTorch (BENCH_ARGS='--quick', '--amp'); writes bench-results/
+	$(PY) -m pipeline.bench $(if $(DEVICE),--device $(DEVICE)) $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff: lint and format check
 	$(VENV)/bin/ruff check .
