@@ -70,7 +70,7 @@ class BenchConfig:
     ticker: str = "AAPL"  # sample ticker whose windows the epoch benchmarks use
     run_tickers: tuple[str, ...] = ("AAPL", "MSFT")  # tickers of the make-all run (its default)
     run_epochs: int | None = None  # epochs of the make-all run; None keeps the config's default
-    repeats: int = 5  # timed repeats of the epoch and inference benchmarks, after one warm-up
+    repeats: int = 7  # timed repeats of the epoch and inference benchmarks, after one warm-up
     long_repeats: int = 3  # timed repeats of the slow benchmarks (whole run, 500 tickers)
     latency_calls: int = 50  # timed calls of the one-window inference latency
     train_samples: int | None = None  # cap on training windows per epoch; None uses them all
@@ -696,9 +696,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline.bench", description="Benchmark the pipeline against baselines."
     )
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA if present"
+    )
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
-    parser.add_argument("--repeats", type=int, help="timed repeats per figure (default 5)")
+    parser.add_argument(
+        "--repeats", type=int, help=f"timed repeats per figure (default {BenchConfig.repeats})"
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"default {DEFAULT_OUT}")
