@@ -227,6 +227,7 @@ def bench_data_path(
         "data_path": {
             "tutorial_s": tutorial_s,
             "pipeline_s": pipeline_s,
+            "repeats_s": times,
             "windows": len(ends),
             "batch_size": batch_size,
         },
@@ -319,6 +320,7 @@ def bench_train_overhead(
         "train_epoch": {
             "pipeline_s": pipeline_s,
             "bare_s": bare_s,
+            "repeats_s": times,
             "windows": len(ends),
             "batch_size": bs,
             "amp": amp,
