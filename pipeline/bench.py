@@ -428,7 +428,7 @@ def bench_stages(
             "tickers": list(cfg.tickers),
             "epochs_run": runs[-1][1],
             "total_s": total,
-            "runs": len(runs),
+            "run_totals_s": [sum(seconds.values()) for seconds, _ in runs],
             "mlflow_import_s": import_s,
             "store_create_s": create_s,
             # `make all` is a new process: it imports MLflow every time, and the
