@@ -125,6 +125,11 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def _summary(times: dict[str, list[float]], **extra: Any) -> dict[str, Any]:
+    """Median seconds of each job (as ``<job>_s``), every repeat, and ``extra``."""
+    return {**{f"{job}_s": _median(t) for job, t in times.items()}, "repeats_s": times, **extra}
+
+
 # --------------------------------------------------------------------------- data path
 
 
@@ -221,17 +226,8 @@ def bench_data_path(
         repeats,
         device,
     )
-    tutorial_s, pipeline_s = _median(times["tutorial"]), _median(times["pipeline"])
-    return {
-        "data_path_speedup": tutorial_s / pipeline_s,
-        "data_path": {
-            "tutorial_s": tutorial_s,
-            "pipeline_s": pipeline_s,
-            "repeats_s": times,
-            "windows": len(ends),
-            "batch_size": batch_size,
-        },
-    }
+    detail = _summary(times, windows=len(ends), batch_size=batch_size)
+    return {"data_path_speedup": detail["tutorial_s"] / detail["pipeline_s"], "data_path": detail}
 
 
 # --------------------------------------------------------------------------- training
@@ -314,19 +310,9 @@ def bench_train_overhead(
         losses["bare"].append(bare_epoch(bare_model, bare_opt, x, y, bs, clip, bare_gen, amp))
 
     times = time_jobs({"pipeline": pipeline_job, "bare": bare_job}, repeats, device)
-    pipeline_s, bare_s = _median(times["pipeline"]), _median(times["bare"])
-    return {
-        "train_overhead_ratio": pipeline_s / bare_s,
-        "train_epoch": {
-            "pipeline_s": pipeline_s,
-            "bare_s": bare_s,
-            "repeats_s": times,
-            "windows": len(ends),
-            "batch_size": bs,
-            "amp": amp,
-            "same_losses": bool(np.allclose(losses["pipeline"], losses["bare"], rtol=1e-4)),
-        },
-    }
+    same_losses = bool(np.allclose(losses["pipeline"], losses["bare"], rtol=1e-4))
+    detail = _summary(times, windows=len(ends), batch_size=bs, amp=amp, same_losses=same_losses)
+    return {"train_overhead_ratio": detail["pipeline_s"] / detail["bare_s"], "train_epoch": detail}
 
 
 # --------------------------------------------------------------------------- whole run
