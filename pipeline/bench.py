@@ -405,11 +405,10 @@ def bench_stages(
         runs = [run_all(cfg) for _ in range(settings.long_repeats)]
     stage_seconds = {s: _median([seconds[s] for seconds, _ in runs]) for s in STAGES}
     total = sum(stage_seconds.values())
-    import_s = mlflow_import_seconds()
-    mlflow_s = stage_seconds["mlflow"]
+    import_s, mlflow_s = mlflow_import_seconds(), stage_seconds["mlflow"]
     return {
         "stage_seconds": stage_seconds,
-        "logging_share": stage_seconds["mlflow"] / total,
+        "logging_share": mlflow_s / total,
         "stage_run": {
             "tickers": list(cfg.tickers),
             "epochs_run": runs[-1][1],
