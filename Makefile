@@ -1,6 +1,7 @@
 # Stockcast: `make help` lists every target. Options pass through as variables:
 #   make all TICKERS=AAPL,MSFT SOURCE=sample EPOCHS=60 DEVICE=auto SEED=42
 #   make all SOURCE=csv DATA=path/to/PRICES.csv
+#   make bench DEVICE=cuda BENCH_ARGS="--amp --repeats 9"
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -16,6 +17,7 @@ EPOCHS  ?=
 DEVICE  ?=
 SEED    ?=
 ARGS    ?=
+BENCH_ARGS ?=
 PORT    ?= 5000
 TICKER  ?= AAPL
 # The retrain job reads live data unless SOURCE is given on the command line.
@@ -30,7 +32,7 @@ OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest retrain predict serve schedule \
-        test lint ui clean clean-runs
+        test bench lint ui clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
@@ -83,6 +85,9 @@ schedule: ## print a crontab line that runs the retrain job on weekdays after th
 
 test: $(STAMP) ## run the test suite (offline)
 	$(PY) -m pytest
+
+bench: $(STAMP) ## benchmarks against plain PyTorch (BENCH_ARGS='--quick', '--amp'); writes bench-results/
+	$(PY) -m pipeline.bench $(if $(DEVICE),--device $(DEVICE)) $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff: lint and format check
 	$(VENV)/bin/ruff check .
