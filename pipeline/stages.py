@@ -8,7 +8,6 @@ them along in memory and still leaves the files behind for inspection.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -36,8 +35,6 @@ from pipeline.forecaster import Forecaster
 from pipeline.report import markdown_table, text_table
 from pipeline.retrain import Decision, decide, holdout_forecasts, holdout_split
 from pipeline.train import Epoch, RNNForecaster, fit
-
-log = logging.getLogger("stockcast")
 
 PRICES = "prices.csv"
 FEATURES = "features.npz"

@@ -198,10 +198,6 @@ def _requirements() -> list[str]:
     ]
 
 
-def load_model(model_uri: str) -> mlflow.pyfunc.PyFuncModel:
-    """Load a logged or registered pyfunc model."""
-    return mlflow.pyfunc.load_model(model_uri)
-
 
 # --------------------------------------------------------------------------- backtest
 
