@@ -131,12 +131,18 @@ def metric_names(model: str, prefix: str) -> dict[str, str]:
     return {metric: f"{head}_{metric}" for metric in METRICS}
 
 
+def table_metrics(table: pd.DataFrame, prefix: str) -> dict[str, float]:
+    """Every model's scores in ``table`` under its metric keys (see ``metric_names``)."""
+    return {
+        key: float(row[metric])
+        for model, row in table.iterrows()
+        for metric, key in metric_names(str(model), prefix).items()
+    }
+
+
 def log_evaluation(evaluation: Evaluation, prefix: str = "test") -> dict[str, float]:
     """Log every model's scores; return the logged metrics."""
-    metrics: dict[str, float] = {}
-    for model, row in evaluation.table.iterrows():
-        for metric, key in metric_names(str(model), prefix).items():
-            metrics[key] = float(row[metric])
+    metrics = table_metrics(evaluation.table, prefix)
     mlflow.log_metrics(metrics)
     mlflow.log_text(markdown_table(evaluation.table), f"{prefix}_metrics.md")
     mlflow.log_text(evaluation.forecasts.to_csv(float_format="%.6f"), f"{prefix}_forecasts.csv")
@@ -203,11 +209,7 @@ def _requirements() -> list[str]:
 
 def log_fold(result: FoldResult) -> None:
     """Log one fold's test metrics (in its nested run) with the fold's test dates."""
-    metrics = {}
-    for model, row in result.table.iterrows():
-        for metric, key in metric_names(str(model), "test").items():
-            metrics[key] = float(row[metric])
-    mlflow.log_metrics(metrics)
+    mlflow.log_metrics(table_metrics(result.table, "test"))
     dates = result.forecasts.index
     mlflow.set_tags({"test_from": str(dates[0].date()), "test_to": str(dates[-1].date())})
 
