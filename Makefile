@@ -87,7 +87,7 @@ test: $(STAMP) ## run the test suite (offline)
 	$(PY) -m pytest
 
 bench: $(STAMP) ## benchmarks against plain PyTorch (BENCH_ARGS='--quick', '--amp'); writes bench-results/
-	$(PY) -m pipeline.bench $(if $(DEVICE),--device $(DEVICE)) $(BENCH_ARGS)
+	$(PY) -m benchmarks.bench $(if $(DEVICE),--device $(DEVICE)) $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff: lint and format check
 	$(VENV)/bin/ruff check .

@@ -1,10 +1,10 @@
 """Command line: ``python -m pipeline <command>`` or ``stockcast <command>``.
 
-Options are named like the Make variables (``--tickers``, ``--source``,
-``--data``, ``--epochs``, ``--device``, ``--seed``). Expected failures print one
-``error:`` line and exit with the code of their kind (see the README);
-``--debug`` adds the traceback. Heavy libraries are imported only once the
-options have been checked, so a bad option fails at once.
+Parse the options into a Config, run the command, map expected failures to
+exit codes (see the README): one ``error:`` line, no traceback unless
+``--debug``. Every config option is generated from the config's own fields
+(``config.settings``). Heavy libraries are imported only once the options have
+been checked, so a bad option fails at once.
 """
 
 from __future__ import annotations
@@ -15,28 +15,12 @@ import logging
 import signal
 import sys
 import traceback
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.config import (
-    BacktestConfig,
-    Config,
-    DataConfig,
-    FeatureConfig,
-    ModelConfig,
-    Paths,
-    TrainConfig,
-    parse_tickers,
-)
-from pipeline.errors import (
-    ConfigError,
-    DataError,
-    FetchError,
-    Interrupted,
-    RegistryError,
-    StockcastError,
-    TrainingError,
-)
+from pipeline.config import Config, load_config_file, parse_tickers, parse_value, settings
+from pipeline.errors import ConfigError, Interrupted, StockcastError
 from pipeline.storage import as_storage_error
 
 log = logging.getLogger("stockcast")
@@ -44,50 +28,63 @@ log = logging.getLogger("stockcast")
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_TERMINATED = 143  # SIGTERM, e.g. from a scheduler
 
+COMMAND_HELP = {
+    "fetch": "load and validate prices (sample, yfinance or csv)",
+    "features": "split, fit scalers on training rows, save the features",
+    "train": "train the RNN (logged to MLflow)",
+    "evaluate": "score the RNN and baselines on the test days; log metrics, plot and model",
+    "all": "fetch, features, train and evaluate every ticker",
+    "backtest": "walk-forward backtest of the RNN against every baseline, with DM tests",
+    "retrain": "refresh data, train a challenger, promote it if it beats the champion",
+    "predict": "forecast the next Close with the champion model",
+}
+
+
+# --------------------------------------------------------------------------- options
+
 
 def _common_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("data")
-    g.add_argument("--tickers", "--ticker", help="symbols separated by commas (default AAPL,MSFT)")
-    g.add_argument("--source", choices=("sample", "yfinance", "csv"), help="where prices come from")
-    g.add_argument("--data", type=Path, help="CSV file for --source csv (its name is the ticker)")
-    g.add_argument("--start", help="first day asked of yfinance on a cold cache (YYYY-MM-DD)")
-    g.add_argument(
-        "--data-dir", type=Path, help="folder for caches and stage outputs (default data)"
-    )
-    g = p.add_argument_group("features")
-    g.add_argument("--window", type=int, help="days per input window (default 30)")
-    g.add_argument("--train-frac", type=float, help="share of days for training (default 0.70)")
-    g.add_argument("--val-frac", type=float, help="share of days for validation (default 0.15)")
-    g = p.add_argument_group("model")
-    g.add_argument("--cell", choices=("RNN", "GRU", "LSTM"), help="recurrent cell (default RNN)")
-    g.add_argument("--num-layers", type=int, help="stacked layers (default 2)")
-    g.add_argument("--hidden-size", type=int, help="units per layer and direction (default 64)")
-    g.add_argument(
-        "--bidirectional", action=argparse.BooleanOptionalAction, default=None, help="(default on)"
-    )
-    g.add_argument("--dropout", type=float, help="dropout between layers (default 0)")
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, help="most epochs (default 60; early stopping)")
-    g.add_argument("--batch-size", type=int, help="windows per step (default 64)")
-    g.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3)")
-    g.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 10)")
-    g.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="(default auto)")
-    g.add_argument("--seed", type=int, help="random seed (default 42)")
-    g.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    g = p.add_argument_group("backtest")
-    g.add_argument("--folds", type=int, help="walk-forward folds (default 5)")
-    g.add_argument("--test-share", type=float, help="later share of days tested (default 0.30)")
-    g = p.add_argument_group("retrain")
-    g.add_argument(
-        "--holdout", type=int, help="recent days that score challenger and champion (60)"
-    )
-    g = p.add_argument_group("tracking")
-    g.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's, ./mlflow.db)")
-    g.add_argument("--experiment", help="MLflow experiment name (default stockcast)")
+    p.add_argument(
+        "--tickers", "--ticker", help="symbols separated by commas, or @FILE of symbols "
+        "(default AAPL,MSFT)"
+    )  # fmt: skip
+    p.add_argument("--config", type=Path, help="JSON file of settings ('section.field': value)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's, ./mlflow.db)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of expected errors")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for key, fld, kind in settings():
+        if not fld.metadata.get("cli", True):
+            continue
+        section = key.rpartition(".")[0] or "general"
+        group = groups.setdefault(section, p.add_argument_group(section))
+        _add_option(group, key, fld, kind)
     return p
+
+
+def _add_option(group, key: str, fld: dataclasses.Field, kind: type) -> None:
+    """One option from one config field: name, type, choices, and the help with its default."""
+    flag = fld.metadata.get("flag") or "--" + fld.name.replace("_", "-")
+    default = fld.default
+    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+    text = f"{fld.metadata['help']} (default {shown})"
+    options: dict = {"dest": key, "default": None, "help": text}
+    if kind is bool:
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
+        return
+    if fld.metadata.get("choices"):
+        options["choices"] = fld.metadata["choices"]
+    is_tuple = typing.get_origin(kind) is tuple
+    options["type"] = (lambda text: parse_value(text, kind, flag)) if is_tuple else None
+    if not is_tuple:
+        options["type"] = _scalar_type(kind)
+    options["metavar"] = fld.name.upper() if not options.get("choices") else None
+    group.add_argument(flag, **options)
+
+
+def _scalar_type(kind: type) -> Callable[[str], object]:
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if args else kind
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,126 +99,106 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMAND_HELP = {
-    "fetch": "load and validate prices (sample, yfinance or csv)",
-    "features": "split, fit scalers on training rows, save the features",
-    "train": "train the RNN (logged to MLflow)",
-    "evaluate": "score the RNN and baselines on the test days; log metrics, plot and model",
-    "all": "fetch, features, train and evaluate every ticker",
-    "backtest": "walk-forward backtest of the RNN against every baseline, with DM tests",
-    "retrain": "refresh data, train a challenger, promote it if it beats the champion",
-    "predict": "forecast the next Close with the champion model",
-}
+def given_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The config settings given on the command line, as ``{"section.field": value}``."""
+    keys = {key for key, fld, _ in settings() if fld.metadata.get("cli", True)}
+    return {k: v for k, v in vars(args).items() if k in keys and v is not None}
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """Build the Config: the dataclass defaults, overridden by the options given."""
-
-    def pick(section, **values):
-        return dataclasses.replace(section, **{k: v for k, v in values.items() if v is not None})
-
-    base = Config()
-    tickers = parse_tickers(args.tickers) if args.tickers is not None else base.tickers
-    source = args.source or ("csv" if args.data is not None else base.data.source)
-    if args.data is not None and source != "csv":
-        raise ConfigError(f"--data is a CSV file for --source csv, not for --source {source}")
-    return Config(
-        tickers=tickers,
-        data=pick(DataConfig(), source=source, csv_path=args.data, start=args.start),
-        features=pick(
-            FeatureConfig(), window=args.window, train_frac=args.train_frac, val_frac=args.val_frac
-        ),
-        model=pick(
-            ModelConfig(),
-            cell=args.cell,
-            num_layers=args.num_layers,
-            hidden_size=args.hidden_size,
-            bidirectional=args.bidirectional,
-            dropout=args.dropout,
-        ),
-        train=pick(
-            TrainConfig(),
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            patience=args.patience,
-            device=args.device,
-            seed=args.seed,
-            amp=args.amp,
-            progress=False if args.no_progress else None,
-        ),
-        backtest=pick(BacktestConfig(), folds=args.folds, test_share=args.test_share),
-        paths=pick(Paths(), data_dir=args.data_dir),
-        experiment=args.experiment or base.experiment,
-    )
+    """The Config: the defaults, then ``--config FILE``, then the options given."""
+    base = Config() if args.config is None else load_config_file(args.config, Config())
+    values = given_settings(args)
+    if args.tickers is not None:
+        values["tickers"] = parse_tickers(args.tickers)
+    if "data.csv_path" in values:
+        source = values.setdefault("data.source", "csv")
+        if source != "csv":
+            raise ConfigError(f"--data is a CSV file for --source csv, not for --source {source}")
+    return base.with_values(values)
 
 
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_fetch(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline import stages
+    from pipeline.jobs import stages
+    from pipeline.jobs.common import Summary
+    from pipeline.jobs.driver import each_ticker
 
-    def one(ticker: str) -> None:
+    def one(ticker: str) -> Summary:
         prices = stages.fetch_stage(cfg, ticker)
-        print(
-            f"{ticker}: {len(prices)} days, {prices.index[0].date()} to {prices.index[-1].date()}"
-        )
+        first, last = prices.index[0].date(), prices.index[-1].date()
+        return Summary(ticker, f"{ticker}: {len(prices)} days, {first} to {last}")
 
-    return _each_ticker(cfg, one)
+    return each_ticker(cfg, one)
 
 
 def cmd_features(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline import stages
+    from pipeline.jobs import stages
+    from pipeline.jobs.common import Summary
+    from pipeline.jobs.driver import each_ticker
 
-    def one(ticker: str) -> None:
-        f = stages.features_stage(cfg, ticker)
-        n_train, n_val, n_test = f.split.sizes()
-        print(f"{ticker}: windows train {n_train}, validation {n_val}, test {n_test}")
+    def one(ticker: str) -> Summary:
+        n_train, n_val, n_test = stages.features_stage(cfg, ticker).split.sizes()
+        text = f"{ticker}: windows train {n_train}, validation {n_val}, test {n_test}"
+        return Summary(ticker, text)
 
-    return _each_ticker(cfg, one)
+    return each_ticker(cfg, one)
 
 
 def cmd_train(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline import stages, tracking
-    from pipeline.train import pick_device
+    from pipeline.jobs import stages
+    from pipeline.jobs.driver import each_ticker
+    from pipeline.tracking import runs
 
-    pick_device(cfg.train.device)  # a missing GPU is an option error, before any work
+    experiment_id = _prepare(cfg, args)
 
     def one(ticker: str) -> None:
         features = stages.saved_features(cfg, ticker)
-        with tracking.run(cfg, ticker, kind="train") as active:
+        run = runs.run(cfg, ticker, experiment_id=experiment_id, kind="train", command="train")
+        with run as active:
             stages.train_stage(cfg, ticker, features, active.info.run_id)
 
-    return _each_ticker(cfg, one)
+    return each_ticker(cfg, one)
 
 
 def cmd_evaluate(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline import stages, tracking
-    from pipeline.forecaster import Forecaster
+    from pipeline.jobs import promotion, stages
+    from pipeline.jobs.all import registered_text
+    from pipeline.jobs.common import Summary
+    from pipeline.jobs.driver import each_ticker
+    from pipeline.serving.forecaster import Forecaster
+    from pipeline.tracking import runs
 
-    def one(ticker: str) -> None:
+    experiment_id = _prepare(cfg, args)
+
+    def one(ticker: str) -> Summary:
         run_id = stages.saved_run_id(cfg, ticker)
         features = stages.saved_features(cfg, ticker)
         prices = stages.saved_prices(cfg, ticker)
         forecaster = Forecaster.load(cfg.paths.processed_dir(ticker) / stages.MODEL_DIR)
-        with tracking.run(cfg, ticker, kind="train", run_id=run_id):
+        run = runs.run(cfg, ticker, experiment_id=experiment_id, kind="train", run_id=run_id)
+        with run:
             evaluation = stages.evaluate_stage(cfg, features, forecaster, prices)
             model_uri = stages.log_stage(ticker, evaluation, forecaster, prices)
-            version, promoted = stages.register_stage(ticker, model_uri, run_id)
-        stages.print_evaluation(ticker, features, evaluation)
-        stages.print_registered(ticker, version, promoted)
+            decision = promotion.first_champion(ticker)
+            version = promotion.register(model_uri, ticker, run_id, "all", decision)
+        text = stages.evaluation_text(ticker, features, evaluation)
+        return Summary(ticker, f"{text}\n{registered_text(ticker, version, decision.promote)}")
 
-    return _each_ticker(cfg, one)
+    return each_ticker(cfg, one)
 
 
 def cmd_all(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline import stages
-    from pipeline.train import pick_device
+    from pipeline.jobs.all import run_all
+    from pipeline.jobs.common import StageClock
+    from pipeline.jobs.driver import priced_job
 
-    pick_device(cfg.train.device)
-    clock = stages.StageClock()
-    code = _each_ticker(cfg, lambda ticker: stages.run_ticker(cfg, ticker, clock))
+    clock = StageClock()
+    with clock.stage("mlflow"):
+        experiment_id = _prepare(cfg, args)
+    code = priced_job(cfg, run_all, experiment_id, clock)
     total = sum(clock.seconds.values())
     parts = ", ".join(f"{k} {v:.1f}s" for k, v in clock.seconds.items())
     print(f"time by stage: {parts} (total {total:.1f}s)")
@@ -229,70 +206,47 @@ def cmd_all(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline import stages
-    from pipeline.train import pick_device
+    from pipeline.jobs.backtest import run_backtest, save_report
+    from pipeline.jobs.driver import priced_job
 
-    pick_device(cfg.train.device)
-    code = _each_ticker(cfg, lambda ticker: stages.backtest_ticker(cfg, ticker))
+    experiment_id = _prepare(cfg, args)
+    code = priced_job(cfg, run_backtest, experiment_id, on_summary=lambda s: save_report(cfg, s))
     print(f"reports: {cfg.paths.reports_dir / 'backtest'}")
     return code
 
 
 def cmd_retrain(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline import stages
-    from pipeline.retrain import HOLDOUT_DAYS, exclusive_lock
-    from pipeline.train import pick_device
+    from pipeline.jobs.driver import priced_job
+    from pipeline.jobs.lock import exclusive_lock
+    from pipeline.jobs.retrain import run_retrain
 
-    if args.source is None and args.data is None:  # the job's default is live data
+    if "data.source" not in given_settings(args):  # the job's default is live data
         cfg = cfg.replace(data=dataclasses.replace(cfg.data, source="yfinance"))
-    holdout = HOLDOUT_DAYS if args.holdout is None else args.holdout
-    if holdout < 1:
-        raise ConfigError(f"--holdout must be at least 1 day, not {holdout}")
-    pick_device(cfg.train.device)
+    experiment_id = _prepare(cfg, args)
     with exclusive_lock(cfg.paths.retrain_lock):
-        return _each_ticker(cfg, lambda ticker: stages.retrain_ticker(cfg, ticker, holdout))
+        return priced_job(cfg, run_retrain, experiment_id)
 
 
 def cmd_predict(cfg: Config, args: argparse.Namespace) -> int:
-    import pandas as pd
+    from pipeline.data.sources import load_prices
+    from pipeline.jobs.driver import each_ticker
+    from pipeline.jobs.predict import run_predict
+    from pipeline.tracking.store import configure
 
-    from pipeline import registry
-    from pipeline.fetch import load_prices
-
-    def one(ticker: str) -> None:
-        champion = registry.load_champion(ticker)
-        prices = load_prices(ticker, cfg.data, cfg.paths)
-        window = champion.forecaster.window
-        forecast = champion.forecaster.forecast(prices.iloc[-window:])[-1]
-        last_day = prices.index[-1]
-        next_day = (last_day + pd.offsets.BDay(1)).date()
-        print(
-            f"{ticker}: forecast Close {forecast:.2f} for {next_day} "
-            f"(last Close {prices['Close'].iloc[-1]:.2f} on {last_day.date()}; "
-            f"model {registry.model_name(ticker)} version {champion.version}, champion)"
-        )
-
-    return _each_ticker(cfg, one)
+    configure(args.tracking_uri)
+    return each_ticker(
+        cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
+    )
 
 
-def _each_ticker(cfg: Config, work: Callable[[str], object]) -> int:
-    """Run ``work`` per ticker; a failure of one ticker is reported and the rest go on."""
-    from pipeline.stages import tickers_for
+def _prepare(cfg: Config, args: argparse.Namespace) -> str:
+    """Check the device, point MLflow at its store and create the experiment once."""
+    from pipeline.core.train import pick_device
+    from pipeline.tracking.store import configure, prepare_experiment
 
-    failed: list[StockcastError] = []
-    for ticker in tickers_for(cfg):
-        try:
-            work(ticker)
-        except (DataError, FetchError, TrainingError, RegistryError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed.append(exc)
-    if failed:
-        if len(tickers_for(cfg)) > 1:
-            print(
-                f"error: {len(failed)} of {len(tickers_for(cfg))} tickers failed", file=sys.stderr
-            )
-        return failed[0].exit_code
-    return 0
+    pick_device(cfg.train.device)  # a missing GPU is an option error, before any work
+    configure(args.tracking_uri)
+    return prepare_experiment(cfg.experiment)
 
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
@@ -323,6 +277,14 @@ def _setup_logging(debug: bool) -> None:
     log.propagate = False
 
 
+def _storage_error(exc: BaseException) -> StockcastError | None:
+    if "mlflow" in sys.modules:  # MLflow's own store failures are recognised there
+        from pipeline.tracking.store import as_storage_error as as_store_error
+
+        return as_store_error(exc)
+    return as_storage_error(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse options, run the command, and turn expected failures into exit codes."""
     parser = build_parser()
@@ -331,10 +293,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cfg = config_from_args(args)
-        if args.tracking_uri:
-            from pipeline import tracking
-
-            tracking.configure(args.tracking_uri)
         return COMMANDS[args.command](cfg, args)
     except StockcastError as exc:
         if args.debug:
@@ -348,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"terminated: {_STOPPED}", file=sys.stderr)
         return EXIT_TERMINATED
     except Exception as exc:
-        storage = as_storage_error(exc)
+        storage = _storage_error(exc)
         if storage is None:
             raise  # a bug: keep the traceback
         if args.debug:

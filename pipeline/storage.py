@@ -73,24 +73,13 @@ _STORAGE_ERRNOS = {
     errno.ENOTDIR,
     errno.EEXIST,
 }
-_DB_FAILURES = ("readonly database", "unable to open database file", "disk is full")
 
 
 def as_storage_error(exc: BaseException) -> StorageError | None:
-    """A StorageError for an OSError or MLflow store failure about writing; else None.
-
-    Covers what the libraries raise on their own paths (MLflow's artifact
-    folder ``mlruns/`` and its ``mlflow.db``), not only this project's files.
-    """
+    """A StorageError for an OSError about writing (in ``exc`` or its causes); else None."""
     if isinstance(exc, StorageError):
         return exc
     if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
         return storage_error(Path(exc.filename or "?"), exc)
-    text = str(exc)
-    if type(exc).__name__ == "MlflowException" and any(k in text for k in _DB_FAILURES):
-        import mlflow
-
-        why = "the disk is full" if "disk is full" in text else "it is read-only or missing"
-        return StorageError(f"cannot write the MLflow store {mlflow.get_tracking_uri()}: {why}")
     cause = exc.__cause__ or exc.__context__
     return as_storage_error(cause) if cause is not None and cause is not exc else None

@@ -1,0 +1,134 @@
+"""Chronological splits: which samples train, validate and test.
+
+A sample is named by its *end* day ``t``: its window is days ``t - window + 1 ..
+t`` and its target is day ``t + 1``; it belongs to the part its target day falls
+in. One function, ``split_by_target_day``, makes every split: the default
+70/15/15 split, each walk-forward fold and the retrain holdout only choose the
+boundaries. The fewest days each needs is computed from the same boundaries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.config import BacktestConfig, FeatureConfig
+from pipeline.errors import DataError
+
+MIN_SPLIT_SAMPLES = 2  # fewest windows a part may hold
+
+
+@dataclass(frozen=True)
+class Split:
+    """End days of the samples in each part (arrays of day indices, ascending)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def sizes(self) -> tuple[int, int, int]:
+        """Number of samples in training, validation and test."""
+        return len(self.train), len(self.val), len(self.test)
+
+
+def split_by_target_day(
+    n_days: int, window: int, val_from: int, test_from: int, test_to: int | None = None
+) -> Split:
+    """Training targets before ``val_from``, validation up to ``test_from``, test to ``test_to``.
+
+    Only end days with a full window and a next day exist (``window - 1 ..
+    n_days - 2``); ``test_to`` (exclusive, a day index) defaults to the last day.
+    """
+    ends = np.arange(window - 1, n_days - 1)
+    target = ends + 1
+    test_to = n_days if test_to is None else test_to
+    return Split(
+        train=ends[target < val_from],
+        val=ends[(target >= val_from) & (target < test_from)],
+        test=ends[(target >= test_from) & (target < test_to)],
+    )
+
+
+def default_split(n_days: int, cfg: FeatureConfig) -> Split:
+    """The first ``train_frac`` of the days train, the next ``val_frac`` validate, the rest test."""
+    n_train, n_val = int(n_days * cfg.train_frac), int(n_days * cfg.val_frac)
+    return split_by_target_day(n_days, cfg.window, n_train, n_train + n_val)
+
+
+def history_split(
+    n_days: int, window: int, val_frac: float, test_from: int, test_to: int | None = None
+) -> Split:
+    """Everything before ``test_from`` is history; its last ``val_frac`` validates."""
+    n_val = int((test_from - window) * val_frac)
+    return split_by_target_day(n_days, window, test_from - n_val, test_from, test_to)
+
+
+def walk_forward_splits(n_days: int, window: int, cfg: BacktestConfig) -> list[Split]:
+    """Each fold's split: the last ``test_share`` of the days cut into ``folds`` test blocks."""
+    first_test_day = n_days - int(n_days * cfg.test_share)
+    bounds = np.linspace(first_test_day, n_days, cfg.folds + 1).round().astype(int)
+    return [
+        history_split(n_days, window, cfg.val_frac, int(start), int(stop))
+        for start, stop in itertools.pairwise(bounds)
+    ]
+
+
+def holdout_split(n_days: int, window: int, holdout: int, val_frac: float) -> Split:
+    """Training and validation before the last ``holdout`` days, which are the test part."""
+    return history_split(n_days, window, val_frac, n_days - holdout)
+
+
+# --------------------------------------------------------------------------- history needed
+
+
+def _at_least(count: float, share: float) -> int:
+    """Fewest ``n`` with ``int(n * share) >= count``."""
+    n = math.ceil(count / share - 1e-9)
+    return n if int(n * share) >= count else n + 1
+
+
+def _history_days(window: int, val_frac: float) -> int:
+    """Fewest days before the first test day that leave enough training and validation."""
+    # int((h - window) * val_frac) >= MIN validates; the rest of h - window trains.
+    val = _at_least(MIN_SPLIT_SAMPLES, val_frac)
+    train = math.ceil(MIN_SPLIT_SAMPLES / (1 - val_frac) - 1e-9)
+    return window + max(val, train)
+
+
+def min_days(cfg: FeatureConfig) -> int:
+    """Fewest days of prices that leave every part of the default split enough windows."""
+    k = MIN_SPLIT_SAMPLES
+    return max(
+        _at_least(cfg.window + k, cfg.train_frac),  # training targets lie in window .. n_train
+        _at_least(k, cfg.val_frac),
+        math.ceil(k / (1 - cfg.train_frac - cfg.val_frac)),  # the rest is at least this share
+    )
+
+
+def min_backtest_days(window: int, cfg: BacktestConfig) -> int:
+    """Enough days for every fold: a full history before the first block, blocks of 2+ days."""
+    # Rounded block bounds differ by floor or ceil of (test days / folds).
+    blocks = _at_least(cfg.folds * MIN_SPLIT_SAMPLES, cfg.test_share)
+    return max(blocks, math.ceil(_history_days(window, cfg.val_frac) / (1 - cfg.test_share)))
+
+
+def check_sizes(split: Split | list[Split], problem: str) -> None:
+    """Raise DataError with ``problem`` unless every part of every split has enough samples."""
+    splits = split if isinstance(split, list) else [split]
+    if min(min(s.sizes()) for s in splits) < MIN_SPLIT_SAMPLES:
+        raise DataError(problem)
+
+
+def check_history(n_days: int, cfg: FeatureConfig, ticker: str) -> Split:
+    """The default split of ``n_days``, or DataError if a part is too small."""
+    split = default_split(n_days, cfg)
+    check_sizes(
+        split,
+        f"{ticker}: {n_days} days of prices is too little history; with a "
+        f"{cfg.window}-day window and a {cfg.train_frac:g}/{cfg.val_frac:g} split "
+        f"at least {min_days(cfg)} days are needed",
+    )
+    return split

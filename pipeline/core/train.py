@@ -1,0 +1,272 @@
+"""Training: the RNN with Adam, gradient clipping and early stopping.
+
+The data live on the device once: the log-price array and the targets are
+copied there (through pinned memory on CUDA) and every batch is gathered from
+a strided view by index, with no per-item Dataset or DataLoader. Epoch 0 is
+the untrained network, which forecasts persistence; early stopping restores
+the weights with the best validation loss, so training keeps persistence
+unless it finds something better on the validation days.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from pipeline.config import ModelConfig, TrainConfig
+from pipeline.core.features import CLOSE, N_FEATURES, Features, make_batch
+from pipeline.core.model import StockRNN
+from pipeline.errors import ConfigError, TrainingError
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """Losses after one epoch (epoch 0 is the untrained, persistence-equivalent network)."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+
+
+@dataclass
+class TrainResult:
+    model: StockRNN  # best weights restored, in eval mode, on the training device
+    history: list[Epoch] = field(default_factory=list)
+    best_epoch: int = 0  # 0 means no epoch beat the untrained (persistence) network
+    shrink: float = 1.0  # factor folded into the head: forecasts were scaled by it
+    device: str = "cpu"
+    seconds: float = 0.0
+
+
+def pick_device(name: str) -> torch.device:
+    """CUDA, then Apple MPS, then the CPU for 'auto'; a named device must exist."""
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is visible here; use --device auto or cpu")
+    if name == "mps" and not has_mps:
+        raise ConfigError("--device mps: Apple MPS is not available here; use --device auto or cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch so that a CPU run repeats exactly."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeds code that uses the global generator
+    torch.manual_seed(seed)
+
+
+class DeviceData:
+    """The features resident on one device: a strided view of windows, targets, scaler."""
+
+    def __init__(self, features: Features, device: torch.device) -> None:
+        self.window = features.window
+        self.device = device
+        log_prices = _to_device(features.log_prices.astype(np.float32), device)
+        self.windows = log_prices.unfold(0, self.window, 1).transpose(1, 2)  # a view
+        self.log_close = log_prices[:, CLOSE]
+        self.targets = _to_device(np.nan_to_num(features.targets).astype(np.float32), device)
+        self.mean = _to_device(features.x_scaler.mean_.astype(np.float32), device)
+        self.scale = _to_device(features.x_scaler.scale_.astype(np.float32), device)
+
+    def ends(self, ends: np.ndarray) -> torch.Tensor:
+        """Sample end days as an index tensor on the device."""
+        return torch.as_tensor(ends, dtype=torch.long).to(self.device)
+
+    def batch(self, ends: torch.Tensor) -> torch.Tensor:
+        """Scaled input windows for the samples ending on ``ends``."""
+        return make_batch(self.windows, self.log_close, ends, self.window, self.mean, self.scale)
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on CUDA when asked for; a no-op elsewhere."""
+    if amp and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: DeviceData,
+    ends: torch.Tensor,
+    batch_size: int,
+    clip_norm: float,
+    generator: torch.Generator,
+    amp: bool = False,
+) -> float:
+    """One pass over the training samples in a random order; return the mean loss."""
+    model.train()
+    order = ends[torch.randperm(len(ends), generator=generator).to(ends.device)]
+    total = torch.zeros((), device=ends.device)
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        with autocast_for(data.device, amp):
+            pred = model(data.batch(idx))
+        loss = nn.functional.mse_loss(pred.float(), data.targets[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+        optimizer.step()
+        total += loss.detach() * len(idx)  # stays on the device: no sync per batch
+    return (total / len(order)).item()
+
+
+@torch.no_grad()
+def predict_scaled(
+    model: nn.Module, data: DeviceData, ends: torch.Tensor, batch: int
+) -> torch.Tensor:
+    """The model's scaled log-return forecasts for the samples ending on ``ends``."""
+    model.eval()
+    out = [model(data.batch(ends[i : i + batch])) for i in range(0, len(ends), batch)]
+    return torch.cat(out) if out else torch.empty(0, device=data.device)
+
+
+def mean_loss(model: nn.Module, data: DeviceData, ends: torch.Tensor, batch: int) -> float:
+    """Mean squared error on the scaled targets of ``ends``."""
+    pred = predict_scaled(model, data, ends, batch)
+    return nn.functional.mse_loss(pred.float(), data.targets[ends]).item()
+
+
+def fit(
+    features: Features,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    name: str = "",
+    on_epoch: Callable[[Epoch], None] | None = None,
+) -> TrainResult:
+    """Train a StockRNN on the training split with early stopping on the validation split."""
+    began = time.perf_counter()
+    device = pick_device(train_cfg.device)
+    seed_everything(train_cfg.seed)
+    model = StockRNN(model_cfg, N_FEATURES).to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    data = DeviceData(features, device)
+    train_ends = data.ends(features.split.train)
+    val_ends = data.ends(features.split.val)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
+    )
+    generator = torch.Generator().manual_seed(train_cfg.seed)
+
+    batch = train_cfg.eval_batch
+    first = Epoch(
+        0, mean_loss(model, data, train_ends, batch), mean_loss(model, data, val_ends, batch)
+    )
+    history = [first]
+    best_val, best_epoch = first.val_loss, 0
+    best_state = copy.deepcopy(model.state_dict())
+    if on_epoch:
+        on_epoch(first)
+    bar = tqdm(
+        range(1, train_cfg.epochs + 1),
+        desc=f"train {name}".strip(),
+        unit="epoch",
+        disable=not train_cfg.progress,
+        leave=True,
+        dynamic_ncols=True,
+    )
+    for epoch in bar:
+        train_loss = train_epoch(
+            model,
+            optimizer,
+            data,
+            train_ends,
+            train_cfg.batch_size,
+            train_cfg.clip_norm,
+            generator,
+            train_cfg.amp,
+        )
+        val_loss = mean_loss(model, data, val_ends, batch)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            bar.close()
+            bad = train_loss if not math.isfinite(train_loss) else val_loss
+            raise TrainingError(
+                f"{name or 'training'}: loss became {bad} at epoch {epoch} "
+                "(training diverged); try a lower --lr"
+            )
+        record = Epoch(epoch, train_loss, val_loss)
+        history.append(record)
+        if on_epoch:
+            on_epoch(record)
+        if val_loss < best_val * (1.0 - train_cfg.min_delta):
+            best_val, best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=best_epoch)
+        if epoch - best_epoch >= train_cfg.patience:
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    factor = 1.0
+    if train_cfg.shrink:
+        factor = shrink_to_validation(model, data, val_ends, train_cfg.shrink_z, batch)
+    return TrainResult(
+        model=model,
+        history=history,
+        best_epoch=best_epoch,
+        shrink=factor,
+        device=str(device),
+        seconds=time.perf_counter() - began,
+    )
+
+
+@torch.no_grad()
+def shrink_to_validation(
+    model: StockRNN, data: DeviceData, val_ends: torch.Tensor, z: float, batch: int
+) -> float:
+    """Scale the head so that forecasts shrink towards persistence by what validation supports.
+
+    Regressing the validation targets ``y`` on the forecasts ``f`` (through the
+    origin) gives the slope ``b = <f, y> / <f, f>`` with standard error
+    ``se = s / sqrt(<f, f>)``, ``s`` the residual standard deviation. The
+    factor is ``b - z * se`` clipped to [0, 1]: forecasts keep only the part of
+    their scale that validation supports with some confidence. A network whose
+    forecasts barely relate to the validation days falls back to persistence
+    (factor 0), which bounds how much worse than persistence it can be on days
+    it never saw. Returns the factor (0 for a network that already forecasts 0).
+    """
+    pred = predict_scaled(model, data, val_ends, batch).double()
+    target = data.targets[val_ends].double()
+    power = float(pred @ pred)
+    if power == 0.0 or len(pred) < 2:
+        return 0.0
+    slope = float(pred @ target) / power
+    resid = target - slope * pred
+    se = math.sqrt(float(resid @ resid) / (len(pred) - 1) / power)
+    factor = min(max(slope - z * se, 0.0), 1.0)
+    model.head.weight.mul_(factor)
+    model.head.bias.mul_(factor)
+    return factor
+
+
+def forecast_log_returns(
+    model: nn.Module, features: Features, ends: np.ndarray, batch: int
+) -> np.ndarray:
+    """Scaled log-return forecasts for ``ends`` as a float64 numpy array (on the model's device)."""
+    device = next(model.parameters()).device
+    data = DeviceData(features, device)
+    return predict_scaled(model, data, data.ends(ends), batch).double().cpu().numpy()

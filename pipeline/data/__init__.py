@@ -1,0 +1,1 @@
+"""Prices in: sources (sample, csv, yfinance), validation and the yfinance cache."""

@@ -1,0 +1,1 @@
+"""Scoring on held-out days: metrics, baselines, evaluation, walk-forward backtest, DM tests."""

@@ -1,0 +1,111 @@
+"""Walk-forward backtest: K expanding-window folds, every model on the same days.
+
+The last ``test_share`` of the days is cut into ``folds`` consecutive blocks of
+target days. For each fold, everything before its first test day is history:
+its last ``val_frac`` (by target day) is the validation part used for early
+stopping and for the models' few choices, the rest is training. The scalers
+and every model are fitted on that fold's training samples only. Test blocks
+do not overlap, and all models forecast exactly the same target days.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import BacktestConfig, FeatureConfig
+from pipeline.core.features import Features, features_for_split
+from pipeline.core.splits import Split, check_sizes, min_backtest_days, walk_forward_splits
+from pipeline.evaluation.baselines import RNN, Forecaster
+from pipeline.evaluation.evaluate import evaluate
+from pipeline.evaluation.metrics import METRICS, score
+from pipeline.evaluation.stats import diebold_mariano
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    fold: int  # 1-based
+    features: Features  # this fold's split and scalers
+    table: pd.DataFrame  # models x METRICS on this fold's test days
+    forecasts: pd.DataFrame  # index: target dates; actual, previous, one column per model
+
+
+def check_backtest_history(
+    n_days: int, window: int, cfg: BacktestConfig, ticker: str
+) -> list[Split]:
+    """Every fold's split, or DataError unless each part of each fold has a few samples."""
+    splits = walk_forward_splits(n_days, window, cfg)
+    check_sizes(
+        splits,
+        f"{ticker}: {n_days} days of prices is too little history for a {cfg.folds}-fold "
+        f"backtest with a {window}-day window; at least "
+        f"{min_backtest_days(window, cfg)} days are needed",
+    )
+    return splits
+
+
+def run_fold(
+    prices: pd.DataFrame,
+    split: Split,
+    window: int,
+    models: list[Forecaster],
+    fold: int,
+) -> FoldResult:
+    """Fit the scalers and every model on the fold's history; forecast its test days."""
+    features = features_for_split(prices, split, window)
+    forecasts = {m.name: m.fit(features).predict(features, split.test) for m in models}
+    evaluation = evaluate(features, forecasts, split.test)
+    return FoldResult(fold, features, evaluation.table, evaluation.forecasts)
+
+
+def pooled_table(results: list[FoldResult]) -> pd.DataFrame:
+    """Metrics over all folds' test days together, and the DM test of the RNN against each model."""
+    forecasts = pd.concat([r.forecasts for r in results])
+    models = [c for c in forecasts.columns if c not in ("actual", "previous")]
+    actual, previous = forecasts["actual"].to_numpy(), forecasts["previous"].to_numpy()
+    rows = {}
+    rnn_errors = forecasts[RNN].to_numpy() - actual if RNN in models else None
+    for name in models:
+        row = score(actual, forecasts[name].to_numpy(), previous)
+        if rnn_errors is not None and name != RNN:
+            dm = diebold_mariano(rnn_errors, forecasts[name].to_numpy() - actual)
+            row |= {"dm_stat": dm.statistic, "dm_pvalue": dm.pvalue}
+        else:
+            row |= {"dm_stat": np.nan, "dm_pvalue": np.nan}
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")[[*METRICS, "dm_stat", "dm_pvalue"]]
+
+
+def fold_errors(results: list[FoldResult]) -> pd.DataFrame:
+    """RMSE of each model per fold (folds as rows)."""
+    return pd.DataFrame({r.fold: r.table["rmse"] for r in results}).T.rename_axis("fold")
+
+
+def backtest(
+    prices: pd.DataFrame,
+    features_cfg: FeatureConfig,
+    cfg: BacktestConfig,
+    make_models: Callable[[int], list[Forecaster]],
+    ticker: str = "",
+    fold_scope: Callable[[int], contextlib.AbstractContextManager] | None = None,
+    on_fold: Callable[[FoldResult], None] | None = None,
+) -> list[FoldResult]:
+    """Run every fold; ``make_models(fold)`` gives fresh, unfitted models for each.
+
+    ``fold_scope(fold)`` wraps each fold (an MLflow nested run, say) and
+    ``on_fold`` sees each result inside it.
+    """
+    window = features_cfg.window
+    splits = check_backtest_history(len(prices), window, cfg, ticker or "prices")
+    results = []
+    for fold, split in enumerate(splits, start=1):
+        with fold_scope(fold) if fold_scope else contextlib.nullcontext():
+            result = run_fold(prices, split, window, make_models(fold), fold)
+            if on_fold:
+                on_fold(result)
+        results.append(result)
+    return results

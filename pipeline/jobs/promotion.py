@@ -1,0 +1,53 @@
+"""The promotion policy, in one place: when a newly registered version becomes the champion.
+
+``make all`` registers every model but promotes only when there is no champion
+yet; ``make retrain`` promotes a challenger whose holdout RMSE is strictly
+lower than the champion's. The alias moves last, in one registry call, so a
+failure anywhere before leaves the champion where it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.tracking import registry
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+def decide(challenger_rmse: float, champion_rmse: float | None) -> Decision:
+    """Promote when there is no champion, or when the challenger's RMSE is strictly lower."""
+    if champion_rmse is None:
+        return Decision(True, "no champion yet")
+    if not np.isfinite(challenger_rmse):
+        return Decision(False, "challenger RMSE is not finite")
+    if challenger_rmse < champion_rmse:
+        return Decision(
+            True, f"challenger RMSE {challenger_rmse:.4f} < champion {champion_rmse:.4f}"
+        )
+    return Decision(False, f"challenger RMSE {challenger_rmse:.4f} >= champion {champion_rmse:.4f}")
+
+
+def first_champion(ticker: str) -> Decision:
+    """The ``all`` job's rule: a new model becomes champion only if there is none."""
+    if registry.champion_version(ticker) is None:
+        return Decision(True, "no champion yet")
+    return Decision(False, "the champion is kept until `make retrain`")
+
+
+def register(
+    model_uri: str, ticker: str, run_id: str, job: str, decision: Decision, **tags: str
+) -> str:
+    """Register the model as a new version, record why, then move the alias if promoted."""
+    version = registry.register(model_uri, ticker, tags={"run_id": run_id, "job": job})
+    if tags or job == "retrain":
+        registry.tag_version(ticker, version, {**tags, "decision": decision.reason})
+    if decision.promote:
+        registry.promote(ticker, version)
+    return version

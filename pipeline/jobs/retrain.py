@@ -1,0 +1,89 @@
+"""The ``retrain`` job for one ticker: a challenger against the champion on recent days.
+
+A challenger is trained on every day but the most recent ``holdout`` trading
+days (its own validation part is the end of that history). The challenger and
+the current champion forecast the same holdout days; the promotion policy
+(``promotion.decide``) says whether the challenger takes the alias.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.core.features import features_for_split
+from pipeline.core.splits import check_sizes, holdout_split
+from pipeline.core.train import fit
+from pipeline.data.sources import source_uri
+from pipeline.evaluation.metrics import score
+from pipeline.jobs import promotion
+from pipeline.jobs.common import Summary
+from pipeline.serving.forecaster import Forecaster
+from pipeline.tracking import registry, runs
+from pipeline.tracking.models import log_model
+
+
+def holdout_forecasts(forecaster: Forecaster, prices: pd.DataFrame, holdout: int) -> np.ndarray:
+    """A model's forecasts of the last ``holdout`` Closes, each from the days before it."""
+    n, window = len(prices), forecaster.window
+    rows = prices.iloc[n - holdout - window : n - 1]
+    return forecaster.forecast(rows)
+
+
+def run_retrain(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: str) -> Summary:
+    """Train, score challenger and champion on the holdout, register, promote if better."""
+    holdout, window = cfg.retrain.holdout, cfg.features.window
+    split = holdout_split(len(prices), window, holdout, cfg.features.val_frac)
+    check_sizes(
+        split,
+        f"{ticker}: {len(prices)} days of prices is too little history to train on all but "
+        f"the last {holdout} days with a {window}-day window",
+    )
+    features = features_for_split(prices, split, window)
+    close = prices["Close"].to_numpy()
+    actual, previous = close[-holdout:], close[-holdout - 1 : -1]
+    dates = features.dates
+    with runs.run(
+        cfg, ticker, experiment_id=experiment_id, kind="retrain", command="retrain"
+    ) as active:
+        run_id = active.info.run_id
+        runs.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
+        runs.log_tags(
+            {
+                "data_from": str(dates[0].date()),
+                "data_to": str(dates[-1].date()),
+                "holdout_from": str(dates[-holdout].date()),
+                "holdout_to": str(dates[-1].date()),
+            }
+        )
+        result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=runs.log_epoch)
+        runs.log_training(result)
+        meta = {"ticker": ticker, "run_id": run_id, "trained_to": str(dates[-holdout - 1].date())}
+        challenger = Forecaster(result.model, features.x_scaler, features.y_scaler, window, meta)
+        scores = {
+            "challenger": score(actual, holdout_forecasts(challenger, prices, holdout), previous)
+        }
+        old = registry.champion_version(ticker)
+        if old is not None:
+            champion = registry.load_champion(ticker)
+            scores["champion"] = score(
+                actual, holdout_forecasts(champion.forecaster, prices, holdout), previous
+            )
+        scores["persistence"] = score(actual, previous, previous)
+        decision = promotion.decide(
+            scores["challenger"]["rmse"], scores.get("champion", {}).get("rmse")
+        )
+        runs.log_retrain(scores, decision, old)
+        model_uri = log_model(challenger, prices.iloc[-window:])
+        version = promotion.register(
+            model_uri, ticker, run_id, "retrain", decision,
+            holdout_rmse=f"{scores['challenger']['rmse']:.6f}",
+        )  # fmt: skip
+    verb = "promoted" if decision.promote else "kept the champion"
+    now = version if decision.promote else old
+    text = (
+        f"{ticker}: {verb} ({decision.reason}); challenger is version {version}, "
+        f"champion is version {now}; holdout {dates[-holdout].date()} to {dates[-1].date()}"
+    )
+    return Summary(ticker, text, run_id, facts={"promoted": decision.promote, "version": version})

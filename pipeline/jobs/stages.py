@@ -1,0 +1,190 @@
+"""The stages of ``all`` and their files, so that each stage can also run alone.
+
+Each stage reads the previous stage's files under ``data/processed/<TICKER>/``
+(or takes them in memory from ``jobs/all.py``), calls the pure functions and
+writes its own output atomically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from pipeline import storage
+from pipeline.config import Config, flatten
+from pipeline.core.features import Features, build_features, scaler_from_state, scaler_state
+from pipeline.core.splits import Split
+from pipeline.core.train import Epoch, fit
+from pipeline.data.sources import load_prices
+from pipeline.data.validate import read_price_csv
+from pipeline.errors import DataError
+from pipeline.evaluation.baselines import RNN, baselines
+from pipeline.evaluation.evaluate import Evaluation, evaluate, forecast_baselines
+from pipeline.evaluation.report import text_table
+from pipeline.serving.forecaster import Forecaster
+from pipeline.tracking import runs
+from pipeline.tracking.models import log_model
+from pipeline.tracking.plots import forecast_figure
+
+PRICES = "prices.csv"
+FEATURES = "features.npz"
+MODEL_DIR = "model"
+TRAINING = "training.json"
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def fetch_stage(cfg: Config, ticker: str) -> pd.DataFrame:
+    """Load and validate prices from the configured source; save them for the next stage."""
+    prices = load_prices(ticker, cfg.data, cfg.paths)
+    save_prices(cfg, ticker, prices)
+    return prices
+
+
+def save_prices(cfg: Config, ticker: str, prices: pd.DataFrame) -> None:
+    """Write the validated prices where the features stage reads them."""
+    path = cfg.paths.processed_dir(ticker) / PRICES
+    storage.write_text(path, prices.to_csv(index_label="Date", date_format="%Y-%m-%d"))
+
+
+def saved_prices(cfg: Config, ticker: str) -> pd.DataFrame:
+    """The prices the fetch stage saved, or DataError saying to run it."""
+    path = cfg.paths.processed_dir(ticker) / PRICES
+    if not path.exists():
+        raise DataError(f"{ticker}: no fetched prices at {path}; run the fetch stage first")
+    return read_price_csv(path)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def features_stage(cfg: Config, ticker: str, prices: pd.DataFrame | None = None) -> Features:
+    """Split, fit the scalers on training rows, and save everything the model needs."""
+    prices = saved_prices(cfg, ticker) if prices is None else prices
+    features = build_features(prices, cfg.features, ticker)
+    with (
+        storage.atomic_path(cfg.paths.processed_dir(ticker) / FEATURES) as tmp,
+        open(tmp, "wb") as fh,
+    ):
+        np.savez(
+            fh,
+            log_prices=features.log_prices,
+            dates=features.dates.to_numpy().astype("datetime64[ns]").astype(np.int64),
+            train=features.split.train,
+            val=features.split.val,
+            test=features.split.test,
+            window=features.window,
+            scalers=json.dumps(
+                {"x": scaler_state(features.x_scaler), "y": scaler_state(features.y_scaler)}
+            ),
+        )
+    return features
+
+
+def saved_features(cfg: Config, ticker: str) -> Features:
+    """The features the features stage saved, or DataError saying to run it."""
+    path = cfg.paths.processed_dir(ticker) / FEATURES
+    if not path.exists():
+        raise DataError(f"{ticker}: no features at {path}; run the features stage first")
+    with np.load(path, allow_pickle=False) as z:
+        scalers = json.loads(str(z["scalers"]))
+        return Features(
+            dates=pd.DatetimeIndex(z["dates"].astype("datetime64[ns]")),
+            log_prices=z["log_prices"],
+            window=int(z["window"]),
+            split=Split(train=z["train"], val=z["val"], test=z["test"]),
+            x_scaler=scaler_from_state(scalers["x"]),
+            y_scaler=scaler_from_state(scalers["y"]),
+        )
+
+
+# --------------------------------------------------------------------------- train
+
+
+def train_stage(
+    cfg: Config,
+    ticker: str,
+    features: Features,
+    run_id: str,
+    on_epoch: Callable[[Epoch], None] = runs.log_epoch,
+) -> Forecaster:
+    """Train in the active MLflow run; save the forecaster and the training record."""
+    result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=on_epoch)
+    runs.log_training(result)
+    forecaster = Forecaster(
+        result.model,
+        features.x_scaler,
+        features.y_scaler,
+        features.window,
+        meta={
+            "ticker": ticker,
+            "run_id": run_id,
+            "first_day": str(features.dates[0].date()),
+            "last_training_day": str(features.dates[features.split.train[-1] + 1].date()),
+            "config": flatten(cfg),
+        },
+    )
+    folder = cfg.paths.processed_dir(ticker)
+    forecaster.save(folder / MODEL_DIR)
+    record = {
+        "run_id": run_id,
+        "best_epoch": result.best_epoch,
+        "shrink_factor": result.shrink,
+        "device": result.device,
+        "history": [vars(e) for e in result.history],
+    }
+    storage.write_text(folder / TRAINING, json.dumps(record, indent=2))
+    return forecaster
+
+
+def saved_run_id(cfg: Config, ticker: str) -> str:
+    """The MLflow run the train stage opened for ``ticker``."""
+    path = cfg.paths.processed_dir(ticker) / TRAINING
+    if not path.exists():
+        raise DataError(f"{ticker}: no trained model at {path}; run the train stage first")
+    return json.loads(path.read_text())["run_id"]
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate_stage(
+    cfg: Config, features: Features, forecaster: Forecaster, prices: pd.DataFrame
+) -> Evaluation:
+    """Forecast the test days with the RNN and every baseline, and score them alike."""
+    ends = features.split.test
+    rows = prices[["Open", "High", "Low", "Close"]]
+    # The forecaster reads raw rows, exactly as the logged model does in production.
+    first = ends[0] - (features.window - 1)
+    rnn = forecaster.forecast(rows.iloc[first : ends[-1] + 1])
+    suite = baselines(cfg.baselines, cfg.train.seed)
+    models = {RNN: rnn, **forecast_baselines(features, ends, suite)}
+    return evaluate(features, models, ends)
+
+
+def log_stage(
+    ticker: str, evaluation: Evaluation, forecaster: Forecaster, prices: pd.DataFrame
+) -> str:
+    """Log the test metrics, the forecast plot and the pyfunc model to the active run."""
+    runs.log_evaluation(evaluation, prefix="test")
+    fig = forecast_figure(
+        evaluation.forecasts,
+        f"{ticker}: next-day Close on the test days",
+        [RNN, "persistence", "ridge"],
+    )
+    runs.log_figure(fig, "plots/test_forecast.png")
+    return log_model(forecaster, prices.iloc[-forecaster.window :])
+
+
+def evaluation_text(ticker: str, features: Features, evaluation: Evaluation) -> str:
+    """The test table of one ticker, with its days."""
+    test = features.split.test
+    return (
+        f"\n{ticker}: {len(test)} test days, "
+        f"{features.dates[test[0] + 1].date()} to {features.dates[test[-1] + 1].date()}, "
+        f"price units\n{text_table(evaluation.table)}"
+    )

@@ -1,0 +1,77 @@
+"""The MLflow model registry: one registered model per ticker, ``champion`` alias in use.
+
+Registered models are named ``stockcast-<TICKER>``. The version that answers
+forecasts carries the alias ``champion`` (aliases replace the deprecated
+stages). Moving the alias is a single registry call made only after every
+other step has succeeded, so a failure anywhere leaves the old champion.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import RegistryError
+from pipeline.serving.forecaster import Forecaster
+
+CHAMPION = "champion"
+
+
+def model_name(ticker: str) -> str:
+    """The registered model's name for ``ticker``."""
+    return f"stockcast-{ticker}"
+
+
+def champion_uri(ticker: str) -> str:
+    """``models:/stockcast-<TICKER>@champion``."""
+    return f"models:/{model_name(ticker)}@{CHAMPION}"
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    forecaster: Forecaster
+    run_id: str
+
+
+def register(model_uri: str, ticker: str, tags: dict[str, str] | None = None) -> str:
+    """Register a logged model as a new version of ``stockcast-<TICKER>``; return the version."""
+    version = mlflow.register_model(model_uri, model_name(ticker), tags=tags)
+    return str(version.version)
+
+
+def champion_version(ticker: str) -> str | None:
+    """The version the ``champion`` alias points at, or None if there is none yet."""
+    client = MlflowClient()
+    try:
+        return str(client.get_model_version_by_alias(model_name(ticker), CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def load_champion(ticker: str) -> Champion:
+    """Load the champion's forecaster, or raise RegistryError if there is none."""
+    version = champion_version(ticker)
+    if version is None:
+        raise RegistryError(
+            f"{ticker}: no champion model in the registry ({model_name(ticker)}@{CHAMPION}); "
+            "run `make all` or `make retrain` first"
+        )
+    model = mlflow.pyfunc.load_model(champion_uri(ticker))
+    run_id = MlflowClient().get_model_version(model_name(ticker), version).run_id
+    return Champion(version, model.unwrap_python_model().forecaster, run_id)
+
+
+def promote(ticker: str, version: str) -> None:
+    """Point ``champion`` at ``version`` (one registry call)."""
+    MlflowClient().set_registered_model_alias(model_name(ticker), CHAMPION, version)
+
+
+def tag_version(ticker: str, version: str, tags: dict[str, str]) -> None:
+    """Record facts (scores, decision) on a model version."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(model_name(ticker), version, key, value)

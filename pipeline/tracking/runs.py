@@ -1,0 +1,208 @@
+"""Runs and what is logged into them: params, metrics per epoch, scores, tables, figures.
+
+Every function here works on the active run; ``run`` opens one in an
+experiment given by id (created by the driver, see ``store.py``) and always
+ends it FINISHED, FAILED or KILLED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.entities import RunStatus
+
+from pipeline.config import Config, flatten
+from pipeline.core.train import Epoch, TrainResult
+from pipeline.errors import Interrupted
+from pipeline.evaluation.backtest import FoldResult
+from pipeline.evaluation.baselines import RNN
+from pipeline.evaluation.evaluate import Evaluation
+from pipeline.evaluation.metrics import METRICS
+from pipeline.evaluation.report import markdown_table
+from pipeline.tracking.plots import fold_error_figure, forecast_figure
+
+log = logging.getLogger("stockcast")
+
+
+@contextlib.contextmanager
+def run(
+    cfg: Config,
+    ticker: str,
+    *,
+    experiment_id: str,
+    kind: str,
+    command: str = "all",
+    run_id: str | None = None,
+    nested: bool = False,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Open (or resume) a run tagged with the ticker; end it FINISHED, FAILED or KILLED.
+
+    A new run logs the whole config as params once, and names its source after
+    the command (``stockcast all``) rather than Python's ``__main__``. Whatever
+    escapes the block (an error, Ctrl-C, SIGTERM) ends the run with the
+    matching status, so no run is left RUNNING.
+    """
+    new_tags = {
+        "ticker": ticker,
+        "kind": kind,
+        "source": cfg.data.source,
+        "mlflow.source.name": f"stockcast {command}",
+        "mlflow.source.type": "LOCAL",
+        **(tags or {}),
+    }
+    active = mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else experiment_id,
+        run_name=None if run_id else (run_name or f"{ticker}-{kind}"),
+        nested=nested,
+        tags=None if run_id else new_tags,
+    )
+    try:
+        if run_id is None:
+            mlflow.log_params({"ticker": ticker, **flatten(cfg)})
+        yield active
+    except (KeyboardInterrupt, Interrupted):
+        _end_run(RunStatus.KILLED)
+        raise
+    except BaseException:
+        _end_run(RunStatus.FAILED)
+        raise
+    else:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+def _end_run(status: int) -> None:
+    """End the active run with ``status`` without hiding the error that got us here."""
+    try:
+        mlflow.end_run(RunStatus.to_string(status))
+    except Exception as exc:  # the store itself may be what failed
+        log.warning("could not mark the MLflow run %s: %s", RunStatus.to_string(status), exc)
+
+
+def log_epoch(record: Epoch) -> None:
+    """Log one epoch's losses with its step, so the UI draws the loss curves."""
+    mlflow.log_metrics(
+        {"train_loss": record.train_loss, "val_loss": record.val_loss}, step=record.epoch
+    )
+
+
+def log_training(result: TrainResult) -> None:
+    """Log what training ended with."""
+    mlflow.log_metrics(
+        {
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history) - 1,
+            "shrink_factor": result.shrink,
+            "train_seconds": result.seconds,
+        }
+    )
+    mlflow.set_tag("device", result.device)
+
+
+def log_dataset(prices: pd.DataFrame, ticker: str, source: str) -> None:
+    """Record the price table the run used, through ``mlflow.log_input``."""
+    frame = prices.reset_index()
+    with warnings.catch_warnings():
+        # A local path matches two equivalent source types; MLflow picks one and says so.
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        dataset = mlflow.data.from_pandas(frame, source=source, name=f"{ticker}-daily-prices")
+    mlflow.log_input(dataset, context="training")
+
+
+def metric_names(model: str, prefix: str) -> dict[str, str]:
+    """Metric keys: ours are ``<prefix>_rmse`` etc., a baseline's ``<name>_<prefix>_rmse``."""
+    head = prefix if model == RNN else f"{model}_{prefix}"
+    return {metric: f"{head}_{metric}" for metric in METRICS}
+
+
+def table_metrics(table: pd.DataFrame, prefix: str) -> dict[str, float]:
+    """Every model's scores in ``table`` under its metric keys (see ``metric_names``)."""
+    return {
+        key: float(row[metric])
+        for model, row in table.iterrows()
+        for metric, key in metric_names(str(model), prefix).items()
+    }
+
+
+def log_evaluation(evaluation: Evaluation, prefix: str = "test") -> dict[str, float]:
+    """Log every model's scores; return the logged metrics."""
+    metrics = table_metrics(evaluation.table, prefix)
+    mlflow.log_metrics(metrics)
+    mlflow.log_text(markdown_table(evaluation.table), f"{prefix}_metrics.md")
+    mlflow.log_text(evaluation.forecasts.to_csv(float_format="%.6f"), f"{prefix}_forecasts.csv")
+    return metrics
+
+
+def log_figure(fig: Any, artifact_file: str) -> None:
+    """Log a matplotlib ``Figure`` (from ``plots.py``) as a PNG artifact."""
+    mlflow.log_figure(fig, artifact_file)
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+def log_fold(result: FoldResult) -> None:
+    """Log one fold's test metrics (in its nested run) with the fold's test dates."""
+    mlflow.log_metrics(table_metrics(result.table, "test"))
+    dates = result.forecasts.index
+    mlflow.set_tags({"test_from": str(dates[0].date()), "test_to": str(dates[-1].date())})
+
+
+def backtest_metric_names(model: str) -> dict[str, str]:
+    """Pooled metric keys: ``backtest_rmse`` for ours, ``backtest_<model>_rmse`` for a baseline."""
+    head = "backtest" if model == RNN else f"backtest_{model}"
+    return {metric: f"{head}_{metric}" for metric in METRICS}
+
+
+def log_backtest(pooled: pd.DataFrame, per_fold: pd.DataFrame, last: FoldResult) -> None:
+    """Log the pooled metrics, DM tests, the table and the two plots to the parent run."""
+    metrics: dict[str, float] = {}
+    for model, row in pooled.iterrows():
+        for metric, key in backtest_metric_names(str(model)).items():
+            metrics[key] = float(row[metric])
+        if model != RNN:
+            metrics[f"backtest_dm_stat_{model}"] = float(row["dm_stat"])
+            metrics[f"backtest_dm_pvalue_{model}"] = float(row["dm_pvalue"])
+    mlflow.log_metrics(metrics)
+    mlflow.log_text(markdown_table(pooled), "backtest.md")
+    mlflow.log_text(pooled.to_csv(float_format="%.6f", index_label="model"), "backtest.csv")
+    mlflow.log_text(per_fold.to_csv(float_format="%.6f"), "backtest_fold_rmse.csv")
+    log_figure(fold_error_figure(per_fold), "plots/fold_rmse.png")
+    models = [c for c in last.forecasts.columns if c not in ("actual", "previous")]
+    fig = forecast_figure(
+        last.forecasts, f"last fold ({last.fold}): forecasts against the actual Close", models
+    )
+    log_figure(fig, "plots/last_fold_forecasts.png")
+
+
+# --------------------------------------------------------------------------- retrain
+
+
+def log_tags(tags: dict[str, str]) -> None:
+    """Set tags on the active run."""
+    mlflow.set_tags(tags)
+
+
+def log_retrain(scores: dict[str, dict[str, float]], decision, champion_before: str | None) -> None:
+    """Record both models' holdout scores and the promotion decision."""
+    metrics = {
+        f"{who}_holdout_{metric}": value
+        for who, row in scores.items()
+        for metric, value in row.items()
+    }
+    mlflow.log_metrics(metrics)
+    mlflow.set_tags(
+        {
+            "decision": "promote" if decision.promote else "keep",
+            "decision_reason": decision.reason,
+            "champion_before": champion_before or "none",
+        }
+    )

@@ -1,0 +1,72 @@
+"""The tracking store and the experiment, owned by the driver.
+
+Runs go to MLflow's default store (``sqlite:///mlflow.db`` with artifacts under
+``./mlruns/`` in the working folder) unless ``MLFLOW_TRACKING_URI`` or
+``--tracking-uri`` says otherwise, so plain ``mlflow ui`` in the project folder
+shows them. The driver creates the experiment once and hands its id to every
+job, so no job (and no worker on another machine) calls ``set_experiment``,
+which races when several processes create the same experiment.
+"""
+
+from __future__ import annotations
+
+import os
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from pipeline.errors import StorageError
+from pipeline.storage import as_storage_error as as_file_error
+
+# Tells MLflow's UI that the experiment trains models, so it opens on the runs
+# rather than on the GenAI overview.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+_DB_FAILURES = ("readonly database", "unable to open database file", "disk is full")
+
+
+def configure(tracking_uri: str | None = None) -> str:
+    """Point MLflow at ``tracking_uri`` (None keeps its default or environment); return the URI."""
+    # MLflow's own download bars would interleave with ours.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    return mlflow.get_tracking_uri()
+
+
+def tracking_uri() -> str:
+    """The tracking URI in effect."""
+    return mlflow.get_tracking_uri()
+
+
+def prepare_experiment(name: str) -> str:
+    """Create the experiment if needed (tagged as model training); return its id."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        try:
+            return client.create_experiment(name, tags=EXPERIMENT_KIND)
+        except MlflowException as exc:  # another driver created it meanwhile
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise exc from None
+    for key, value in EXPERIMENT_KIND.items():
+        if found.tags.get(key) != value:
+            client.set_experiment_tag(found.experiment_id, key, value)
+    return found.experiment_id
+
+
+def as_storage_error(exc: BaseException) -> StorageError | None:
+    """A StorageError for a file or MLflow store that cannot be written; else None.
+
+    Covers what MLflow raises about its own paths (``mlruns/``, ``mlflow.db``)
+    as well as this project's files.
+    """
+    found = as_file_error(exc)
+    if found is not None:
+        return found
+    if isinstance(exc, MlflowException) and any(k in str(exc) for k in _DB_FAILURES):
+        why = "the disk is full" if "disk is full" in str(exc) else "it is read-only or missing"
+        return StorageError(f"cannot write the MLflow store {mlflow.get_tracking_uri()}: {why}")
+    cause = exc.__cause__ or exc.__context__
+    return as_storage_error(cause) if cause is not None and cause is not exc else None

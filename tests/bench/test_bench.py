@@ -1,0 +1,136 @@
+"""The benchmark suite runs and reports every figure. No test here times anything."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks.bench import (
+    STAGES,
+    BenchConfig,
+    TutorialWindows,
+    bare_epoch,
+    bench_features_scaling,
+    main,
+    synthetic_prices,
+)
+from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
+from pipeline.core.features import CLOSE, build_features
+from pipeline.core.model import StockRNN
+from pipeline.core.train import DeviceData, seed_everything, train_epoch
+from pipeline.data.validate import validate_prices
+
+FIGURES = (
+    "data_path_speedup",
+    "train_overhead_ratio",
+    "stage_seconds",
+    "logging_share",
+    "features_scaling",
+    "inference",
+)
+
+
+def _positive_numbers(tree: object) -> list[float]:
+    """Every number in a nested dict/list (booleans and counts of zero aside)."""
+    if isinstance(tree, dict):
+        return [x for v in tree.values() for x in _positive_numbers(v)]
+    if isinstance(tree, list):
+        return [x for v in tree for x in _positive_numbers(v)]
+    if isinstance(tree, float):
+        return [tree]
+    return []
+
+
+def test_bare_epoch_trains_exactly_like_train_epoch(prices):
+    """The comparison is fair: same model, batches, clipping and optimiser give the same result."""
+    features = build_features(prices, FeatureConfig(window=10))
+    data = DeviceData(features, torch.device("cpu"))
+    ends = data.ends(features.split.train)
+    model_cfg, train_cfg = ModelConfig(hidden_size=8), TrainConfig(batch_size=32, seed=3)
+
+    def start() -> tuple[StockRNN, torch.optim.Optimizer, torch.Generator]:
+        seed_everything(train_cfg.seed)
+        model = StockRNN(model_cfg, 4)
+        return (
+            model,
+            torch.optim.Adam(model.parameters(), lr=0.01),
+            torch.Generator().manual_seed(1),
+        )
+
+    pm, po, pg = start()
+    bm, bo, bg = start()
+    x, y = data.batch(ends), data.targets[ends]
+    for _ in range(2):
+        ours = train_epoch(pm, po, data, ends, train_cfg.batch_size, 1.0, pg)
+        bare = bare_epoch(bm, bo, x, y, train_cfg.batch_size, 1.0, bg)
+        assert ours == pytest.approx(bare, rel=1e-6)
+    for a, b in zip(pm.parameters(), bm.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_tutorial_dataset_slices_the_window_ending_on_each_end_and_the_next_close():
+    scaled = np.arange(40, dtype=np.float32).reshape(10, 4)
+    dataset = TutorialWindows(scaled, ends=np.array([2, 5]), window=3)
+    x, y = dataset[1]
+    assert len(dataset) == 2
+    np.testing.assert_array_equal(x.numpy(), scaled[3:6])
+    assert y.item() == scaled[6, CLOSE]
+
+
+def test_synthetic_prices_are_valid_and_repeat_with_the_seed():
+    frames = synthetic_prices(3, 120, seed=5)
+    assert len(frames) == 3 and all(len(f) == 120 for f in frames)
+    for frame in frames:
+        validate_prices(frame, "synthetic")  # raises DataError if any row is invalid
+    assert frames[0].equals(synthetic_prices(3, 120, seed=5)[0])
+    assert not frames[0].equals(frames[1])
+
+
+def test_features_scaling_reports_every_count_and_views():
+    out = bench_features_scaling((2, 4), 200, repeats=1, seed=0, cfg=FeatureConfig(window=10))
+    assert set(out["by_tickers"]) == {"2", "4"}
+    assert out["windows_are_views"] is True
+    for size in out["by_tickers"].values():
+        assert size["seconds"] > 0 and size["peak_mib"] > 0
+    # Four tickers of 191 windows of 10 days x 4 prices, in float64, if they were copied.
+    assert out["materialised_windows_mib"] == pytest.approx(4 * 191 * 10 * 4 * 8 / 2**20)
+
+
+def test_quick_mode_is_a_smaller_run():
+    quick, full = BenchConfig.quick(), BenchConfig()
+    assert quick.repeats == 1 and quick.run_epochs == 1
+    assert max(quick.scaling_tickers) < max(full.scaling_tickers)
+
+
+@pytest.mark.parametrize("option", ["--repeats", "--threads"])
+def test_counts_below_one_are_refused_before_any_work(option, capsys, tmp_path):
+    assert main(["--quick", option, "0", "--out", str(tmp_path / "b.json")]) == 2
+    assert f"error: {option} must be at least 1, not 0" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+@pytest.mark.slow
+def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
+    out = tmp_path / "results" / "bench.json"
+    threads = torch.get_num_threads()
+    assert main(["--quick", "--device", "cpu", "--threads", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}" in printed
+    results = json.loads(out.read_text())
+
+    for key in FIGURES:
+        assert key in results, key
+        assert key in printed, key
+    assert set(results["stage_seconds"]) == set(STAGES)
+    assert 0 < results["logging_share"] < 1
+    assert results["features_scaling"]["windows_are_views"] is True
+    assert results["train_epoch"]["same_losses"] is True
+    assert results["machine"]["device"] == "cpu" and results["machine"]["cores"] >= 1
+    numbers = _positive_numbers({k: results[k] for k in FIGURES})
+    assert len(numbers) > 15
+    assert all(math.isfinite(x) and x > 0 for x in numbers)
+    assert torch.get_num_threads() == threads  # --threads applied to the run only

@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import FeatureConfig
+from pipeline.core.features import (
+    CLOSE,
+    build_features,
+    fit_x_scaler,
+    make_batch,
+    scaler_from_state,
+    scaler_state,
+    to_price,
+    window_view,
+)
+from pipeline.errors import DataError
+
+
+def test_window_view_is_a_view_with_known_values():
+    log_prices = np.arange(24, dtype=float).reshape(6, 4)
+    w = window_view(log_prices, 3)
+    assert w.shape == (4, 3, 4)
+    assert np.shares_memory(w, log_prices)
+    np.testing.assert_array_equal(w[1], log_prices[1:4])
+
+
+def test_make_batch_is_relative_to_the_last_close_known_answer():
+    log_prices = np.log(np.array([[1, 2, 0.5, 1], [2, 2, 1, 2], [4, 8, 2, 4], [1, 1, 1, 1.0]]))
+    w = window_view(log_prices, 2)
+    x = make_batch(w, log_prices[:, CLOSE], np.array([2]), 2, np.zeros(4), np.ones(4))
+    # Window = days 1..2, last Close = 4.
+    expected = np.log(np.array([[[2, 2, 1, 2], [4, 8, 2, 4]]]) / 4)
+    np.testing.assert_allclose(x, expected)
+    assert x[0, -1, CLOSE] == 0.0
+
+
+def test_make_batch_applies_the_scaler():
+    log_prices = np.log(np.arange(1, 41, dtype=float)).reshape(10, 4)
+    w = window_view(log_prices, 3)
+    mean, scale = np.array([0.1, 0.2, 0.3, 0.4]), np.array([2.0, 2.0, 4.0, 4.0])
+    raw = make_batch(w, log_prices[:, CLOSE], np.array([5, 7]), 3, 0.0, 1.0)
+    scaled = make_batch(w, log_prices[:, CLOSE], np.array([5, 7]), 3, mean, scale)
+    np.testing.assert_allclose(scaled, (raw - mean) / scale)
+
+
+def test_x_scaler_equals_a_scaler_fitted_on_materialised_training_windows(prices):
+    f = build_features(prices, FeatureConfig(window=10))
+    rows = f.batch(f.split.train) * f.x_scaler.scale_ + f.x_scaler.mean_  # undo scaling
+    np.testing.assert_allclose(f.x_scaler.mean_, rows.reshape(-1, 4).mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(f.x_scaler.scale_, rows.reshape(-1, 4).std(axis=0), rtol=1e-9)
+
+
+def test_targets_are_scaled_next_day_log_returns(prices):
+    f = build_features(prices, FeatureConfig(window=10))
+    t = 50
+    expected = np.log(prices.Close.iloc[t + 1] / prices.Close.iloc[t]) / f.y_scaler.scale_[0]
+    assert f.targets[t] == pytest.approx(expected)
+    assert np.isnan(f.targets[-1])
+    # The y scaler does not centre: a zero forecast maps back to today's Close.
+    close_today = np.log(prices.Close.to_numpy()[[t]])
+    assert to_price(close_today, np.zeros(1), f.y_scaler)[0] == pytest.approx(prices.Close.iloc[t])
+
+
+def test_scalers_ignore_everything_after_the_training_days(prices):
+    base = build_features(prices, FeatureConfig(window=10))
+    changed = prices.copy()
+    last_train_day = base.split.train[-1] + 1
+    changed.iloc[last_train_day + 1 :, :4] *= 3.0  # every later day moves
+    other = build_features(changed, FeatureConfig(window=10))
+    np.testing.assert_array_equal(base.x_scaler.scale_, other.x_scaler.scale_)
+    np.testing.assert_array_equal(base.x_scaler.mean_, other.x_scaler.mean_)
+    np.testing.assert_array_equal(base.y_scaler.scale_, other.y_scaler.scale_)
+
+
+def test_scaler_state_round_trips(prices):
+    f = build_features(prices, FeatureConfig(window=10))
+    back = scaler_from_state(scaler_state(f.x_scaler))
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    np.testing.assert_array_equal(back.transform(x), f.x_scaler.transform(x))
+
+
+def test_fit_x_scaler_touches_only_training_windows():
+    log_prices = np.log(np.random.default_rng(1).uniform(10, 20, (100, 4)))
+    ends = np.arange(9, 40)
+    poisoned = log_prices.copy()
+    poisoned[41:] = np.nan  # any read past day 40 would poison the fit
+    a, b = fit_x_scaler(log_prices, ends, 10), fit_x_scaler(poisoned, ends, 10)
+    np.testing.assert_array_equal(a.scale_, b.scale_)
+
+
+def test_build_features_rejects_short_series(prices):
+    with pytest.raises(DataError, match="too little history"):
+        build_features(prices.iloc[:40], FeatureConfig(window=30), "XYZ")
+
+
+def test_features_keep_dates(prices):
+    f = build_features(prices, FeatureConfig(window=10))
+    assert isinstance(f.dates, pd.DatetimeIndex) and len(f.dates) == len(prices)

@@ -1,0 +1,117 @@
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
+from pipeline.core.features import build_features
+from pipeline.core.train import DeviceData, fit, mean_loss, pick_device, predict_scaled
+from pipeline.errors import ConfigError, TrainingError
+
+MODEL = ModelConfig(hidden_size=8)
+TRAIN = TrainConfig(epochs=3, batch_size=64, patience=5, device="cpu", progress=False, seed=7)
+
+
+@pytest.fixture
+def features(prices):
+    return build_features(prices, FeatureConfig(window=10))
+
+
+def test_device_batches_equal_the_numpy_batches(features):
+    data = DeviceData(features, torch.device("cpu"))
+    ends = features.split.val
+    np.testing.assert_allclose(
+        data.batch(data.ends(ends)).numpy(), features.batch(ends), rtol=1e-4, atol=1e-5
+    )
+    # Windows are a view of the one log-price tensor, not a copy.
+    assert data.windows.untyped_storage().data_ptr() == data.log_close.untyped_storage().data_ptr()
+
+
+def test_cpu_runs_repeat_exactly(features):
+    a = fit(features, MODEL, TRAIN)
+    b = fit(features, MODEL, TRAIN)
+    assert [vars(e) for e in a.history] == [vars(e) for e in b.history]
+    for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_history_starts_from_the_untrained_network(features):
+    result = fit(features, MODEL, TRAIN)
+    assert [e.epoch for e in result.history] == [0, 1, 2, 3]
+    # Epoch 0 forecasts a zero return: its loss is the mean squared scaled target.
+    y = features.targets[features.split.val]
+    assert result.history[0].val_loss == pytest.approx(float(np.mean(y**2)), rel=1e-5)
+
+
+def test_early_stopping_restores_the_best_weights(features):
+    cfg = dataclasses.replace(TRAIN, epochs=8, patience=2, lr=0.05, shrink=False)
+    result = fit(features, MODEL, cfg)
+    best = min(result.history, key=lambda e: e.val_loss)
+    assert result.best_epoch == best.epoch
+    assert len(result.history) - 1 <= best.epoch + cfg.patience
+    from pipeline.core.train import DeviceData, mean_loss
+
+    data = DeviceData(features, torch.device("cpu"))
+    assert mean_loss(result.model, data, data.ends(features.split.val), 64) == pytest.approx(
+        best.val_loss, rel=1e-5
+    )
+
+
+def test_zero_epochs_keeps_persistence(features):
+    result = fit(features, MODEL, dataclasses.replace(TRAIN, epochs=0))
+    assert result.best_epoch == 0
+    x = torch.randn(4, 10, 4)
+    assert torch.equal(result.model(x), torch.zeros(4))
+
+
+def test_divergence_stops_with_a_training_error(features):
+    bad = dataclasses.replace(TRAIN, lr=float("inf"))
+    with pytest.raises(TrainingError, match=r"diverged.*lower --lr"):
+        fit(features, MODEL, bad, name="AAPL")
+
+
+def test_epoch_callback_sees_every_epoch(features):
+    seen = []
+    fit(features, MODEL, TRAIN, on_epoch=seen.append)
+    assert [e.epoch for e in seen] == [0, 1, 2, 3]
+    assert all(math.isfinite(e.train_loss) for e in seen)
+
+
+def test_device_selection():
+    assert pick_device("cpu").type == "cpu"
+    assert pick_device("auto").type in {"cuda", "mps", "cpu"}
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            pick_device("cuda")
+
+
+def test_an_epoch_must_beat_the_best_by_min_delta(features):
+    cfg = dataclasses.replace(TRAIN, epochs=6, patience=10, lr=0.05, min_delta=0.5, shrink=False)
+    result = fit(features, MODEL, cfg)
+    # Nothing halves the validation loss of persistence: the untrained network stays.
+    assert result.best_epoch == 0
+    assert torch.equal(result.model(torch.randn(3, 10, 4)), torch.zeros(3))
+
+
+@pytest.mark.parametrize("z", [0.0, 1.5])
+def test_shrink_factor_is_the_validation_slope_less_z_standard_errors(features, z):
+    cfg = dataclasses.replace(TRAIN, epochs=4, lr=0.05, min_delta=0.0, shrink_z=z)
+    plain = fit(features, MODEL, dataclasses.replace(cfg, shrink=False))
+    shrunk = fit(features, MODEL, cfg)
+    data = DeviceData(features, torch.device("cpu"))
+    val = data.ends(features.split.val)
+    f = predict_scaled(plain.model, data, val, 64).double().numpy()
+    y = features.targets[features.split.val]
+    slope = f @ y / (f @ f)
+    se = np.sqrt(np.sum((y - slope * f) ** 2) / (len(f) - 1) / (f @ f))
+    assert shrunk.shrink == pytest.approx(np.clip(slope - z * se, 0, 1), abs=1e-5)
+    torch.testing.assert_close(
+        predict_scaled(shrunk.model, data, val, 64),
+        shrunk.shrink * predict_scaled(plain.model, data, val, 64),
+    )
+    if z == 0.0:  # the least-squares factor never hurts validation
+        assert (
+            mean_loss(shrunk.model, data, val, 64) <= mean_loss(plain.model, data, val, 64) + 1e-9
+        )

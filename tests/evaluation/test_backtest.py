@@ -1,0 +1,179 @@
+"""Walk-forward folds, pooled scoring and the MLflow report; leakage as properties."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import make_prices
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mlflow.tracking import MlflowClient
+
+from pipeline.cli import main
+from pipeline.config import BacktestConfig
+from pipeline.config import FeatureConfig as FC
+from pipeline.core.features import CLOSE, features_for_split, make_batch, window_view
+from pipeline.core.splits import walk_forward_splits
+from pipeline.errors import DataError
+from pipeline.evaluation.backtest import (
+    backtest,
+    check_backtest_history,
+    fold_errors,
+    pooled_table,
+)
+from pipeline.evaluation.baselines import Drift, Persistence, RidgeWindows
+from pipeline.evaluation.stats import diebold_mariano
+
+folds_cfg = st.builds(
+    BacktestConfig,
+    folds=st.integers(1, 6),
+    test_share=st.floats(0.1, 0.5),
+    val_frac=st.floats(0.05, 0.4),
+)
+
+
+@given(n_days=st.integers(150, 1500), window=st.integers(2, 40), cfg=folds_cfg)
+def test_folds_never_let_a_test_target_precede_a_training_target(n_days, window, cfg):
+    splits = walk_forward_splits(n_days, window, cfg)
+    assert len(splits) == cfg.folds
+    for s in splits:
+        if len(s.test) == 0:
+            continue
+        # Targets are end + 1; training and validation targets precede every test target.
+        history = np.concatenate([s.train, s.val]) + 1
+        if len(history):
+            assert history.max() < (s.test + 1).min()
+        if len(s.train) and len(s.val):
+            assert s.train.max() < s.val.min()
+        # No window reaches past its own end day.
+        assert (s.test - window + 1).min() >= 0
+    tests = [s.test for s in splits]
+    joined = np.concatenate(tests)
+    assert len(joined) == len(np.unique(joined))  # test blocks do not overlap
+    assert all(a.max() < b.min() for a, b in itertools.pairwise(tests) if len(a) and len(b))
+
+
+@given(
+    n_days=st.integers(60, 400),
+    window=st.integers(2, 30),
+    seed=st.integers(0, 10_000),
+    end_frac=st.floats(0, 1),
+)
+@settings(max_examples=60)
+def test_no_window_input_includes_its_target_day(n_days, window, seed, end_frac):
+    log_prices = np.log(make_prices(n_days, seed=seed)[["Open", "High", "Low", "Close"]].to_numpy())
+    end = window - 1 + int(end_frac * (n_days - window - 1))
+    poisoned = log_prices.copy()
+    poisoned[end + 1 :] = np.nan  # the target day and everything after it
+    x = make_batch(window_view(poisoned, window), poisoned[:, CLOSE], np.array([end]), window, 0, 1)
+    assert np.isfinite(x).all()
+
+
+@given(seed=st.integers(0, 10_000), factor=st.floats(0.2, 5.0), fold=st.integers(0, 4))
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_scalers_depend_only_on_training_rows(seed, factor, fold):
+    prices = make_prices(400, seed=seed)
+    split = walk_forward_splits(len(prices), 10, BacktestConfig())[fold]
+    base = features_for_split(prices, split, 10)
+    changed = prices.copy()
+    last_training_day = split.train.max() + 1  # the last training target
+    changed.iloc[last_training_day + 1 :, :4] *= factor  # validation, test and later rows
+    other = features_for_split(changed, split, 10)
+    np.testing.assert_array_equal(base.x_scaler.mean_, other.x_scaler.mean_)
+    np.testing.assert_array_equal(base.x_scaler.scale_, other.x_scaler.scale_)
+    np.testing.assert_array_equal(base.y_scaler.scale_, other.y_scaler.scale_)
+    assert Drift().fit(base).mu == Drift().fit(other).mu
+
+
+@given(seed=st.integers(0, 10_000), factor=st.floats(0.2, 5.0), fold=st.integers(0, 4))
+@settings(max_examples=10, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+def test_models_never_see_the_test_rows(seed, factor, fold):
+    # Validation may steer choices (Ridge's alpha, early stopping); test rows may not.
+    prices = make_prices(400, seed=seed)
+    split = walk_forward_splits(len(prices), 10, BacktestConfig())[fold]
+    changed = prices.copy()
+    changed.iloc[split.val.max() + 2 :, :4] *= factor  # every day after the last val target
+    a = RidgeWindows().fit(features_for_split(prices, split, 10)).model
+    b = RidgeWindows().fit(features_for_split(changed, split, 10)).model
+    assert a.alpha == b.alpha
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+def test_default_folds_cover_the_last_30_percent():
+    splits = walk_forward_splits(1000, 30, BacktestConfig())
+    tests = np.concatenate([s.test for s in splits]) + 1
+    assert tests.min() == 700 and tests.max() == 999
+    assert [len(s.test) for s in splits] == [60, 60, 60, 60, 60]
+    # validation is the last 15% of each fold's history
+    assert splits[0].val.min() + 1 == 700 - int((700 - 30) * 0.15)
+
+
+def test_too_short_for_a_backtest():
+    with pytest.raises(DataError, match=r"at least \d+ days are needed"):
+        check_backtest_history(50, 30, BacktestConfig(), "ACME")
+
+
+def test_pooled_table_scores_all_folds_together_with_dm_against_the_rnn():
+    prices = make_prices(300)
+
+    @dataclass
+    class Noisy(Persistence):
+        name: str = "rnn"
+
+        def predict(self, features, ends):
+            return super().predict(features, ends) * 1.01
+
+    results = backtest(
+        prices, FC(window=10), BacktestConfig(folds=3), lambda f: [Noisy(), Persistence()]
+    )
+    table = pooled_table(results)
+    pooled = pd.concat([r.forecasts for r in results])
+    assert len(pooled) == sum(len(r.features.split.test) for r in results)
+    rnn_err = pooled["rnn"] - pooled["actual"]
+    per_err = pooled["persistence"] - pooled["actual"]
+    assert table.loc["rnn", "rmse"] == pytest.approx(np.sqrt(np.mean(rnn_err**2)))
+    dm = diebold_mariano(rnn_err.to_numpy(), per_err.to_numpy())
+    assert table.loc["persistence", "dm_pvalue"] == pytest.approx(dm.pvalue)
+    assert np.isnan(table.loc["rnn", "dm_pvalue"])
+    assert list(fold_errors(results).index) == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, capsys):
+    make_prices(500).to_csv(tmp_path / "ACME.csv")
+    code = main(
+        ["backtest", "--source", "csv", "--data", str(tmp_path / "ACME.csv"), "--folds", "2",
+         "--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
+         "--no-progress", "--device", "cpu", "--data-dir", str(tmp_path / "data")]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "walk-forward backtest, 2 folds" in out and "dm_pvalue" in out
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("stockcast")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags["kind"] == "backtest"]
+    folds = [r for r in runs if r.data.tags["kind"] == "backtest-fold"]
+    assert len(parents) == 1 and len(folds) == 2
+    parent = parents[0]
+    assert all(f.data.tags["mlflow.parentRunId"] == parent.info.run_id for f in folds)
+    m = parent.data.metrics
+    keys = ["backtest_rmse", "backtest_theil_u", "backtest_direction_acc"]
+    for name in ("persistence", "drift", "ma5", "ridge", "hgb"):
+        keys += [f"backtest_{name}_rmse", f"backtest_dm_pvalue_{name}"]
+    for key in keys:
+        assert np.isfinite(m[key]), key
+    assert 0 <= m["backtest_dm_pvalue_ma5"] <= 1
+    assert "train_loss" in folds[0].data.metrics and "test_rmse" in folds[0].data.metrics
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"backtest.md", "backtest.csv", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert plots == {"plots/fold_rmse.png", "plots/last_fold_forecasts.png"}
+    report = tmp_path / "reports" / "backtest"
+    table = pd.read_csv(report / "ACME.csv", index_col="model")
+    assert list(table.index) == ["rnn", "persistence", "drift", "ma5", "ridge", "hgb"]
+    assert "dm_pvalue" in (report / "ACME.md").read_text()

@@ -1,0 +1,66 @@
+import math
+
+import numpy as np
+import pytest
+
+from pipeline.evaluation.stats import diebold_mariano
+
+
+def t4_two_sided_p(t: float) -> float:
+    """Student's t with 4 degrees of freedom in closed form, independent of scipy."""
+    x = t / math.sqrt(4 + t * t)
+    cdf = 0.5 + 0.75 * x * (1 - x * x / 3)
+    return 2 * (1 - cdf)
+
+
+def test_known_answer_one_step():
+    # Loss differential d = e_a^2 - e_b^2 = 1, 2, 3, 4, 5: mean 3, gamma_0 = 2.
+    e_a, e_b = np.sqrt([1.0, 2, 3, 4, 5]), np.zeros(5)
+    dm = 3 / math.sqrt(2 / 5)  # 4.7434
+    hln = dm * math.sqrt((5 + 1 - 2) / 5)  # = 3 * sqrt(2)
+    result = diebold_mariano(e_a, e_b)
+    assert result.statistic == pytest.approx(hln)
+    assert result.statistic == pytest.approx(3 * math.sqrt(2))
+    assert result.pvalue == pytest.approx(t4_two_sided_p(3 * math.sqrt(2)))
+    assert result.pvalue == pytest.approx(0.0132356, abs=1e-6)
+    assert result.n == 5
+
+
+def test_known_answer_two_step_uses_the_lag_one_autocovariance():
+    d = np.array([3.0, 1.0, 0.0, 2.0, 4.0])  # mean 2; centred 1, -1, -2, 0, 2
+    e_a, e_b = np.sqrt(d), np.zeros(5)
+    g0 = (1 + 1 + 4 + 0 + 4) / 5  # 2
+    g1 = (1 * -1 + -1 * -2 + -2 * 0 + 0 * 2) / 5  # 0.2
+    dm = 2 / math.sqrt((g0 + 2 * g1) / 5)
+    hln = dm * math.sqrt((5 + 1 - 4 + 2 * 1 / 5) / 5)
+    result = diebold_mariano(e_a, e_b, horizon=2)
+    assert result.statistic == pytest.approx(hln)
+    assert result.pvalue == pytest.approx(t4_two_sided_p(hln))
+
+
+def test_swapping_the_forecasts_flips_the_sign_only():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=200), 1.2 * rng.normal(size=200)
+    ab, ba = diebold_mariano(a, b), diebold_mariano(b, a)
+    assert ab.statistic == pytest.approx(-ba.statistic)
+    assert ab.pvalue == pytest.approx(ba.pvalue)
+    assert ab.statistic < 0  # a has the smaller errors
+
+
+def test_identical_forecasts_cannot_be_told_apart():
+    e = np.array([0.5, -1.0, 2.0])
+    result = diebold_mariano(e, e)
+    assert (result.statistic, result.pvalue) == (0.0, 1.0)
+
+
+def test_clearly_better_forecast_is_significant():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=500)
+    assert diebold_mariano(0.5 * noise, noise).pvalue < 1e-6
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        diebold_mariano(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="horizon"):
+        diebold_mariano(np.zeros(3), np.zeros(3), horizon=3)

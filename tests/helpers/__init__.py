@@ -1,0 +1,29 @@
+"""Helpers shared by the tests: tiny deterministic prices and the shrunk settings."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SAMPLE_DIR = Path(str(resources.files("pipeline.data") / "sample"))
+
+# The shrunk config of every end-to-end test, as CLI options: seconds, not minutes.
+SHRUNK = ["--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
+          "--no-progress", "--device", "cpu"]  # fmt: skip
+
+
+def make_prices(days: int = 260, seed: int = 0, start: str = "2020-01-01") -> pd.DataFrame:
+    """A positive random-walk OHLCV frame on business days, valid by construction."""
+    rng = np.random.default_rng(seed)
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0.0005, 0.015, days)))
+    open_ = close * np.exp(rng.normal(0, 0.005, days))
+    high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0, 0.005, days)))
+    low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0, 0.005, days)))
+    index = pd.bdate_range(start, periods=days, name="Date")
+    return pd.DataFrame(
+        {"Open": open_, "High": high, "Low": low, "Close": close, "Volume": 1e6},
+        index=index,
+    )

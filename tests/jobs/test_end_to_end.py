@@ -1,0 +1,82 @@
+"""The whole pipeline on a shrunk config, in a temporary folder, through the CLI."""
+
+from __future__ import annotations
+
+import helpers
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import SAMPLE_DIR
+from mlflow.tracking import MlflowClient
+
+from pipeline.cli import main
+
+pytestmark = pytest.mark.slow
+
+SHRUNK = [*helpers.SHRUNK, "--epochs", "2"]
+
+
+def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_path, capsys):
+    code = main(["all", "--tickers", "MSFT", "--data-dir", str(tmp_path / "data"), *SHRUNK])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "MSFT:" in out and "persistence" in out and "time by stage" in out
+
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("stockcast")
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["ticker"] == "MSFT"
+    assert run.data.params["model.cell"] == "RNN" and run.data.params["features.window"] == "10"
+    assert run.data.params["model.hidden_size"] == "8"
+
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")]
+    assert steps == [0, 1, 2]
+    metrics = run.data.metrics
+    for head in ("test", "persistence_test", "ridge_test"):
+        for name in ("rmse", "mae", "mape", "direction_acc", "theil_u"):
+            assert np.isfinite(metrics[f"{head}_{name}"]), f"{head}_{name}"
+    assert metrics["persistence_test_theil_u"] == pytest.approx(1.0)
+    assert metrics["test_theil_u"] == pytest.approx(
+        metrics["test_rmse"] / metrics["persistence_test_rmse"]
+    )
+
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"plots", "test_metrics.md", "test_forecasts.csv"} <= artifacts
+    plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
+    assert plots == ["plots/test_forecast.png"]
+    assert run.inputs.dataset_inputs[0].dataset.name == "MSFT-daily-prices"
+
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert model.metadata.signature is not None
+    sample = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)
+    answer = model.predict(sample[["Open", "High", "Low", "Close"]])
+    forecast = float(answer["predicted_close"].iloc[0])
+    last = sample["Close"].iloc[-1]
+    assert 0.8 * last < forecast < 1.2 * last
+
+    assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
+
+
+def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):
+    common = ["--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK]
+    for stage in ("fetch", "features", "train", "evaluate"):
+        assert main([stage, *common]) == 0, stage
+    processed = tmp_path / "data" / "processed" / "AAPL"
+    assert {p.name for p in processed.iterdir()} >= {
+        "prices.csv", "features.npz", "model", "training.json"
+    }  # fmt: skip
+    (run,) = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("stockcast").experiment_id]
+    )
+    # evaluate resumed the run that train opened: one run carries both.
+    assert "train_loss" in run.data.metrics and "test_rmse" in run.data.metrics
+    assert run.info.status == "FINISHED"
+
+
+def test_stage_without_its_input_says_what_to_run(mlflow_store, tmp_path, capsys):
+    code = main(["train", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "run the features stage first" in err and "Traceback" not in err
