@@ -1,0 +1,1 @@
+"""Evaluation of forecasts: scores, intervals and their calibration."""
