@@ -11,7 +11,6 @@ import torch
 
 from benchmarks.bench import (
     STAGES,
-    BenchConfig,
     TutorialWindows,
     bare_epoch,
     bench_features_scaling,
@@ -98,12 +97,6 @@ def test_features_scaling_reports_every_count_and_views():
         assert size["seconds"] > 0 and size["peak_mib"] > 0
     # Four tickers of 191 windows of 10 days x 4 prices, in float64, if they were copied.
     assert out["materialised_windows_mib"] == pytest.approx(4 * 191 * 10 * 4 * 8 / 2**20)
-
-
-def test_quick_mode_is_a_smaller_run():
-    quick, full = BenchConfig.quick(), BenchConfig()
-    assert quick.repeats == 1 and quick.run_epochs == 1
-    assert max(quick.scaling_tickers) < max(full.scaling_tickers)
 
 
 @pytest.mark.parametrize("option", ["--repeats", "--threads"])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import helpers
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import SAMPLE_DIR
+from helpers import SAMPLE_DIR, make_prices
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
@@ -25,9 +27,12 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
+    # The UI opens a model-training experiment on its runs, not on the GenAI overview.
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     (run,) = client.search_runs([exp.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.tags["ticker"] == "MSFT"
+    assert run.data.tags["mlflow.source.name"] == "stockcast all"
     assert run.data.params["model.cell"] == "RNN" and run.data.params["features.window"] == "10"
     assert run.data.params["model.hidden_size"] == "8"
 
@@ -57,6 +62,24 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert 0.8 * last < forecast < 1.2 * last
 
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
+
+    # The model carries the whole config it was trained with: the run can be rebuilt from it.
+    spec = json.loads((tmp_path / "data/processed/MSFT/model/forecaster.json").read_text())
+    logged = {k: v for k, v in run.data.params.items() if k != "ticker"}
+    assert spec["meta"]["config"] == logged
+
+
+def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsys):
+    folder = tmp_path / "csvs"
+    folder.mkdir()
+    for i, name in enumerate(("acme", "bolt")):
+        make_prices(300, seed=i).to_csv(folder / f"{name}.csv", index_label="Date")
+    code = main(["all", "--source", "csv", "--data", str(folder),
+                 "--data-dir", str(tmp_path / "data"), *SHRUNK])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "registered stockcast-ACME version 1" in out
+    assert "registered stockcast-BOLT version 1" in out
 
 
 def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):

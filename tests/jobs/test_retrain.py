@@ -75,20 +75,21 @@ def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp
     out = capsys.readouterr().out
     assert "challenger is version 2" in out
     assert _versions("MSFT") == ["1", "2"]
-    assert registry.champion_version("MSFT") in {"1", "2"}
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
     (run,) = client.search_runs([exp.experiment_id], "tags.kind = 'retrain'")
     assert run.info.status == "FINISHED"
     tags, metrics = run.data.tags, run.data.metrics
-    assert tags["decision"] in {"promote", "keep"} and tags["champion_before"] == "1"
+    assert tags["champion_before"] == "1"
     assert tags["data_from"] == "2000-03-01" and tags["data_to"] == "2013-03-01"
     assert tags["holdout_to"] == "2013-03-01"
     assert np.isfinite(metrics["challenger_holdout_rmse"])
     assert np.isfinite(metrics["champion_holdout_rmse"])
+    # Whichever way the seeded run goes, the champion is the version with the lower RMSE.
     promoted = metrics["challenger_holdout_rmse"] < metrics["champion_holdout_rmse"]
-    assert (tags["decision"] == "promote") == promoted
+    assert tags["decision"] == ("promote" if promoted else "keep")
+    assert registry.champion_version("MSFT") == ("2" if promoted else "1")
 
     assert main(["predict", "--ticker", "MSFT", "--source", "sample", *data]) == 0
     out = capsys.readouterr().out

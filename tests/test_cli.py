@@ -1,0 +1,81 @@
+"""The CLI is generated from the config: every setting has an option, a file can set them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.cli import build_parser, config_from_args, main
+from pipeline.config import Config, flatten, settings
+from pipeline.errors import ConfigError
+
+
+def _cfg(*argv: str) -> Config:
+    return config_from_args(build_parser().parse_args(["all", *argv]))
+
+
+def test_every_setting_is_an_option_with_its_default_in_the_help(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # no line breaks inside a help text
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["all", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for key, fld, _ in settings():
+        if not fld.metadata["cli"]:
+            continue
+        flag = fld.metadata["flag"] or "--" + fld.name.replace("_", "-")
+        assert flag in text, key
+        shown = ",".join(map(str, fld.default)) if isinstance(fld.default, tuple) else fld.default
+        assert f"{fld.metadata['help']} (default {shown})" in text, key
+
+
+def test_options_reach_their_fields_typed():
+    cfg = _cfg(
+        "--window", "12", "--lr", "0.01", "--no-bidirectional", "--cell", "GRU",
+        "--ridge-alphas", "1,10", "--holdout", "20", "--backtest-val-frac", "0.2",
+    )  # fmt: skip
+    assert cfg.features.window == 12 and cfg.train.lr == 0.01
+    assert cfg.model.bidirectional is False and cfg.model.cell == "GRU"
+    assert cfg.baselines.ridge_alphas == (1.0, 10.0)
+    assert cfg.retrain.holdout == 20 and cfg.backtest.val_frac == 0.2
+    assert cfg.features.val_frac == Config().features.val_frac  # not the backtest's
+
+
+def test_options_not_given_keep_the_defaults():
+    assert flatten(_cfg()) == flatten(Config())
+
+
+def test_a_config_file_sets_values_and_options_override_it(tmp_path):
+    path = tmp_path / "best.json"
+    path.write_text(json.dumps({"model.hidden_size": 16, "train.lr": "0.005", "tickers": "MSFT"}))
+    cfg = _cfg("--config", str(path), "--lr", "0.02")
+    assert cfg.model.hidden_size == 16 and cfg.train.lr == 0.02 and cfg.tickers == ("MSFT",)
+
+
+def test_flatten_round_trips_through_a_config_file(tmp_path):
+    changed = _cfg("--window", "12", "--ridge-alphas", "3", "--source", "csv", "--data", "x.csv")
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(flatten(changed)))
+    assert flatten(_cfg("--config", str(path))) == flatten(changed)
+
+
+def test_a_config_file_with_an_unknown_setting_is_refused(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"model.hiden_size": 16}))
+    assert main(["all", "--config", str(path)]) == 2
+    assert "unknown setting(s) model.hiden_size" in capsys.readouterr().err
+
+
+def test_a_config_file_with_a_bad_value_names_it(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"features.window": "ten"}))
+    with pytest.raises(ConfigError, match=r"features.window: 'ten' is not a valid int"):
+        _cfg("--config", str(path))
+
+
+def test_tickers_from_a_file(tmp_path):
+    path = tmp_path / "watchlist.txt"
+    path.write_text("# my list\naapl, msft\nNVDA  # chips\n")
+    assert _cfg("--tickers", f"@{path}").tickers == ("AAPL", "MSFT", "NVDA")
+    with pytest.raises(ConfigError, match="cannot read"):
+        _cfg("--tickers", f"@{tmp_path / 'nope.txt'}")

@@ -1,0 +1,48 @@
+"""`make lint` enforces the layers: MLflow, matplotlib and Ray only where they belong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUFF = Path(sys.executable).with_name("ruff")
+
+
+def _banned(path: str, source: str) -> bool:
+    """Whether ruff's TID251 flags ``source`` as if it were the file at ``path``."""
+    done = subprocess.run(
+        [str(RUFF), "check", "--select", "TID251", "--stdin-filename", path, "-"],
+        input=source, capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    return "TID251" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("path", "source", "banned"),
+    [
+        ("pipeline/core/train.py", "import mlflow\n", True),
+        ("pipeline/jobs/all.py", "from mlflow.tracking import MlflowClient\n", True),
+        ("pipeline/evaluation/evaluate.py", "import matplotlib.pyplot as plt\n", True),
+        ("pipeline/jobs/all.py", "import ray\n", True),
+        ("pipeline/tracking/runs.py", "import mlflow\n", False),
+        ("pipeline/tracking/runs.py", "from matplotlib.figure import Figure\n", True),
+        ("pipeline/tracking/plots.py", "from matplotlib.figure import Figure\n", False),
+        ("pipeline/serving/pyfunc_model.py", "import mlflow.pyfunc\n", False),
+        ("pipeline/serving/forecaster.py", "import mlflow\n", True),
+        ("pipeline/jobs/executors.py", "import ray\n", False),
+    ],
+)
+def test_imports_are_allowed_only_in_their_layer(path, source, banned):
+    assert _banned(path, source) is banned
+
+
+def test_the_tree_keeps_the_layers():
+    done = subprocess.run(
+        [str(RUFF), "check", "--select", "TID251", "pipeline"], capture_output=True, text=True,
+        cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
