@@ -16,6 +16,9 @@ DATA    ?=
 EPOCHS  ?=
 DEVICE  ?=
 SEED    ?=
+ENGINE  ?=
+LEVELS  ?=
+CONFIG  ?=
 ARGS    ?=
 BENCH_ARGS ?=
 PORT    ?= 5000
@@ -24,12 +27,13 @@ TICKER  ?= AAPL
 RETRAIN_SOURCE = $(if $(filter command line environment,$(origin SOURCE)),$(SOURCE),yfinance)
 RETRAIN_OPTS = --tickers $(TICKERS) --source $(RETRAIN_SOURCE) $(if $(DATA),--data $(DATA)) \
        $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DEVICE),--device $(DEVICE)) \
-       $(if $(SEED),--seed $(SEED)) $(ARGS)
+       $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) $(ARGS)
 
 # Only the options that were given; the rest keep the defaults in pipeline/config.py.
 OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
-       $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) $(ARGS)
+       $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
+       $(if $(ENGINE),--engine $(ENGINE)) $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest retrain predict serve schedule \
         test bench lint ui clean clean-runs

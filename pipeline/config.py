@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.errors import ConfigError
 
 SOURCES = ("sample", "yfinance", "csv")
+ENGINES = ("local", "ray")
 CELLS = ("RNN", "GRU", "LSTM")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.^=-]{0,14}$")
@@ -79,6 +80,7 @@ class TrainConfig:
     shrink: bool = setting(True, "shrink forecasts towards persistence by what validation supports")
     shrink_z: float = setting(1.5, "standard errors taken off the validation slope when shrinking")
     eval_batch: int = setting(4096, "windows per forward pass when only predicting")
+    threads: int = setting(1, "torch CPU threads in this process (1 was fastest here: make bench)")
     device: str = setting("auto", "auto picks CUDA, then Apple MPS, then the CPU", choices=DEVICES)
     seed: int = setting(42, "seeds torch and numpy so that a CPU run repeats exactly")
     amp: bool = setting(False, "bfloat16 autocast on CUDA (ignored elsewhere)")
@@ -107,6 +109,14 @@ class BacktestConfig:
 @dataclass(frozen=True)
 class RetrainConfig:
     holdout: int = setting(60, "most recent days that score challenger and champion")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    engine: str = setting(
+        "local", "local: one ticker after another here; ray: Ray tasks", choices=ENGINES
+    )
+    cpus_per_task: float = setting(1.0, "CPUs a Ray task reserves; torch gets as many threads")
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,7 @@ class Config:
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     paths: Paths = field(default_factory=Paths)
     experiment: str = setting("stockcast", "MLflow experiment name")
 
@@ -249,6 +260,8 @@ def validate(cfg: Config) -> None:
         (t.epochs >= 0, f"--epochs must be 0 or more, not {t.epochs}"),
         (t.batch_size >= 1, f"--batch-size must be at least 1, not {t.batch_size}"),
         (t.eval_batch >= 1, f"--eval-batch must be at least 1, not {t.eval_batch}"),
+        (t.threads >= 1, f"--threads must be at least 1, not {t.threads}"),
+        (cfg.cluster.cpus_per_task > 0, "--cpus-per-task must be above 0"),
         (t.lr > 0, f"--lr must be above 0, not {t.lr}"),
         (t.patience >= 1, f"--patience must be at least 1, not {t.patience}"),
         (0 <= t.min_delta < 1, f"--min-delta must lie in [0, 1), not {t.min_delta}"),

@@ -2,24 +2,41 @@
 
 It owns everything shared: the tracking store and the experiment (created
 once, their id handed to every job), the prices (fetched here and passed to
-the job as values), the order of the output and the exit code. One ticker's
-expected failure is reported and the others go on.
+the job as values), the engine that runs the jobs (this process, or Ray tasks
+on this machine or a cluster), the order of the output and the exit code.
+One ticker's expected failure is reported and the others go on.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import pandas as pd
 
 from pipeline.config import Config
 from pipeline.data.sources import csv_tickers, load_prices
-from pipeline.errors import DataError, FetchError, RegistryError, StockcastError, TrainingError
+from pipeline.errors import (
+    ConfigError,
+    DataError,
+    FetchError,
+    Interrupted,
+    RegistryError,
+    StockcastError,
+    TrainingError,
+)
 from pipeline.jobs.common import StageClock, Summary
+from pipeline.jobs.executors import make_executor
+from pipeline.tracking import runs, store
 
 # Failures of one ticker that leave the others worth running.
 TICKER_FAILURES = (DataError, FetchError, TrainingError, RegistryError)
+
+Job = Callable[[Config, str, pd.DataFrame, str], Summary]
 
 
 def tickers_for(cfg: Config) -> tuple[str, ...]:
@@ -32,7 +49,7 @@ def tickers_for(cfg: Config) -> tuple[str, ...]:
 def each_ticker(
     cfg: Config, work: Callable[[str], Summary | None], tickers: Iterable[str] | None = None
 ) -> int:
-    """Run ``work`` per ticker, printing each summary; return the first failure's exit code."""
+    """Run ``work`` per ticker here, printing each summary; return the first failure's code."""
     tickers = tuple(tickers_for(cfg) if tickers is None else tickers)
     failed: list[StockcastError] = []
     for ticker in tickers:
@@ -43,35 +60,121 @@ def each_ticker(
             failed.append(exc)
         else:
             if summary is not None:
-                print(summary.text)
+                print(summary.text, flush=True)
     return exit_code(failed, len(tickers))
+
+
+@dataclass(frozen=True)
+class Task:
+    """One ticker's job, with everything it needs as values (it may run on another machine)."""
+
+    job: Job
+    cfg: Config
+    ticker: str
+    prices: pd.DataFrame
+    experiment_id: str
+    tracking_uri: str
+    job_id: str
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.job_id}-{self.ticker}"
+
+
+def run_task(task: Task) -> Summary:
+    """Run one task, in this process or in a Ray worker."""
+    store.configure(task.tracking_uri)
+    if task.cfg.cluster.engine != "local":
+        # A retried task (its worker was killed) first closes what the dead attempt left open.
+        runs.end_runs(task.experiment_id, "FAILED", task_id=task.task_id)
+    with runs.task_tags({"job_id": task.job_id, "task_id": task.task_id}):
+        return task.job(task.cfg, task.ticker, task.prices, task.experiment_id)
 
 
 def priced_job(
     cfg: Config,
-    job: Callable[[Config, str, pd.DataFrame, str], Summary],
+    job: Job,
     experiment_id: str,
     clock: StageClock | None = None,
     on_summary: Callable[[Summary], None] | None = None,
 ) -> int:
-    """Fetch each ticker's prices here, then run ``job`` on them; print what comes back."""
+    """Fetch each ticker's prices here and run ``job`` on them with the configured engine.
+
+    Summaries are printed as they come (in ticker order with the local engine).
+    Ctrl-C or SIGTERM cancels the tasks, and the runs they had open end KILLED.
+    """
     clock = clock or StageClock()
+    tickers = tickers_for(cfg)
+    failed: list[StockcastError] = []
+    cfg, tracking_uri = _for_engine(cfg)
+    job_id = uuid.uuid4().hex[:12]
 
-    def one(ticker: str) -> Summary:
-        with clock.stage("fetch"):
-            prices = load_prices(ticker, cfg.data, cfg.paths)
-        summary = job(cfg, ticker, prices, experiment_id)
-        clock.add(summary.seconds)
-        if on_summary:
-            on_summary(summary)
-        return summary
+    def tasks() -> Iterator[Task]:
+        for ticker in tickers:
+            try:
+                with clock.stage("fetch"):
+                    prices = load_prices(ticker, cfg.data, cfg.paths)
+            except TICKER_FAILURES as exc:
+                report_failure(exc)
+                failed.append(exc)
+                continue
+            yield Task(job, cfg, ticker, prices, experiment_id, tracking_uri, job_id)
 
-    return each_ticker(cfg, one)
+    executor = make_executor(cfg.cluster.engine, num_cpus_per_task=cfg.cluster.cpus_per_task)
+    try:
+        with executor:
+            for outcome in executor.map(run_task, tasks(), name=lambda t: t.task_id):
+                if outcome.error is None:
+                    clock.add(outcome.value.seconds)
+                    if on_summary:
+                        on_summary(outcome.value)
+                    print(outcome.value.text, flush=True)
+                elif isinstance(outcome.error, TICKER_FAILURES):
+                    report_failure(outcome.error)
+                    failed.append(outcome.error)
+                else:
+                    raise outcome.error
+    except (KeyboardInterrupt, Interrupted):
+        if cfg.cluster.engine != "local":  # killed workers could not end their runs
+            runs.end_runs(experiment_id, "KILLED", job_id=job_id)
+        raise
+    return exit_code(failed, len(tickers))
+
+
+def _for_engine(cfg: Config) -> tuple[Config, str]:
+    """The config and tracking URI as the tasks should see them.
+
+    In-process, torch gets ``train.threads`` threads. Ray tasks get as many as
+    their CPU share (the executor sets it) and no progress bars; on a local
+    Ray, relative paths and a relative SQLite store are made absolute, since
+    workers may run in another folder. A cluster needs a tracking server that
+    every node reaches: a SQLite file or folder here is refused.
+    """
+    uri = store.tracking_uri()
+    if cfg.cluster.engine == "local":
+        import torch
+
+        torch.set_num_threads(cfg.train.threads)
+        return cfg, uri
+    if os.environ.get("RAY_ADDRESS"):
+        if not uri.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"ENGINE=ray on a cluster (RAY_ADDRESS) needs a tracking server every node can "
+                f"reach, not {uri}: run `make tracking-server` and set MLFLOW_TRACKING_URI"
+            )
+        return cfg.replace(train=dataclasses.replace(cfg.train, progress=False)), uri
+    paths = dataclasses.replace(
+        cfg.paths,
+        data_dir=cfg.paths.data_dir.absolute(),
+        reports_dir=cfg.paths.reports_dir.absolute(),
+    )
+    train = dataclasses.replace(cfg.train, progress=False)
+    return cfg.replace(paths=paths, train=train), store.absolute_uri(uri)
 
 
 def report_failure(exc: StockcastError) -> None:
     """One ``error:`` line on stderr."""
-    print(f"error: {exc}", file=sys.stderr)
+    print(f"error: {exc}", file=sys.stderr, flush=True)
 
 
 def exit_code(failed: list[StockcastError], n_tickers: int) -> int:

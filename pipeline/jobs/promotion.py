@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.tracking import registry
+from pipeline.tracking import registry, runs
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,25 @@ def first_champion(ticker: str) -> Decision:
 
 
 def register(
-    model_uri: str, ticker: str, run_id: str, job: str, decision: Decision, **tags: str
+    model_uri: str,
+    ticker: str,
+    run_id: str,
+    job: str,
+    decision: Decision,
+    task_id: str | None = None,
+    **tags: str,
 ) -> str:
-    """Register the model as a new version, record why, then move the alias if promoted."""
-    version = registry.register(model_uri, ticker, tags={"run_id": run_id, "job": job})
+    """Register the model as a new version, record why, then move the alias if promoted.
+
+    ``task_id`` makes a retried task idempotent: if an earlier attempt of the
+    same task (a worker killed after registering) left a version, it is reused
+    rather than registered twice.
+    """
+    task_id = task_id or runs.current_task_id()
+    version = registry.version_with_tag(ticker, "task_id", task_id) if task_id else None
+    if version is None:
+        identity = {"run_id": run_id, "job": job, **({"task_id": task_id} if task_id else {})}
+        version = registry.register(model_uri, ticker, tags=identity)
     if tags or job == "retrain":
         registry.tag_version(ticker, version, {**tags, "decision": decision.reason})
     if decision.promote:

@@ -43,6 +43,14 @@ def register(model_uri: str, ticker: str, tags: dict[str, str] | None = None) ->
     return str(version.version)
 
 
+def version_with_tag(ticker: str, key: str, value: str) -> str | None:
+    """The version of ``stockcast-<TICKER>`` tagged ``key=value``, if one was registered."""
+    found = MlflowClient().search_model_versions(
+        f"name='{model_name(ticker)}' and tags.{key}='{value}'"
+    )
+    return str(found[0].version) if found else None
+
+
 def champion_version(ticker: str) -> str | None:
     """The version the ``champion`` alias points at, or None if there is none yet."""
     client = MlflowClient()

@@ -29,6 +29,41 @@ from pipeline.tracking.plots import fold_error_figure, forecast_figure
 
 log = logging.getLogger("stockcast")
 
+# Tags of the task this process works on (``task_tags``): every run it opens
+# carries them, so that the driver can find the runs of its own job.
+_task_tags: dict[str, str] = {}
+
+
+@contextlib.contextmanager
+def task_tags(tags: dict[str, str]) -> Iterator[None]:
+    """Tag every run opened inside the block (a job's id and its task's id)."""
+    before = dict(_task_tags)
+    _task_tags.update(tags)
+    try:
+        yield
+    finally:
+        _task_tags.clear()
+        _task_tags.update(before)
+
+
+def current_task_id() -> str | None:
+    """The id of the task this process works on, if any (see ``task_tags``)."""
+    return _task_tags.get("task_id")
+
+
+def end_runs(experiment_id: str, status: str, **tags: str) -> int:
+    """End every RUNNING run with these tags as ``status``; return how many.
+
+    A worker killed mid-task cannot end its own run: the retried task marks it
+    FAILED, and the driver marks its job's runs KILLED when it is interrupted.
+    """
+    client = mlflow.MlflowClient()
+    where = " and ".join(f"tags.{key} = '{value}'" for key, value in tags.items())
+    found = client.search_runs([experiment_id], f"{where} and attributes.status = 'RUNNING'")
+    for found_run in found:
+        client.set_terminated(found_run.info.run_id, status)
+    return len(found)
+
 
 @contextlib.contextmanager
 def run(
@@ -56,6 +91,7 @@ def run(
         "source": cfg.data.source,
         "mlflow.source.name": f"stockcast {command}",
         "mlflow.source.type": "LOCAL",
+        **_task_tags,
         **(tags or {}),
     }
     active = mlflow.start_run(

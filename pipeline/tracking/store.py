@@ -11,6 +11,7 @@ which races when several processes create the same experiment.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -37,6 +38,14 @@ def configure(tracking_uri: str | None = None) -> str:
 def tracking_uri() -> str:
     """The tracking URI in effect."""
     return mlflow.get_tracking_uri()
+
+
+def absolute_uri(uri: str) -> str:
+    """A ``sqlite:///relative.db`` URI made absolute (other URIs unchanged), for other folders."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(Path(uri[len(prefix) :]).absolute())
+    return uri
 
 
 def prepare_experiment(name: str) -> str:
