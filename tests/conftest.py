@@ -12,6 +12,9 @@ import pytest
 
 from pipeline.config import Config, DataConfig, FeatureConfig, ModelConfig, Paths, TrainConfig
 
+# Fixtures that start real services (PostgreSQL, an MLflow server); see tests/helpers/.
+pytest_plugins = ("helpers.services",)
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO / "data" / "sample"
 

@@ -1,0 +1,1 @@
+"""Code shared by the tests (importable as `helpers`: pyproject puts tests/ on the path)."""
