@@ -36,13 +36,13 @@ OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(ENGINE),--engine $(ENGINE)) $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest retrain predict serve schedule \
-        test bench lint ui clean clean-runs
+        test bench lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
 	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [ARGS='--more options']"
 	@echo
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -99,6 +99,12 @@ lint: $(STAMP) ## ruff: lint and format check
 
 ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=n to change)
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT)
+
+tracking-server: $(STAMP) ## start MLflow on PostgreSQL, http://127.0.0.1:5050 (data in .tracking/)
+	@TRACKING_PYTHON=$(abspath $(PY)) scripts/tracking-server start
+
+tracking-server-stop: ## stop that server and its PostgreSQL (keeps .tracking/)
+	@scripts/tracking-server stop
 
 clean: ## remove generated data, caches and the venv (keeps mlflow.db and mlruns/)
 	rm -rf $(VENV) data/raw data/processed reports .pytest_cache .ruff_cache .hypothesis

@@ -9,6 +9,9 @@ import pandas as pd
 import pytest
 from helpers import make_prices
 
+# Fixtures that start real services (PostgreSQL, an MLflow server); see tests/helpers/.
+pytest_plugins = ("helpers.services",)
+
 
 @pytest.fixture
 def prices() -> pd.DataFrame:

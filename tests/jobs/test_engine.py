@@ -1,0 +1,186 @@
+"""ENGINE=ray end to end on a real local Ray with 2 CPUs: same numbers, no lost runs, faults."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import SHRUNK, make_prices
+from mlflow.tracking import MlflowClient
+
+from pipeline.cli import main
+from pipeline.config import (
+    ClusterConfig,
+    Config,
+    DataConfig,
+    FeatureConfig,
+    ModelConfig,
+    Paths,
+    TrainConfig,
+)
+from pipeline.jobs.all import run_all
+from pipeline.jobs.driver import priced_job
+from pipeline.tracking import runs
+from pipeline.tracking.store import prepare_experiment
+
+pytestmark = pytest.mark.slow
+
+TICKERS = ("AAA", "BBB", "CCC")
+METRICS = ("test_rmse", "test_mae", "test_theil_u", "best_epoch", "shrink_factor")
+
+
+@pytest.fixture(scope="module")
+def token(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ray-token") / "token"
+    path.write_text("fedcba9876543210" * 4)
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_ray(token):
+    """One local Ray with 2 CPUs; the jobs' executors join it and leave it running."""
+    import ray
+
+    # Workers cannot import test modules: ship this module's job functions by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_AUTH_TOKEN_PATH", str(token))  # never ~/.ray/auth_token
+        env.delenv("RAY_ADDRESS", raising=False)
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING
+        )
+        yield ray
+        ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture
+def csv_folder(tmp_path) -> Path:
+    folder = tmp_path / "csvs"
+    folder.mkdir()
+    for seed, ticker in enumerate(TICKERS):
+        make_prices(300, seed=seed).to_csv(folder / f"{ticker}.csv", index_label="Date")
+    return folder
+
+
+def _runs(experiment: str) -> list:
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def test_ray_tasks_give_exactly_the_in_process_metrics_and_lose_no_run(
+    local_ray, mlflow_store, tmp_path, csv_folder, capsys
+):
+    common = ["all", "--source", "csv", "--data", str(csv_folder), *SHRUNK, "--epochs", "3"]
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*common, *data, "--engine", "ray", "--experiment", "on-ray"]) == 0
+    assert main([*common, *data, "--engine", "local", "--experiment", "in-process"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"registered stockcast-{t} version 1 (champion)" in out for t in TICKERS)
+
+    on_ray = {r.data.tags["ticker"]: r for r in _runs("on-ray")}
+    here = {r.data.tags["ticker"]: r for r in _runs("in-process")}
+    assert sorted(on_ray) == sorted(here) == sorted(TICKERS)  # SQLite lost no run
+    for ticker in TICKERS:
+        assert on_ray[ticker].info.status == here[ticker].info.status == "FINISHED"
+        assert on_ray[ticker].data.tags["job_id"] != here[ticker].data.tags["job_id"]
+        for metric in METRICS:
+            assert on_ray[ticker].data.metrics[metric] == here[ticker].data.metrics[metric]
+
+
+# --- faults: jobs that kill their own worker once ---------------------------------------------
+
+
+def _first_attempt(cfg: Config, ticker: str) -> bool:
+    marker = cfg.paths.data_dir / f"{ticker}.attempts"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with marker.open("a") as f:
+        f.write("x")
+    return marker.read_text() == "x"
+
+
+def die_inside_a_run_once(cfg, ticker, prices, experiment_id):
+    """Open a run and kill the worker in it (first attempt); then do the real job."""
+    if _first_attempt(cfg, ticker):
+        with runs.run(cfg, ticker, experiment_id=experiment_id, kind="train"):
+            os._exit(1)
+    return run_all(cfg, ticker, prices, experiment_id)
+
+
+def die_after_registering_once(cfg, ticker, prices, experiment_id):
+    """Do the whole job, then kill the worker before it reports back (first attempt)."""
+    summary = run_all(cfg, ticker, prices, experiment_id)
+    if _first_attempt(cfg, ticker):
+        os._exit(1)
+    return summary
+
+
+def _ray_config(tmp_path: Path, folder: Path) -> Config:
+    return Config(
+        data=DataConfig(source="csv", csv_path=folder),
+        features=FeatureConfig(window=10),
+        model=ModelConfig(hidden_size=8),
+        train=TrainConfig(epochs=1, batch_size=256, device="cpu", progress=False),
+        cluster=ClusterConfig(engine="ray"),
+        paths=Paths(data_dir=tmp_path / "data", reports_dir=tmp_path / "reports"),
+    )
+
+
+@pytest.mark.parametrize("job", [die_inside_a_run_once, die_after_registering_once])
+def test_a_killed_worker_is_retried_and_leaves_a_consistent_end(
+    local_ray, mlflow_store, tmp_path, csv_folder, job, capsys
+):
+    cfg = _ray_config(tmp_path, csv_folder)
+    experiment_id = prepare_experiment(cfg.experiment)
+    assert priced_job(cfg, job, experiment_id) == 0
+    for ticker in TICKERS:
+        assert (cfg.paths.data_dir / f"{ticker}.attempts").read_text() == "xx"  # retried once
+        found = MlflowClient().search_model_versions(f"name='stockcast-{ticker}'")
+        assert [v.version for v in found] == ["1"]  # no duplicate version for one ticker
+    statuses = sorted(r.info.status for r in _runs(cfg.experiment))
+    assert "RUNNING" not in statuses
+    if job is die_inside_a_run_once:
+        assert statuses == ["FAILED"] * 3 + ["FINISHED"] * 3  # the dead attempts' runs
+    else:
+        assert statuses == ["FINISHED"] * 6
+
+
+def test_sigterm_on_the_driver_cancels_the_tasks_and_marks_their_runs_killed(
+    mlflow_store, tmp_path, csv_folder, token
+):
+    """A separate driver process with its own local Ray, stopped as a scheduler would."""
+    env = {
+        **os.environ,
+        "RAY_AUTH_TOKEN_PATH": str(token),
+        "MLFLOW_TRACKING_URI": mlflow_store,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("RAY_ADDRESS", None)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "all", "--engine", "ray", "--source", "csv",
+         "--data", str(csv_folder), "--data-dir", str(tmp_path / "data"), *SHRUNK,
+         "--epochs", "500", "--patience", "500", "--min-delta", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not any(r.info.status == "RUNNING" for r in _runs("stockcast")):
+            assert driver.poll() is None, driver.stderr.read()
+            assert time.monotonic() < deadline, "no run started"
+            time.sleep(0.5)
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(timeout=120) == 143
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+    statuses = [r.info.status for r in _runs("stockcast")]
+    assert "RUNNING" not in statuses and "KILLED" in statuses
+    assert "terminated:" in driver.stderr.read()
