@@ -87,7 +87,8 @@ schedule: ## print a crontab line that runs the retrain job on weekdays after th
 	@echo "# in both winter and summer time); elsewhere pick a time 1-2 hours after it. Install: crontab -e"
 	@echo "30 22 * * 1-5 cd $(CURDIR) && make retrain TICKERS=$(TICKERS) >> $(CURDIR)/retrain.log 2>&1"
 
-test: $(STAMP) ## run the test suite (offline)
+test: $(STAMP) ## run the test suite (offline; installs PostgreSQL for the tracking tests if missing)
+	@scripts/tracking-server install
 	$(PY) -m pytest
 
 bench: $(STAMP) ## benchmarks against plain PyTorch (BENCH_ARGS='--quick', '--amp'); writes bench-results/
