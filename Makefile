@@ -21,6 +21,7 @@ LEVELS  ?=
 CONFIG  ?=
 ARGS    ?=
 BENCH_ARGS ?=
+SCALE_ARGS ?=
 PORT    ?= 5000
 TICKER  ?= AAPL
 # The retrain job reads live data unless SOURCE is given on the command line.
@@ -91,8 +92,10 @@ test: $(STAMP) ## run the test suite (offline; installs PostgreSQL for the track
 	@scripts/tracking-server install
 	$(PY) -m pytest
 
-bench: $(STAMP) ## benchmarks against plain PyTorch (BENCH_ARGS='--quick', '--amp'); writes bench-results/
+bench: $(STAMP) ## benchmarks against plain PyTorch, then Ray and tracking (BENCH_ARGS, SCALE_ARGS='--quick')
 	$(PY) -m benchmarks.bench $(if $(DEVICE),--device $(DEVICE)) $(BENCH_ARGS)
+	@scripts/tracking-server install
+	$(PY) -m benchmarks.scaling $(SCALE_ARGS)
 
 lint: $(STAMP) ## ruff: lint and format check
 	$(VENV)/bin/ruff check .

@@ -127,3 +127,22 @@ def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
     assert len(numbers) > 15
     assert all(math.isfinite(x) and x > 0 for x in numbers)
     assert torch.get_num_threads() == threads  # --threads applied to the run only
+
+
+@pytest.mark.slow
+def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypatch):
+    from benchmarks import scaling
+
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef" * 4)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))  # never ~/.ray/auth_token
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    out = tmp_path / "scaling.json"
+    assert scaling.main(["--quick", "--no-tracking", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    fanout = results["fanout"]
+    assert fanout["tickers"] == 3 and fanout["local_s"] > 0 and fanout["ray_s"] > 0
+    assert fanout["fanout_speedup"] == pytest.approx(fanout["local_s"] / fanout["ray_s"])
+    assert 0 < results["ray_task_overhead_share"]["share"] < 1
+    assert set(results["threads"]) == {"threads_1_s", "threads_2_s"}
+    assert "fanout_speedup" in capsys.readouterr().out

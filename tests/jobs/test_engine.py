@@ -143,7 +143,7 @@ def test_a_killed_worker_is_retried_and_leaves_a_consistent_end(
     for ticker in TICKERS:
         assert (cfg.paths.data_dir / f"{ticker}.attempts").read_text() == "xx"  # retried once
         found = MlflowClient().search_model_versions(f"name='stockcast-{ticker}'")
-        assert [v.version for v in found] == ["1"]  # no duplicate version for one ticker
+        assert [str(v.version) for v in found] == ["1"]  # no duplicate version for one ticker
     statuses = sorted(r.info.status for r in _runs(cfg.experiment))
     assert "RUNNING" not in statuses
     if job is die_inside_a_run_once:

@@ -136,6 +136,49 @@ def test_a_driver_with_the_wrong_token_gets_one_clear_error(two_node_cluster, tm
     assert last_line.startswith(f"error: cannot join the Ray cluster at {two_node_cluster.address}")
 
 
+def test_all_on_the_cluster_logs_every_ticker_to_the_tracking_server(
+    two_node_cluster, tracking_server, tmp_path
+):
+    """ENGINE=ray with no shared folder: the driver sends prices as values, the workers
+    write their stage files in their own folders and their models to the server."""
+    from mlflow.tracking import MlflowClient
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from helpers import SHRUNK, make_prices
+
+    csvs, driver_dir = tmp_path / "csvs", tmp_path / "driver"
+    csvs.mkdir()
+    driver_dir.mkdir()
+    tickers = ("ONE", "TWO", "SIX")
+    for seed, ticker in enumerate(tickers):
+        make_prices(300, seed=seed).to_csv(csvs / f"{ticker}.csv", index_label="Date")
+    env = two_node_cluster.env | {
+        "RAY_ADDRESS": two_node_cluster.address,
+        "PYTHONPATH": str(REPO),
+        "MLFLOW_TRACKING_URI": tracking_server.uri,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline", "all", "--engine", "ray", "--source", "csv",
+         "--data", str(csvs), "--experiment", "on-the-cluster", *SHRUNK],
+        cwd=driver_dir, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    client = MlflowClient(tracking_server.uri)
+    exp = client.get_experiment_by_name("on-the-cluster")
+    found = client.search_runs([exp.experiment_id])
+    assert sorted(r.data.tags["ticker"] for r in found) == sorted(tickers)
+    assert {r.info.status for r in found} == {"FINISHED"}
+    for r in found:
+        assert r.info.artifact_uri.startswith("mlflow-artifacts:")
+        assert "model" in {a.path for a in client.list_artifacts(r.info.run_id)}
+    # Each worker wrote its stage files where it runs; the driver's folder got none.
+    written = {p.name for node in (two_node_cluster.head_dir, two_node_cluster.node_dir)
+               for p in node.glob("data/processed/*")}  # fmt: skip
+    assert written == set(tickers)
+    assert not (driver_dir / "data" / "processed").exists()
+
+
 def _start_node(command: list, folder: Path, env: dict[str, str], started: list) -> None:
     """Run `ray start --block` in folder and wait until its node is up."""
     log = folder / "ray-start.log"

@@ -1,0 +1,216 @@
+"""Scaling out (``make bench``, second part): Ray against one process, on the same tickers.
+
+- ``fanout_speedup``: the ``all`` job on N synthetic tickers, in-process (torch on
+  ``train.threads`` threads) over ENGINE=ray with one CPU per task on a local
+  Ray, same config and seed, Ray already started (its start is reported apart).
+- ``ray_task_overhead_share``: on a warm worker, a task's round trip beyond its
+  own work (a no-op task's round trip) over the median ticker's task time.
+- ``threads``: one ticker's training in-process with 1 and with 2 torch threads.
+- ``tickers_per_hour``: the ENGINE=ray run's rate, and what it gives on paper for
+  500 tickers here and for a cluster (labelled as arithmetic, not measured).
+- ``tracking``: MLflow calls per second, SQLite and the PostgreSQL server, with
+  1, 4 and 16 writers (``benchmarks/tracking_throughput.py``).
+
+``python -m benchmarks.scaling --help`` lists the options; ``--quick`` is a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks import tracking_throughput
+from benchmarks.bench import mlflow_store, synthetic_prices
+from pipeline import storage
+from pipeline.config import ClusterConfig, Config, DataConfig, Paths, TrainConfig
+from pipeline.core.features import build_features
+from pipeline.core.train import fit
+from pipeline.jobs.all import run_all
+from pipeline.jobs.driver import priced_job
+from pipeline.tracking.store import prepare_experiment
+
+DEFAULT_OUT = Path("bench-results") / "scaling.json"
+
+
+def write_csvs(folder: Path, n_tickers: int, days: int, seed: int) -> Path:
+    """N synthetic tickers as CSV files (T000.csv, ...), the ``--source csv --data DIR`` way."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(synthetic_prices(n_tickers, days, seed)):
+        frame.to_csv(folder / f"T{i:03d}.csv", index_label="Date")
+    return folder
+
+
+def timed_all(cfg: Config, label: str) -> tuple[float, list[float]]:
+    """Seconds of one ``all`` over every ticker, and each ticker's task seconds."""
+    experiment_id = prepare_experiment(label)
+    seconds: list[float] = []
+
+    def keep(summary) -> None:
+        seconds.append(sum(summary.seconds.values()))
+
+    began = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = priced_job(cfg.replace(experiment=label), run_all, experiment_id, on_summary=keep)
+    if code != 0:
+        raise RuntimeError(f"the {label} run failed with exit code {code}")
+    return time.perf_counter() - began, seconds
+
+
+def noop(_: object) -> None:
+    """A task that does nothing: its round trip is the executor's overhead."""
+
+
+def task_round_trip(calls: int) -> float:
+    """Median seconds of a no-op Ray task's round trip on a warm worker."""
+    import ray
+
+    from pipeline.jobs.executors import RayExecutor
+
+    times = []
+    with RayExecutor() as executor:
+        list(executor.map(noop, range(4)))  # warm the workers
+        for _ in range(calls):
+            began = time.perf_counter()
+            list(executor.map(noop, [0]))
+            times.append(time.perf_counter() - began)
+    assert ray.is_initialized()
+    return statistics.median(times)
+
+
+def thread_seconds(cfg: Config, prices, repeats: int) -> dict[str, float]:
+    """Median seconds of one ticker's training with 1 and 2 torch threads (taking turns)."""
+    features = build_features(prices, cfg.features)
+    before = torch.get_num_threads()
+    times: dict[str, list[float]] = {"1": [], "2": []}
+    try:
+        for _ in range(repeats):
+            for n in ("1", "2"):
+                torch.set_num_threads(int(n))
+                began = time.perf_counter()
+                fit(features, cfg.model, cfg.train)
+                times[n].append(time.perf_counter() - began)
+    finally:
+        torch.set_num_threads(before)
+    return {f"threads_{n}_s": statistics.median(v) for n, v in times.items()}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every scaling figure, in one dictionary ready for JSON."""
+    import ray
+
+    results: dict[str, Any] = {"load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory() as tmp, mlflow_store(Path(tmp)):
+        folder = write_csvs(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
+        train = TrainConfig(epochs=args.epochs, progress=False, device="cpu")
+        base = Config(
+            data=DataConfig(source="csv", csv_path=folder),
+            train=train,
+            paths=Paths(data_dir=Path(tmp) / "data", reports_dir=Path(tmp) / "reports"),
+        )
+        prices = synthetic_prices(1, args.days, seed=7)[0]
+        results["threads"] = thread_seconds(base, prices, args.repeats)
+
+        local_s, local_tasks = timed_all(base, "bench-local")
+        began = time.perf_counter()
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+        ray_init_s = time.perf_counter() - began
+        try:
+            on_ray = base.replace(cluster=ClusterConfig(engine="ray"))
+            ray_s, _ = timed_all(on_ray, "bench-ray")
+            round_trip = task_round_trip(args.calls)
+        finally:
+            ray.shutdown()
+        per_task = statistics.median(local_tasks)
+        results["fanout"] = {
+            "tickers": args.tickers,
+            "local_s": local_s,
+            "ray_s": ray_s,
+            "ray_init_s": ray_init_s,
+            "fanout_speedup": local_s / ray_s,
+            "fanout_speedup_with_init": local_s / (ray_s + ray_init_s),
+            "cpus": ray_cpus(),
+        }
+        results["ray_task_overhead_share"] = {
+            "round_trip_s": round_trip,
+            "median_task_s": per_task,
+            "share": round_trip / per_task,
+        }
+        rate = args.tickers / ray_s * 3600
+        results["tickers_per_hour"] = {
+            "measured_ray": rate,
+            "on_paper_500_tickers_here_min": 500 / rate * 60,
+            "on_paper_per_extra_2_cpu_node": rate,  # if work splits evenly, no shared bottleneck
+        }
+    if not args.no_tracking:
+        writers = "1,4" if args.quick else "1,4,16"
+        quick = ["--quick"] if args.quick else []
+        results["tracking"] = tracking_throughput.main([*quick, "--writers", writers])
+    results["load_after"] = os.getloadavg()
+    return results
+
+
+def ray_cpus() -> int:
+    """The CPUs a local Ray counts here (what the fan-out could use)."""
+    return os.cpu_count() or 1
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The figures as a plain table."""
+    f, o, t, h = (
+        results["fanout"],
+        results["ray_task_overhead_share"],
+        results["threads"],
+        results["tickers_per_hour"],
+    )
+    lines = [
+        f"fanout_speedup           {f['fanout_speedup']:.2f}  ({f['tickers']} tickers: "
+        f"in-process {f['local_s']:.1f}s, ray {f['ray_s']:.1f}s; "
+        f"{f['fanout_speedup_with_init']:.2f} counting ray.init {f['ray_init_s']:.1f}s)",
+        f"ray_task_overhead_share  {o['share']:.4f}  (round trip {o['round_trip_s'] * 1e3:.1f} ms "
+        f"over a {o['median_task_s']:.2f} s task)",
+        f"threads                  1: {t['threads_1_s']:.2f}s, 2: {t['threads_2_s']:.2f}s "
+        "(one ticker's training)",
+        f"tickers_per_hour         {h['measured_ray']:.0f} on ray here; on paper: 500 tickers in "
+        f"{h['on_paper_500_tickers_here_min']:.0f} min here",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
+    p.add_argument("--tickers", type=int, default=8, help="synthetic tickers (default 8)")
+    p.add_argument("--days", type=int, default=1500, help="days per ticker (default 1500)")
+    p.add_argument("--epochs", type=int, default=10, help="most epochs (default 10)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats of the thread timing")
+    p.add_argument("--calls", type=int, default=50, help="no-op tasks timed (default 50)")
+    p.add_argument("--quick", action="store_true", help="smoke test: tiny sizes")
+    p.add_argument("--no-tracking", action="store_true", help="skip the MLflow throughput part")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.tickers, args.days, args.epochs, args.repeats, args.calls = 3, 300, 1, 1, 5
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    results = run(args)
+    print(format_table(results))
+    storage.write_text(args.out, json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
