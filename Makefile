@@ -37,7 +37,7 @@ OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(ENGINE),--engine $(ENGINE)) $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest retrain predict serve schedule \
-        test bench lint ui tracking-server tracking-server-stop clean clean-runs
+        synthetic test bench lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
@@ -82,6 +82,9 @@ serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
 	  -m "models:/stockcast-$(TICKER)@champion" --env-manager local -h 127.0.0.1 \
 	  -p $(if $(filter command line,$(origin PORT)),$(PORT),5001)
+
+synthetic: $(STAMP) ## write N=8 synthetic tickers to data/synthetic/ (try: make all ENGINE=ray SOURCE=csv DATA=data/synthetic)
+	$(PY) -m benchmarks.synthetic --tickers $(or $(N),8) --out data/synthetic
 
 schedule: ## print a crontab line that runs the retrain job on weekdays after the US close
 	@echo "# cron reads this in the machine's time zone: 22:30 suits UTC (after the 16:00 New York close"

@@ -32,6 +32,7 @@ import torch
 
 from benchmarks import tracking_throughput
 from benchmarks.bench import mlflow_store, synthetic_prices
+from benchmarks.synthetic import write_synthetic
 from pipeline import storage
 from pipeline.config import ClusterConfig, Config, DataConfig, Paths, TrainConfig
 from pipeline.core.features import build_features
@@ -41,14 +42,6 @@ from pipeline.jobs.driver import priced_job
 from pipeline.tracking.store import prepare_experiment
 
 DEFAULT_OUT = Path("bench-results") / "scaling.json"
-
-
-def write_csvs(folder: Path, n_tickers: int, days: int, seed: int) -> Path:
-    """N synthetic tickers as CSV files (T000.csv, ...), the ``--source csv --data DIR`` way."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, frame in enumerate(synthetic_prices(n_tickers, days, seed)):
-        frame.to_csv(folder / f"T{i:03d}.csv", index_label="Date")
-    return folder
 
 
 def timed_all(cfg: Config, label: str) -> tuple[float, list[float]]:
@@ -111,7 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp, mlflow_store(Path(tmp)):
-        folder = write_csvs(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
+        folder = write_synthetic(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
         train = TrainConfig(epochs=args.epochs, progress=False, device="cpu")
         base = Config(
             data=DataConfig(source="csv", csv_path=folder),
