@@ -141,6 +141,7 @@ def test_all_on_the_cluster_logs_every_ticker_to_the_tracking_server(
 ):
     """ENGINE=ray with no shared folder: the driver sends prices as values, the workers
     write their stage files in their own folders and their models to the server."""
+    import mlflow
     from mlflow.tracking import MlflowClient
 
     sys.path.insert(0, str(REPO / "tests"))
@@ -171,7 +172,18 @@ def test_all_on_the_cluster_logs_every_ticker_to_the_tracking_server(
     assert {r.info.status for r in found} == {"FINISHED"}
     for r in found:
         assert r.info.artifact_uri.startswith("mlflow-artifacts:")
-        assert "model" in {a.path for a in client.list_artifacts(r.info.run_id)}
+        assert "test_metrics.md" in {a.path for a in client.list_artifacts(r.info.run_id)}
+    mlflow.set_tracking_uri(tracking_server.uri)
+    mlflow.set_registry_uri(tracking_server.uri)
+    try:  # each registered model's files came from a worker to the server
+        for ticker in tickers:
+            model = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/stockcast-{ticker}/1", dst_path=str(tmp_path / ticker)
+            )
+            assert (Path(model) / "MLmodel").exists()
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
     # Each worker wrote its stage files where it runs; the driver's folder got none.
     written = {p.name for node in (two_node_cluster.head_dir, two_node_cluster.node_dir)
                for p in node.glob("data/processed/*")}  # fmt: skip
