@@ -64,32 +64,43 @@ def _common_options() -> argparse.ArgumentParser:
 
 def _add_option(group, key: str, fld: dataclasses.Field, kind: type) -> None:
     """One option from one config field: name, type, choices, and the help with its default."""
-    flag = fld.metadata.get("flag") or "--" + fld.name.replace("_", "-")
-    default = fld.default
-    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-    text = f"{fld.metadata['help']} (default {shown})"
-    options: dict = {"dest": key, "default": None, "help": text}
+    flag = fld.metadata["flag"] or "--" + fld.name.replace("_", "-")
+    shown = ",".join(map(str, fld.default)) if isinstance(fld.default, tuple) else fld.default
+    options: dict = {
+        "dest": key,
+        "default": None,
+        "help": f"{fld.metadata['help']} (default {shown})",
+    }
     if kind is bool:
         group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
-        return
-    if fld.metadata.get("choices"):
-        options["choices"] = fld.metadata["choices"]
-    is_tuple = typing.get_origin(kind) is tuple
-    options["type"] = (lambda text: parse_value(text, kind, flag)) if is_tuple else None
-    if not is_tuple:
-        options["type"] = _scalar_type(kind)
-    options["metavar"] = fld.name.upper() if not options.get("choices") else None
-    group.add_argument(flag, **options)
+    elif fld.metadata["choices"]:
+        group.add_argument(flag, choices=fld.metadata["choices"], **options)
+    else:
+        group.add_argument(flag, type=_parser(kind, flag), metavar=fld.name.upper(), **options)
 
 
-def _scalar_type(kind: type) -> Callable[[str], object]:
-    args = [a for a in typing.get_args(kind) if a is not type(None)]
-    return args[0] if args else kind
+def _parser(kind: type, flag: str) -> Callable[[str], object]:
+    """argparse's ``type``: the field's own parsing, its error as argparse's (exit 2)."""
+
+    def parse(text: str) -> object:
+        try:
+            return parse_value(text, kind, flag)
+        except ConfigError as exc:  # argparse names the option itself
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option gives one line (and exit 2), not the whole usage."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage or job."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stockcast", description="Forecast daily closing prices; track every run in MLflow."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")

@@ -206,8 +206,14 @@ def parse_value(text: str, kind: Any, key: str) -> Any:
             return tuple(item(x) for x in re.split(r"[,\s]+", str(text).strip()) if x)
         return kind(text)
     except (TypeError, ValueError):
-        name = getattr(kind, "__name__", kind)
-        raise ConfigError(f"{key}: {text!r} is not a valid {name}") from None
+        raise ConfigError(f"{key}: {text!r} is not {_kind_name(kind)}") from None
+
+
+def _kind_name(kind: Any) -> str:
+    if typing.get_origin(kind) is tuple:
+        item = next(a for a in typing.get_args(kind) if a is not Ellipsis)
+        return f"a comma-separated list of {item.__name__}"
+    return f"a valid {getattr(kind, '__name__', kind)}"
 
 
 def parse_tickers(text: str) -> tuple[str, ...]:
