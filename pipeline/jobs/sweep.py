@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +36,8 @@ from pipeline.jobs.common import Summary
 from pipeline.jobs.driver import for_engine, priced_job, tickers_for
 from pipeline.jobs.executors import RayExecutor
 from pipeline.tracking import runs, sweeps
+
+log = logging.getLogger("stockcast")
 
 COLUMNS = {  # searched setting -> its column in the trials' table
     "model.cell": "cell",
@@ -59,6 +63,11 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
     folder = cfg.paths.reports_dir / "sweep"
     tune_storage = cfg.sweep.storage or str((folder / "tune").absolute())
     out = cfg.sweep.out or folder / "best.json"
+    if os.environ.get("RAY_ADDRESS") and cfg.sweep.storage is None:
+        log.warning(
+            "on a cluster, give --storage a folder every node shares or an s3:// URI; "
+            "otherwise each trial's Tune folder stays on the node that ran it"
+        )
     print(
         f"sweep: {cfg.sweep.trials} trials, {cfg.sweep.concurrency} at a time, "
         f"{cfg.sweep.folds} folds x {len(tickers)} tickers, up to {cfg.train.epochs} epochs "
