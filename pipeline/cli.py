@@ -241,8 +241,9 @@ def cmd_predict(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs.sweep import run_sweep
+    from pipeline.jobs.sweep import check_sweep, run_sweep
 
+    check_sweep(cfg)
     return run_sweep(cfg, _prepare(cfg, args))
 
 

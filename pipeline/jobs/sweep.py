@@ -27,7 +27,7 @@ import pandas as pd
 from pipeline import storage
 from pipeline.config import Config, flatten
 from pipeline.data.sources import load_prices
-from pipeline.errors import Interrupted, TrainingError
+from pipeline.errors import ConfigError, Interrupted, TrainingError
 from pipeline.evaluation.objective import sweep_folds
 from pipeline.evaluation.report import text_table
 from pipeline.jobs import tune
@@ -52,6 +52,7 @@ _ORDER = {"complete": 0, "stopped early": 1, "failed": 2}
 
 def run_sweep(cfg: Config, experiment_id: str) -> int:
     """Run the sweep, save the best config, then score it on the test days; return the exit code."""
+    check_sweep(cfg)
     tickers = tickers_for(cfg)
     prices = {ticker: load_prices(ticker, cfg.data, cfg.paths) for ticker in tickers}
     sweep_folds(prices, cfg)  # too little history fails here, not in every trial
@@ -100,6 +101,12 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
               "\nthe best config on the test days (scored once):", flush=True)  # fmt: skip
         score = functools.partial(score_best, sweep_id=sweep_id)
         return priced_job(best_cfg, score, experiment_id, prices=prices)
+
+
+def check_sweep(cfg: Config) -> None:
+    """Refuse what only the sweep cannot do, before the store, the data or Ray are touched."""
+    if cfg.train.epochs < 1:
+        raise ConfigError("a sweep trains every trial: --epochs must be at least 1")
 
 
 def trials_table(outcomes: list[tune.TrialOutcome], run_ids: dict[str, str]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ def _cfg(*argv: str):
     return config_from_args(build_parser().parse_args(["sweep", *argv]))
 
 
-def test_sweep_options_reach_the_config_and_bad_ones_are_refused():
+def test_sweep_options_reach_the_config_and_bad_ones_are_refused(tmp_path, monkeypatch):
     cfg = _cfg("--trials", "8", "--concurrency", "3", "--sweep-folds", "2",
                "--sweep-hidden-sizes", "8,16", "--sweep-lr-range", "0.001,0.1",
                "--storage", "s3://bucket/tune")  # fmt: skip
@@ -40,6 +40,9 @@ def test_sweep_options_reach_the_config_and_bad_ones_are_refused():
         _cfg("--sweep-lr-range", "0.1,0.001")
     with pytest.raises(ConfigError, match="--concurrency must be at least 1, not 0"):
         _cfg("--concurrency", "0")
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "--epochs", "0"]) == 2
+    assert list(tmp_path.iterdir()) == []  # refused before any MLflow store, data or Ray
 
 
 def test_the_best_trial_is_the_lowest_complete_one_and_leads_the_table():
