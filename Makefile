@@ -19,6 +19,8 @@ SEED    ?=
 ENGINE  ?=
 LEVELS  ?=
 CONFIG  ?=
+TRIALS  ?=
+CONCURRENCY ?=
 ARGS    ?=
 BENCH_ARGS ?=
 SCALE_ARGS ?=
@@ -36,7 +38,7 @@ OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
        $(if $(ENGINE),--engine $(ENGINE)) $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
 
-.PHONY: help setup all fetch features train evaluate backtest retrain predict serve schedule \
+.PHONY: help setup all fetch features train evaluate backtest sweep retrain predict serve schedule \
         synthetic test bench lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
@@ -71,6 +73,10 @@ evaluate: $(STAMP) ## stage 4 alone: score against the baselines; log to MLflow
 
 backtest: $(STAMP) ## walk-forward backtest with baselines and DM tests (reports/backtest/)
 	$(PY) -m pipeline backtest $(OPTS)
+
+sweep: $(STAMP) ## Ray Tune + Optuna over cell, layers, sizes, dropout, lr (TRIALS=20 CONCURRENCY=2)
+	$(PY) -m pipeline sweep $(OPTS) $(if $(TRIALS),--trials $(TRIALS)) \
+	  $(if $(CONCURRENCY),--concurrency $(CONCURRENCY))
 
 retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote only if better
 	$(PY) -m pipeline retrain $(RETRAIN_OPTS)

@@ -37,6 +37,7 @@ COMMAND_HELP = {
     "backtest": "walk-forward backtest of the RNN against every baseline, with DM tests",
     "retrain": "refresh data, train a challenger, promote it if it beats the champion",
     "predict": "forecast the next Close with the champion model",
+    "sweep": "search hyper-parameters with Ray Tune and Optuna; score the best on the test days",
 }
 
 
@@ -250,6 +251,13 @@ def cmd_predict(cfg: Config, args: argparse.Namespace) -> int:
     )
 
 
+def cmd_sweep(cfg: Config, args: argparse.Namespace) -> int:
+    from pipeline.jobs.sweep import check_sweep, run_sweep
+
+    check_sweep(cfg)
+    return run_sweep(cfg, _prepare(cfg, args))
+
+
 def _prepare(cfg: Config, args: argparse.Namespace) -> str:
     """Check the device, point MLflow at its store and create the experiment once."""
     from pipeline.core.train import pick_device
@@ -269,6 +277,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "backtest": cmd_backtest,
     "retrain": cmd_retrain,
     "predict": cmd_predict,
+    "sweep": cmd_sweep,
 }
 
 

@@ -120,6 +120,31 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class SweepConfig:
+    trials: int = setting(20, "configurations the sweep tries (Optuna's TPE picks each)")
+    concurrency: int = setting(2, "trials run at once, each on cpus_per_task CPUs")
+    folds: int = setting(
+        3, "walk-forward folds cut from the days before the test days", flag="--sweep-folds"
+    )
+    hidden_sizes: tuple[int, ...] = setting(
+        (16, 32, 64, 128), "hidden sizes the sweep chooses from", flag="--sweep-hidden-sizes"
+    )
+    max_layers: int = setting(3, "most stacked layers the sweep tries", flag="--sweep-max-layers")
+    batch_sizes: tuple[int, ...] = setting(
+        (32, 64, 128, 256), "batch sizes the sweep chooses from", flag="--sweep-batch-sizes"
+    )
+    lr_range: tuple[float, ...] = setting(
+        (1e-4, 1e-2), "lowest,highest learning rate (log-uniform)", flag="--sweep-lr-range"
+    )
+    storage: str | None = setting(
+        None, "Tune's results: folder, NFS path or s3:// URI (None: <reports-dir>/sweep/tune)"
+    )
+    out: Path | None = setting(
+        None, "JSON file for the best config (None: <reports-dir>/sweep/best.json)"
+    )
+
+
+@dataclass(frozen=True)
 class Paths:
     data_dir: Path = setting(Path("data"), "folder for caches and stage outputs")
     reports_dir: Path = setting(Path("reports"), "folder for backtest tables")
@@ -150,6 +175,7 @@ class Config:
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     paths: Paths = field(default_factory=Paths)
     experiment: str = setting("stockcast", "MLflow experiment name")
 
@@ -246,7 +272,7 @@ def parse_tickers(text: str) -> tuple[str, ...]:
 
 def validate(cfg: Config) -> None:
     """Reject options that cannot work, before any data is read or trained on."""
-    f, m, t, d, b = cfg.features, cfg.model, cfg.train, cfg.data, cfg.backtest
+    f, m, t, d, b, s = cfg.features, cfg.model, cfg.train, cfg.data, cfg.backtest, cfg.sweep
     checks = [
         (d.source in SOURCES, f"--source must be one of {', '.join(SOURCES)}, not {d.source!r}"),
         (d.source != "csv" or d.csv_path is not None, "--source csv needs --data PATH to a CSV"),
@@ -277,6 +303,22 @@ def validate(cfg: Config) -> None:
         (b.folds >= 1, f"--folds must be at least 1, not {b.folds}"),
         (0 < b.test_share < 1, f"--test-share must lie between 0 and 1, not {b.test_share}"),
         (0 < b.val_frac < 1, f"--backtest-val-frac must lie between 0 and 1, not {b.val_frac}"),
+        (s.trials >= 1, f"--trials must be at least 1, not {s.trials}"),
+        (s.concurrency >= 1, f"--concurrency must be at least 1, not {s.concurrency}"),
+        (s.folds >= 1, f"--sweep-folds must be at least 1, not {s.folds}"),
+        (s.max_layers >= 1, f"--sweep-max-layers must be at least 1, not {s.max_layers}"),
+        (
+            len(s.hidden_sizes) >= 1 and min(s.hidden_sizes) >= 1,
+            "--sweep-hidden-sizes needs sizes of at least 1",
+        ),
+        (
+            len(s.batch_sizes) >= 1 and min(s.batch_sizes) >= 1,
+            "--sweep-batch-sizes needs sizes of at least 1",
+        ),
+        (
+            len(s.lr_range) == 2 and 0 < s.lr_range[0] < s.lr_range[1],
+            f"--sweep-lr-range needs two rates, lowest first, above 0: not {s.lr_range}",
+        ),
         (cfg.retrain.holdout >= 1, f"--holdout must be at least 1 day, not {cfg.retrain.holdout}"),
         (len(cfg.tickers) >= 1, "no tickers given"),
     ]

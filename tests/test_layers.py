@@ -34,6 +34,9 @@ def _banned(path: str, source: str) -> bool:
         ("pipeline/serving/pyfunc_model.py", "import mlflow.pyfunc\n", False),
         ("pipeline/serving/forecaster.py", "import mlflow\n", True),
         ("pipeline/jobs/executors.py", "import ray\n", False),
+        ("pipeline/jobs/tune.py", "from ray import tune\n", False),
+        ("pipeline/jobs/sweep.py", "from ray import tune\n", True),
+        ("pipeline/evaluation/objective.py", "import ray\n", True),
     ],
 )
 def test_imports_are_allowed_only_in_their_layer(path, source, banned):

@@ -54,8 +54,8 @@ def split_by_target_day(
 
 def default_split(n_days: int, cfg: FeatureConfig) -> Split:
     """The first ``train_frac`` of the days train, the next ``val_frac`` validate, the rest test."""
-    n_train, n_val = int(n_days * cfg.train_frac), int(n_days * cfg.val_frac)
-    return split_by_target_day(n_days, cfg.window, n_train, n_train + n_val)
+    n_train = int(n_days * cfg.train_frac)
+    return split_by_target_day(n_days, cfg.window, n_train, days_before_test(n_days, cfg))
 
 
 def history_split(
@@ -74,6 +74,11 @@ def walk_forward_splits(n_days: int, window: int, cfg: BacktestConfig) -> list[S
         history_split(n_days, window, cfg.val_frac, int(start), int(stop))
         for start, stop in itertools.pairwise(bounds)
     ]
+
+
+def days_before_test(n_days: int, cfg: FeatureConfig) -> int:
+    """How many days come before the default split's first test day."""
+    return int(n_days * cfg.train_frac) + int(n_days * cfg.val_frac)
 
 
 def holdout_split(n_days: int, window: int, holdout: int, val_frac: float) -> Split:

@@ -36,6 +36,7 @@ class Epoch:
     epoch: int
     train_loss: float
     val_loss: float
+    test_loss: float | None = None  # only when ``fit`` is asked to watch the test part
 
 
 @dataclass
@@ -156,8 +157,13 @@ def fit(
     *,
     name: str = "",
     on_epoch: Callable[[Epoch], None] | None = None,
+    watch_test: bool = False,
 ) -> TrainResult:
-    """Train a StockRNN on the training split with early stopping on the validation split."""
+    """Train a StockRNN on the training split with early stopping on the validation split.
+
+    With ``watch_test`` each epoch's record also holds the loss on the test part,
+    which training never uses: the sweep scores its folds' blocks that way.
+    """
     began = time.perf_counter()
     device = pick_device(train_cfg.device)
     seed_everything(train_cfg.seed)
@@ -173,8 +179,16 @@ def fit(
     generator = torch.Generator().manual_seed(train_cfg.seed)
 
     batch = train_cfg.eval_batch
+    test_ends = data.ends(features.split.test) if watch_test else None
+
+    def test_loss() -> float | None:
+        return None if test_ends is None else mean_loss(model, data, test_ends, batch)
+
     first = Epoch(
-        0, mean_loss(model, data, train_ends, batch), mean_loss(model, data, val_ends, batch)
+        0,
+        mean_loss(model, data, train_ends, batch),
+        mean_loss(model, data, val_ends, batch),
+        test_loss(),
     )
     history = [first]
     best_val, best_epoch = first.val_loss, 0
@@ -208,7 +222,7 @@ def fit(
                 f"{name or 'training'}: loss became {bad} at epoch {epoch} "
                 "(training diverged); try a lower --lr"
             )
-        record = Epoch(epoch, train_loss, val_loss)
+        record = Epoch(epoch, train_loss, val_loss, test_loss())
         history.append(record)
         if on_epoch:
             on_epoch(record)

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -97,28 +97,33 @@ def priced_job(
     experiment_id: str,
     clock: StageClock | None = None,
     on_summary: Callable[[Summary], None] | None = None,
+    prices: Mapping[str, pd.DataFrame] | None = None,
 ) -> int:
     """Fetch each ticker's prices here and run ``job`` on them with the configured engine.
 
+    ``prices`` already fetched (by the sweep) are used instead of fetching again.
     Summaries are printed as they come (in ticker order with the local engine).
     Ctrl-C or SIGTERM cancels the tasks, and the runs they had open end KILLED.
     """
     clock = clock or StageClock()
-    tickers = tickers_for(cfg)
+    tickers = tuple(prices) if prices is not None else tickers_for(cfg)
     failed: list[StockcastError] = []
-    cfg, tracking_uri = _for_engine(cfg)
+    cfg, tracking_uri = for_engine(cfg)
     job_id = uuid.uuid4().hex[:12]
 
     def tasks() -> Iterator[Task]:
         for ticker in tickers:
+            if prices is not None:
+                yield Task(job, cfg, ticker, prices[ticker], experiment_id, tracking_uri, job_id)
+                continue
             try:
                 with clock.stage("fetch"):
-                    prices = load_prices(ticker, cfg.data, cfg.paths)
+                    frame = load_prices(ticker, cfg.data, cfg.paths)
             except TICKER_FAILURES as exc:
                 report_failure(exc)
                 failed.append(exc)
                 continue
-            yield Task(job, cfg, ticker, prices, experiment_id, tracking_uri, job_id)
+            yield Task(job, cfg, ticker, frame, experiment_id, tracking_uri, job_id)
 
     executor = make_executor(cfg.cluster.engine, num_cpus_per_task=cfg.cluster.cpus_per_task)
     try:
@@ -141,7 +146,7 @@ def priced_job(
     return exit_code(failed, len(tickers))
 
 
-def _for_engine(cfg: Config) -> tuple[Config, str]:
+def for_engine(cfg: Config) -> tuple[Config, str]:
     """The config and tracking URI as the tasks should see them.
 
     In-process, torch gets ``train.threads`` threads. Ray tasks get as many as

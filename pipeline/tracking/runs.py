@@ -77,11 +77,13 @@ def run(
     nested: bool = False,
     run_name: str | None = None,
     tags: dict[str, str] | None = None,
+    log_config: bool = True,
 ) -> Iterator[mlflow.ActiveRun]:
     """Open (or resume) a run tagged with the ticker; end it FINISHED, FAILED or KILLED.
 
     A new run logs the whole config as params once, and names its source after
-    the command (``stockcast all``) rather than Python's ``__main__``. Whatever
+    the command (``stockcast all``) rather than Python's ``__main__`` (a sweep's
+    parent passes ``log_config=False`` and logs the best config at the end). Whatever
     escapes the block (an error, Ctrl-C, SIGTERM) ends the run with the
     matching status, so no run is left RUNNING.
     """
@@ -102,7 +104,7 @@ def run(
         tags=None if run_id else new_tags,
     )
     try:
-        if run_id is None:
+        if run_id is None and log_config:
             mlflow.log_params({"ticker": ticker, **flatten(cfg)})
         yield active
     except (KeyboardInterrupt, Interrupted):

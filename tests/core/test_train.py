@@ -119,3 +119,19 @@ def test_shrink_factor_is_the_validation_slope_less_z_standard_errors(features, 
         assert (
             mean_loss(shrunk.model, data, val, 64) <= mean_loss(plain.model, data, val, 64) + 1e-9
         )
+
+
+def test_watching_the_test_part_records_its_loss_and_changes_nothing_else(features):
+    cfg = dataclasses.replace(TRAIN, shrink=False)
+    plain = fit(features, MODEL, cfg)
+    watched = fit(features, MODEL, cfg, watch_test=True)
+    assert all(e.test_loss is None for e in plain.history)
+    assert [(e.train_loss, e.val_loss) for e in watched.history] == [
+        (e.train_loss, e.val_loss) for e in plain.history
+    ]
+    # Epoch 0 is persistence on the test part too; the kept epoch's loss is the model's.
+    y = features.targets[features.split.test]
+    assert watched.history[0].test_loss == pytest.approx(float(np.mean(y**2)), rel=1e-5)
+    data = DeviceData(features, torch.device("cpu"))
+    kept = mean_loss(watched.model, data, data.ends(features.split.test), 4096)
+    assert watched.history[watched.best_epoch].test_loss == pytest.approx(kept, rel=1e-6)

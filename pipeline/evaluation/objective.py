@@ -1,0 +1,158 @@
+"""The sweep's objective: a loss over walk-forward folds on the days before the test days.
+
+Days. Per ticker only the default split's training and validation days are
+used; its test days are cut off before anything else, so a sweep never sees
+them. Those days are cut into folds exactly as the backtest cuts a series
+(``core.splits.walk_forward_splits``, with ``sweep.folds`` folds): each fold
+trains on the history before its block, early-stops on the last
+``backtest.val_frac`` of that history, and is scored on its block, which
+training never touches.
+
+Loss. A fold's loss is the block's loss of the epoch early stopping keeps
+(``fit``'s rule on the fold's validation part), divided by persistence's loss
+on the block: epoch 0 of ``fit``'s history, since the untrained network
+forecasts persistence. So folds and tickers of different volatility weigh the
+same; 1.0 means "as good as persistence", above 1 worse. Choosing the epoch on
+the validation part rather than on the block keeps the score honest: the best
+of many epochs on the block would favour configurations whose loss merely
+jumps about. (The shrinkage ``fit`` applies afterwards is left out: it is the
+same rule for every configuration.) The objective is the mean over every
+ticker's folds; lower is better.
+
+Progress. ``fit`` owns the epoch loop, so the folds are trained one after
+another rather than side by side. After every epoch ``report`` gets the
+iteration (epochs so far, over all folds) and the running objective: the mean
+over the folds done, the current one at the epoch early stopping would keep so
+far. A fold that early stopping ends before ``train.epochs`` is padded with its
+final loss, so that iteration ``i`` is the same fold and epoch in every trial
+and a scheduler compares like with like; with milestones at multiples of
+``train.epochs`` it judges whole folds, where the running objective is a plain
+mean of fold losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipeline.config import Config, ModelConfig, TrainConfig
+from pipeline.core.features import Features, features_for_split
+from pipeline.core.splits import (
+    check_sizes,
+    days_before_test,
+    min_backtest_days,
+    walk_forward_splits,
+)
+from pipeline.core.train import Epoch, fit
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One ticker's fold: its features, whose test part is the fold's block."""
+
+    ticker: str
+    number: int  # 1-based
+    features: Features
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a trial stands after one epoch (padded epochs included)."""
+
+    iteration: int  # epochs so far over all folds, 1-based
+    objective: float  # mean fold loss so far, the current fold at the epoch kept so far
+    ticker: str
+    fold: int
+    epoch: int  # within the fold, 1 .. train.epochs
+    fold_loss: float  # the block's loss at the epoch kept so far / persistence's
+    fold_done: bool  # the fold's last iteration: fold_loss is final
+
+
+def sweep_folds(prices: Mapping[str, pd.DataFrame], cfg: Config) -> list[Fold]:
+    """Every ticker's folds, fold 1 of every ticker first; DataError if a history is too short."""
+    window = cfg.features.window
+    scheme = dataclasses.replace(cfg.backtest, folds=cfg.sweep.folds)
+    by_ticker: dict[str, list[Features]] = {}
+    for ticker, frame in prices.items():
+        history = frame.iloc[: days_before_test(len(frame), cfg.features)]  # no test day
+        splits = walk_forward_splits(len(history), window, scheme)
+        check_sizes(
+            splits,
+            f"{ticker}: {len(history)} days before the test days is too little history for "
+            f"a {scheme.folds}-fold sweep with a {window}-day window; at least "
+            f"{min_backtest_days(window, scheme)} are needed",
+        )
+        by_ticker[ticker] = [features_for_split(history, split, window) for split in splits]
+    return [
+        Fold(ticker, number + 1, folds[number])
+        for number in range(scheme.folds)
+        for ticker, folds in by_ticker.items()
+    ]
+
+
+def iterations(n_folds: int, train_cfg: TrainConfig) -> int:
+    """Reports a complete trial makes: one per epoch of every fold, padded ones included."""
+    return n_folds * train_cfg.epochs
+
+
+def sweep_objective(
+    folds: list[Fold],
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    report: Callable[[Progress], None] | None = None,
+) -> float:
+    """Train every fold with ``fit``; return the mean fold loss (see the module's docstring)."""
+    if train_cfg.epochs < 1:
+        raise ValueError("a sweep needs at least one epoch per fold")
+    running = _Running(train_cfg, report)
+    for fold in folds:
+        running.start(fold)
+        name = f"{fold.ticker} fold {fold.number}"
+        fit(fold.features, model_cfg, train_cfg, name=name, on_epoch=running.on_epoch,
+            watch_test=True)  # fmt: skip
+        running.finish()
+    return sum(running.losses) / len(running.losses)
+
+
+class _Running:
+    """The running objective of one trial, told every epoch of every fold."""
+
+    def __init__(self, train_cfg: TrainConfig, report: Callable[[Progress], None] | None) -> None:
+        self.epochs, self.min_delta, self.report = train_cfg.epochs, train_cfg.min_delta, report
+        self.losses: list[float] = []  # final loss of each fold done
+        self.iteration = 0
+
+    def start(self, fold: Fold) -> None:
+        self.fold, self.epoch = fold, 0
+        self.best_val = math.nan  # validation loss of the epoch kept so far
+        self.persistence = math.nan  # the block's loss at epoch 0
+        self.kept = 1.0  # the block's loss ratio at the epoch kept so far (0: persistence)
+
+    def on_epoch(self, record: Epoch) -> None:
+        block = math.nan if record.test_loss is None else record.test_loss
+        if record.epoch == 0:
+            self.best_val, self.persistence = record.val_loss, block
+            return
+        if record.val_loss < self.best_val * (1.0 - self.min_delta):  # fit's rule
+            self.best_val = record.val_loss
+            self.kept = block / self.persistence if self.persistence > 0 else 1.0
+        self._tell(record.epoch)
+
+    def finish(self) -> None:
+        for epoch in range(self.epoch + 1, self.epochs + 1):  # early stopping ended it: pad
+            self._tell(epoch)
+        self.losses.append(self.kept)
+
+    def _tell(self, epoch: int) -> None:
+        self.iteration += 1
+        self.epoch = epoch
+        if self.report is None:
+            return
+        objective = (sum(self.losses) + self.kept) / (len(self.losses) + 1)
+        done = epoch == self.epochs
+        f = self.fold
+        self.report(Progress(self.iteration, objective, f.ticker, f.number, epoch, self.kept, done))
