@@ -31,3 +31,25 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
     mlflow.set_registry_uri(None)
+
+
+@pytest.fixture(scope="module")
+def local_ray(request, tmp_path_factory):
+    """One local Ray with 2 CPUs for the test module, with a throwaway token (a new local
+    Ray would write ~/.ray/auth_token); the jobs' executors join it and leave it running."""
+    import logging
+
+    import ray
+
+    # Workers cannot import test modules: ship the module's job functions by value.
+    ray.cloudpickle.register_pickle_by_value(request.module)
+    token = tmp_path_factory.mktemp("ray-token") / "token"
+    token.write_text("0f1e2d3c4b5a6978" * 4)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+        env.delenv("RAY_ADDRESS", raising=False)
+        quiet = {"include_dashboard": False, "logging_level": logging.WARNING}
+        ray.init(address="local", num_cpus=2, **quiet)
+        yield ray
+        ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(request.module)

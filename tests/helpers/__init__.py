@@ -27,3 +27,11 @@ def make_prices(days: int = 260, seed: int = 0, start: str = "2020-01-01") -> pd
         {"Open": open_, "High": high, "Low": low, "Close": close, "Volume": 1e6},
         index=index,
     )
+
+
+def write_csvs(folder: Path, tickers: tuple[str, ...], days: int = 300) -> Path:
+    """One ``make_prices`` CSV per ticker in ``folder`` (seeded by position), for --data DIR."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed, ticker in enumerate(tickers):
+        make_prices(days, seed=seed).to_csv(folder / f"{ticker}.csv", index_label="Date")
+    return folder

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import SHRUNK, make_prices
+from helpers import SHRUNK, write_csvs
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
@@ -42,31 +41,9 @@ def token(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def local_ray(token):
-    """One local Ray with 2 CPUs; the jobs' executors join it and leave it running."""
-    import ray
-
-    # Workers cannot import test modules: ship this module's job functions by value.
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RAY_AUTH_TOKEN_PATH", str(token))  # never ~/.ray/auth_token
-        env.delenv("RAY_ADDRESS", raising=False)
-        ray.init(
-            address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING
-        )
-        yield ray
-        ray.shutdown()
-    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-
-
 @pytest.fixture
 def csv_folder(tmp_path) -> Path:
-    folder = tmp_path / "csvs"
-    folder.mkdir()
-    for seed, ticker in enumerate(TICKERS):
-        make_prices(300, seed=seed).to_csv(folder / f"{ticker}.csv", index_label="Date")
-    return folder
+    return write_csvs(tmp_path / "csvs", TICKERS)
 
 
 def _runs(experiment: str) -> list:

@@ -5,11 +5,10 @@ and tiny trials on two synthetic tickers."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import pytest
-from helpers import SHRUNK, make_prices
+from helpers import SHRUNK, write_csvs
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import build_parser, config_from_args, main
@@ -65,30 +64,9 @@ def test_the_best_trial_is_the_lowest_complete_one_and_leads_the_table():
         best_outcome(outcomes[1:2] + outcomes[3:])
 
 
-@pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
-    """One local Ray with 2 CPUs, with a throwaway token (never ~/.ray/auth_token)."""
-    import ray
-
-    token = tmp_path_factory.mktemp("ray-token") / "token"
-    token.write_text("0f1e2d3c4b5a6978" * 4)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RAY_AUTH_TOKEN_PATH", str(token))
-        env.delenv("RAY_ADDRESS", raising=False)
-        ray.init(
-            address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING
-        )
-        yield ray
-        ray.shutdown()
-
-
 @pytest.fixture
 def csv_folder(tmp_path) -> Path:
-    folder = tmp_path / "csvs"
-    folder.mkdir()
-    for seed, ticker in enumerate(TICKERS):
-        make_prices(300, seed=seed).to_csv(folder / f"{ticker}.csv", index_label="Date")
-    return folder
+    return write_csvs(tmp_path / "csvs", TICKERS)
 
 
 @pytest.mark.slow
