@@ -1,6 +1,7 @@
 # Stockcast: `make help` lists every target. Options pass through as variables:
 #   make all TICKERS=AAPL,MSFT SOURCE=sample EPOCHS=60 DEVICE=auto SEED=42
 #   make all SOURCE=csv DATA=path/to/PRICES.csv
+#   make backtest LEVELS=0.8,0.9      (interval levels; default 0.9)
 #   make bench DEVICE=cuda BENCH_ARGS="--amp --repeats 9"
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -16,6 +17,8 @@ DATA    ?=
 EPOCHS  ?=
 DEVICE  ?=
 SEED    ?=
+LEVELS  ?=
+CALENDAR ?=
 ARGS    ?=
 BENCH_ARGS ?=
 PORT    ?= 5000
@@ -24,19 +27,21 @@ TICKER  ?= AAPL
 RETRAIN_SOURCE = $(if $(filter command line environment,$(origin SOURCE)),$(SOURCE),yfinance)
 RETRAIN_OPTS = --tickers $(TICKERS) --source $(RETRAIN_SOURCE) $(if $(DATA),--data $(DATA)) \
        $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DEVICE),--device $(DEVICE)) \
-       $(if $(SEED),--seed $(SEED)) $(ARGS)
+       $(if $(SEED),--seed $(SEED)) $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
 # Only the options that were given; the rest keep the defaults in pipeline/config.py.
 OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
-       $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) $(ARGS)
+       $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
+       $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest retrain predict serve schedule \
         test bench lint ui clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
-	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [ARGS='--more options']"
+	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
+	@echo "                     [CALENDAR=XNYS] [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
@@ -70,8 +75,9 @@ backtest: $(STAMP) ## walk-forward backtest with baselines and DM tests (reports
 retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote only if better
 	$(PY) -m pipeline retrain $(RETRAIN_OPTS)
 
-predict: $(STAMP) ## forecast the next Close of TICKER with its champion model
-	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA))
+predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its champion model
+	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
+	  $(if $(CALENDAR),--calendar $(CALENDAR))
 
 serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \

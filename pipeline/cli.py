@@ -75,11 +75,21 @@ def _add_option(group, key: str, fld: dataclasses.Field, kind: type) -> None:
     if fld.metadata.get("choices"):
         options["choices"] = fld.metadata["choices"]
     is_tuple = typing.get_origin(kind) is tuple
-    options["type"] = (lambda text: parse_value(text, kind, flag)) if is_tuple else None
-    if not is_tuple:
-        options["type"] = _scalar_type(kind)
+    options["type"] = _tuple_type(kind, flag) if is_tuple else _scalar_type(kind)
     options["metavar"] = fld.name.upper() if not options.get("choices") else None
     group.add_argument(flag, **options)
+
+
+def _tuple_type(kind: type, flag: str) -> Callable[[str], object]:
+    """Parse a list option; a bad item is argparse's usage error (exit 2), not a traceback."""
+
+    def parse(text: str) -> object:
+        try:
+            return parse_value(text, kind, flag)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def _scalar_type(kind: type) -> Callable[[str], object]:
