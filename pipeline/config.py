@@ -95,7 +95,7 @@ class IntervalConfig:
         (0.9,), "central interval levels, e.g. 0.8,0.9 (each adds a lower and an upper bound)"
     )
     scale_trunk: str = setting(
-        "frozen",
+        "auto",
         "scale head on the frozen point RNN, on a fine-tuned copy, or the better on validation",
         choices=SCALE_TRUNKS,
     )

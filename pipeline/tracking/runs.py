@@ -199,7 +199,8 @@ def log_interval_plots(
         rolling_coverage_figure(forecasts["actual"], bands, level, interval_models, breaks=breaks),
         "plots/rolling_coverage.png",
     )
-    point_models = [c for c in forecasts.columns if c not in ("actual", "previous", "persistence")]
+    # The close contenders only: the 5-day mean's losses would squash every other line.
+    point_models = [m for m in (RNN, "drift", "ridge") if m in forecasts.columns]
     log_figure(
         cumulative_error_figure(forecasts, point_models, breaks), "plots/cumulative_error.png"
     )
