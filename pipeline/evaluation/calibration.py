@@ -64,18 +64,18 @@ def fit_intervals(
     actual = next_log_returns(log_close, val)
     trunks = TRUNKS if cfg.scale_trunk == "auto" else (cfg.scale_trunk,)
     candidates: dict[str, ScaleResult] = {}
+    spreads: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     scores: dict[str, float] = {}
     for trunk in trunks:
         candidates[trunk] = fit_scale(model, features, trunk, cfg, train_cfg, on_epoch)
-        centre, scale = forecast_spread(
+        spreads[trunk] = forecast_spread(
             candidates[trunk].model, features, val, train_cfg.eval_batch
         )
-        scores[trunk] = validation_score(actual, centre, scale, levels)
+        scores[trunk] = validation_score(actual, *spreads[trunk], levels)
     ewma = EWMAVolatility().fit(log_close, features.split.train)
     scores[EWMA] = validation_score(actual, np.zeros(len(val)), ewma.sigma(log_close, val), levels)
     best = min(trunks, key=lambda t: scores[t])
-    centre, scale = forecast_spread(candidates[best].model, features, val, train_cfg.eval_batch)
-    residuals = normalised_residuals(actual, centre, scale)
+    residuals = normalised_residuals(actual, *spreads[best])
     return IntervalFit(
         model=candidates[best].model,
         trunk=best,
