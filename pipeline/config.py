@@ -100,7 +100,10 @@ class IntervalConfig:
         choices=SCALE_TRUNKS,
     )
     scale_epochs: int = setting(100, "most epochs of the scale head; early stopping ends sooner")
-    scale_lr: float = setting(1e-3, "Adam learning rate of the scale head")
+    scale_lr: float = setting(1e-3, "Adam learning rate of the scale head on a fine-tuned trunk")
+    scale_frozen_lr: float = setting(
+        1e-2, "Adam learning rate of the scale head on the frozen trunk (a linear model)"
+    )
     scale_patience: int = setting(10, "scale-head epochs without a better validation NLL")
     aci_gamma: float = setting(0.005, "step of adaptive conformal inference in the backtest")
 
@@ -288,6 +291,7 @@ def validate(cfg: Config) -> None:
         (i.scale_trunk in SCALE_TRUNKS, f"--scale-trunk must be one of {', '.join(SCALE_TRUNKS)}"),
         (i.scale_epochs >= 0, f"--scale-epochs must be 0 or more, not {i.scale_epochs}"),
         (i.scale_lr > 0, f"--scale-lr must be above 0, not {i.scale_lr}"),
+        (i.scale_frozen_lr > 0, f"--scale-frozen-lr must be above 0, not {i.scale_frozen_lr}"),
         (i.scale_patience >= 1, f"--scale-patience must be at least 1, not {i.scale_patience}"),
         (0 <= i.aci_gamma < 1, f"--aci-gamma must lie in [0, 1), not {i.aci_gamma}"),
         (bool(d.calendar.strip()), "--calendar is empty: give an exchange code such as XNYS"),

@@ -120,7 +120,10 @@ def fit_scale(
     batch = train_cfg.eval_batch
     train = _Part(net, data, features.split.train, trunk, batch)
     val = _Part(net, data, features.split.val, trunk, batch)
-    optimizer = torch.optim.Adam(params, lr=cfg.scale_lr)
+    # A linear head on fixed features converges slowly at the recurrent network's step size.
+    optimizer = torch.optim.Adam(
+        params, lr=cfg.scale_frozen_lr if trunk == "frozen" else cfg.scale_lr
+    )
     generator = torch.Generator().manual_seed(train_cfg.seed)
 
     history = [ScaleEpoch(trunk, 0, train.nll(net, data, batch), val.nll(net, data, batch))]
@@ -131,6 +134,7 @@ def fit_scale(
     for epoch in range(1, cfg.scale_epochs + 1):
         net.train()
         order = torch.randperm(len(train.ends), generator=generator).to(device)
+        total = torch.zeros((), device=device)
         for start in range(0, len(order), train_cfg.batch_size):
             pos = order[start : start + train_cfg.batch_size]
             with autocast_for(device, train_cfg.amp):
@@ -140,7 +144,9 @@ def fit_scale(
             loss.backward()
             nn.utils.clip_grad_norm_(params, train_cfg.clip_norm)
             optimizer.step()
-        record = ScaleEpoch(trunk, epoch, train.nll(net, data, batch), val.nll(net, data, batch))
+            total += loss.detach() * len(pos)  # the epoch's training NLL, as train_epoch does
+        train_nll = (total / len(order)).item()
+        record = ScaleEpoch(trunk, epoch, train_nll, val.nll(net, data, batch))
         if not (math.isfinite(record.train_nll) and math.isfinite(record.val_nll)):
             raise TrainingError(
                 f"scale head: loss became non-finite at epoch {epoch}; try a lower --scale-lr"
