@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline import storage
 from pipeline.config import Config, flatten
 from pipeline.core.features import Features, build_features, scaler_from_state, scaler_state
+from pipeline.core.scale import ScaleEpoch
 from pipeline.core.splits import Split
 from pipeline.core.train import Epoch, fit
 from pipeline.data.sources import load_prices
@@ -119,6 +120,7 @@ def train_stage(
     features: Features,
     run_id: str,
     on_epoch: Callable[[Epoch], None] = runs.log_epoch,
+    on_scale_epoch: Callable[[ScaleEpoch], None] = runs.log_scale_epoch,
 ) -> Forecaster:
     """Train in the active MLflow run; save the forecaster and the training record.
 
@@ -128,7 +130,7 @@ def train_stage(
     result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=on_epoch)
     runs.log_training(result)
     intervals = fit_intervals(
-        result.model, features, cfg.intervals, cfg.train, on_epoch=runs.log_scale_epoch
+        result.model, features, cfg.intervals, cfg.train, on_epoch=on_scale_epoch
     )
     runs.log_calibration(intervals)
     forecaster = Forecaster(
