@@ -1,6 +1,7 @@
 # Stockcast: `make help` lists every target. Options pass through as variables:
 #   make all TICKERS=AAPL,MSFT SOURCE=sample EPOCHS=60 DEVICE=auto SEED=42
 #   make all SOURCE=csv DATA=path/to/PRICES.csv
+#   make backtest LEVELS=0.8,0.9      (interval levels; default 0.9)
 #   make bench DEVICE=cuda BENCH_ARGS="--amp --repeats 9"
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
@@ -18,6 +19,7 @@ DEVICE  ?=
 SEED    ?=
 ENGINE  ?=
 LEVELS  ?=
+CALENDAR ?=
 CONFIG  ?=
 TRIALS  ?=
 CONCURRENCY ?=
@@ -30,20 +32,23 @@ TICKER  ?= AAPL
 RETRAIN_SOURCE = $(if $(filter command line environment,$(origin SOURCE)),$(SOURCE),yfinance)
 RETRAIN_OPTS = --tickers $(TICKERS) --source $(RETRAIN_SOURCE) $(if $(DATA),--data $(DATA)) \
        $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DEVICE),--device $(DEVICE)) \
-       $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) $(ARGS)
+       $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) \
+       $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
 # Only the options that were given; the rest keep the defaults in pipeline/config.py.
 OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
-       $(if $(ENGINE),--engine $(ENGINE)) $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
+       $(if $(ENGINE),--engine $(ENGINE)) $(if $(CONFIG),--config $(CONFIG)) \
+       $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest sweep retrain predict serve schedule \
         synthetic test bench lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
-	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [ARGS='--more options']"
+	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
+	@echo "                     [CALENDAR=XNYS] [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
@@ -81,8 +86,9 @@ sweep: $(STAMP) ## Ray Tune + Optuna over cell, layers, sizes, dropout, lr (TRIA
 retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote only if better
 	$(PY) -m pipeline retrain $(RETRAIN_OPTS)
 
-predict: $(STAMP) ## forecast the next Close of TICKER with its champion model
-	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA))
+predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its champion model
+	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
+	  $(if $(CALENDAR),--calendar $(CALENDAR))
 
 serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \

@@ -23,6 +23,7 @@ SOURCES = ("sample", "yfinance", "csv")
 ENGINES = ("local", "ray")
 CELLS = ("RNN", "GRU", "LSTM")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+SCALE_TRUNKS = ("frozen", "finetune", "auto")
 _TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.^=-]{0,14}$")
 
 
@@ -50,6 +51,9 @@ class DataConfig:
     start: str = setting("2000-01-01", "first day asked of yfinance on a cold cache (YYYY-MM-DD)")
     retries: int = setting(3, "yfinance attempts before falling back to the cache")
     backoff_s: float = setting(2.0, "first wait between yfinance attempts; doubles each time")
+    calendar: str = setting(
+        "XNYS", "exchange calendar of the trading days (exchange_calendars code; XNYS is NYSE)"
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,25 @@ class TrainConfig:
     seed: int = setting(42, "seeds torch and numpy so that a CPU run repeats exactly")
     amp: bool = setting(False, "bfloat16 autocast on CUDA (ignored elsewhere)")
     progress: bool = setting(True, "show a progress bar per ticker")
+
+
+@dataclass(frozen=True)
+class IntervalConfig:
+    levels: tuple[float, ...] = setting(
+        (0.9,), "central interval levels, e.g. 0.8,0.9 (each adds a lower and an upper bound)"
+    )
+    scale_trunk: str = setting(
+        "auto",
+        "scale head on the frozen point RNN, on a fine-tuned copy, or the better on validation",
+        choices=SCALE_TRUNKS,
+    )
+    scale_epochs: int = setting(100, "most epochs of the scale head; early stopping ends sooner")
+    scale_lr: float = setting(1e-3, "Adam learning rate of the scale head on a fine-tuned trunk")
+    scale_frozen_lr: float = setting(
+        1e-2, "Adam learning rate of the scale head on the frozen trunk (a linear model)"
+    )
+    scale_patience: int = setting(10, "scale-head epochs without a better validation NLL")
+    aci_gamma: float = setting(0.005, "step of adaptive conformal inference in the backtest")
 
 
 @dataclass(frozen=True)
@@ -171,6 +194,7 @@ class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    intervals: IntervalConfig = field(default_factory=IntervalConfig)
     baselines: BaselineConfig = field(default_factory=BaselineConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
@@ -273,6 +297,7 @@ def parse_tickers(text: str) -> tuple[str, ...]:
 def validate(cfg: Config) -> None:
     """Reject options that cannot work, before any data is read or trained on."""
     f, m, t, d, b, s = cfg.features, cfg.model, cfg.train, cfg.data, cfg.backtest, cfg.sweep
+    i = cfg.intervals
     checks = [
         (d.source in SOURCES, f"--source must be one of {', '.join(SOURCES)}, not {d.source!r}"),
         (d.source != "csv" or d.csv_path is not None, "--source csv needs --data PATH to a CSV"),
@@ -299,6 +324,20 @@ def validate(cfg: Config) -> None:
         (0 <= t.min_delta < 1, f"--min-delta must lie in [0, 1), not {t.min_delta}"),
         (t.shrink_z >= 0, f"--shrink-z must be 0 or more, not {t.shrink_z}"),
         (t.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}, not {t.device!r}"),
+        (len(i.levels) >= 1, "--levels needs at least one level, e.g. 0.9"),
+        (
+            all(0 < level < 1 for level in i.levels),
+            f"--levels must each lie strictly between 0 and 1 (0.9 is a 90% interval), "
+            f"not {','.join(map(str, i.levels))}",
+        ),
+        (len(set(i.levels)) == len(i.levels), "--levels lists a level twice"),
+        (i.scale_trunk in SCALE_TRUNKS, f"--scale-trunk must be one of {', '.join(SCALE_TRUNKS)}"),
+        (i.scale_epochs >= 0, f"--scale-epochs must be 0 or more, not {i.scale_epochs}"),
+        (i.scale_lr > 0, f"--scale-lr must be above 0, not {i.scale_lr}"),
+        (i.scale_frozen_lr > 0, f"--scale-frozen-lr must be above 0, not {i.scale_frozen_lr}"),
+        (i.scale_patience >= 1, f"--scale-patience must be at least 1, not {i.scale_patience}"),
+        (0 <= i.aci_gamma < 1, f"--aci-gamma must lie in [0, 1), not {i.aci_gamma}"),
+        (bool(d.calendar.strip()), "--calendar is empty: give an exchange code such as XNYS"),
         (len(cfg.baselines.ridge_alphas) >= 1, "--ridge-alphas needs at least one penalty"),
         (b.folds >= 1, f"--folds must be at least 1, not {b.folds}"),
         (0 < b.test_share < 1, f"--test-share must lie between 0 and 1, not {b.test_share}"),

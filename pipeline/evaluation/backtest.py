@@ -20,8 +20,10 @@ import pandas as pd
 from pipeline.config import BacktestConfig, FeatureConfig
 from pipeline.core.features import Features, features_for_split
 from pipeline.core.splits import Split, check_sizes, min_backtest_days, walk_forward_splits
+from pipeline.evaluation.bands import Bands, interval_table
 from pipeline.evaluation.baselines import RNN, Forecaster
 from pipeline.evaluation.evaluate import evaluate
+from pipeline.evaluation.interval_models import IntervalForecaster
 from pipeline.evaluation.metrics import METRICS, score
 from pipeline.evaluation.stats import diebold_mariano
 
@@ -32,6 +34,9 @@ class FoldResult:
     features: Features  # this fold's split and scalers
     table: pd.DataFrame  # models x METRICS on this fold's test days
     forecasts: pd.DataFrame  # index: target dates; actual, previous, one column per model
+    intervals: pd.DataFrame | None = None  # interval models x interval scores (bands.py)
+    bands: pd.DataFrame | None = None  # index: target dates; every interval model's bands
+    levels: tuple[float, ...] = ()  # the bands' interval levels
 
 
 def check_backtest_history(
@@ -52,14 +57,28 @@ def run_fold(
     prices: pd.DataFrame,
     split: Split,
     window: int,
-    models: list[Forecaster],
+    models: list[Forecaster | IntervalForecaster],
     fold: int,
 ) -> FoldResult:
-    """Fit the scalers and every model on the fold's history; forecast its test days."""
+    """Fit the scalers and every model on the fold's history; forecast its test days.
+
+    Models are fitted in list order (an ``AdaptiveRNN`` after its RNN); a point
+    model gives forecasts, an interval model bands, the RNN both.
+    """
     features = features_for_split(prices, split, window)
-    forecasts = {m.name: m.fit(features).predict(features, split.test) for m in models}
-    evaluation = evaluate(features, forecasts, split.test)
-    return FoldResult(fold, features, evaluation.table, evaluation.forecasts)
+    forecasts: dict[str, np.ndarray] = {}
+    bands: dict[str, Bands] = {}
+    for model in models:
+        model.fit(features)
+        if hasattr(model, "predict"):
+            forecasts[model.name] = model.predict(features, split.test)
+        if isinstance(model, IntervalForecaster):
+            found = model.bands(features, split.test)
+            if found is not None:
+                bands[model.name] = found
+    ev = evaluate(features, forecasts, split.test, bands)
+    levels = next(iter(bands.values())).levels if bands else ()
+    return FoldResult(fold, features, ev.table, ev.forecasts, ev.intervals, ev.bands, levels)
 
 
 def pooled_table(results: list[FoldResult]) -> pd.DataFrame:
@@ -78,6 +97,15 @@ def pooled_table(results: list[FoldResult]) -> pd.DataFrame:
             row |= {"dm_stat": np.nan, "dm_pvalue": np.nan}
         rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")[[*METRICS, "dm_stat", "dm_pvalue"]]
+
+
+def pooled_interval_table(results: list[FoldResult]) -> pd.DataFrame | None:
+    """Interval scores over all folds' test days together, with DM tests against the RNN."""
+    if any(r.bands is None for r in results):
+        return None
+    frame = pd.concat([r.bands for r in results])
+    forecasts = pd.concat([r.forecasts for r in results])
+    return interval_table(forecasts["actual"], forecasts["previous"], frame, results[0].levels)
 
 
 def fold_errors(results: list[FoldResult]) -> pd.DataFrame:

@@ -15,9 +15,12 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
-from pipeline.config import BaselineConfig, ModelConfig, TrainConfig
+from pipeline.config import BaselineConfig, IntervalConfig, ModelConfig, TrainConfig
 from pipeline.core.features import CLOSE, Features, to_price
+from pipeline.core.scale import ScaleEpoch, forecast_spread
 from pipeline.core.train import Epoch, TrainResult, fit, forecast_log_returns
+from pipeline.evaluation.bands import Bands, conformal_bands
+from pipeline.evaluation.calibration import IntervalFit, fit_intervals
 
 RNN = "rnn"  # our model's name in every table and metric key
 
@@ -152,15 +155,23 @@ def baselines(cfg: BaselineConfig, seed: int = 0) -> list[Forecaster]:
 
 @dataclass
 class RNNForecaster:
-    """The RNN behind the same fit/predict interface as the baselines."""
+    """The RNN behind the same fit/predict interface as the baselines.
+
+    With an ``interval_cfg`` it also trains the scale head and calibrates it on
+    the validation days after the point model is done (``bands``).
+    """
 
     model_cfg: ModelConfig
     train_cfg: TrainConfig
+    interval_cfg: IntervalConfig | None = None
     label: str = ""  # shown on the progress bar
     on_epoch: Callable[[Epoch], None] | None = None
     on_trained: Callable[[TrainResult], None] | None = None
+    on_scale_epoch: Callable[[ScaleEpoch], None] | None = None
+    on_calibrated: Callable[[IntervalFit], None] | None = None
     name: str = RNN
     result: TrainResult | None = None
+    intervals: IntervalFit | None = None
 
     def fit(self, features: Features) -> RNNForecaster:
         self.result = fit(
@@ -168,8 +179,36 @@ class RNNForecaster:
         )
         if self.on_trained:
             self.on_trained(self.result)
+        if self.interval_cfg is not None:
+            self.intervals = fit_intervals(
+                self.result.model, features, self.interval_cfg, self.train_cfg, self.on_scale_epoch
+            )
+            if self.on_calibrated:
+                self.on_calibrated(self.intervals)
         return self
 
     def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
         scaled = forecast_log_returns(self.result.model, features, ends, self.train_cfg.eval_batch)
         return to_price(features.log_prices[ends, CLOSE], scaled, features.y_scaler)
+
+    def spread(self, features: Features, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centre and scale of the next log return for ``ends`` (needs ``interval_cfg``)."""
+        if self.intervals is None:
+            raise ValueError("no intervals: give RNNForecaster an interval_cfg before fit")
+        return forecast_spread(self.intervals.model, features, ends, self.train_cfg.eval_batch)
+
+    def bands(self, features: Features, ends: np.ndarray) -> Bands | None:
+        """Calibrated intervals for ``ends`` in price units (None without ``interval_cfg``).
+
+        The median is ``predict``'s forecast, exactly.
+        """
+        if self.intervals is None:
+            return None
+        centre, scale = self.spread(features, ends)
+        return conformal_bands(
+            features.log_prices[ends, CLOSE],
+            centre,
+            scale,
+            self.intervals.multipliers,
+            median=self.predict(features, ends),
+        )

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.features import Features
+from pipeline.evaluation.bands import Bands, band_frame, interval_table
 from pipeline.evaluation.baselines import Forecaster
+from pipeline.evaluation.interval_models import IntervalForecaster
 from pipeline.evaluation.metrics import METRICS, score
 
 
@@ -18,10 +20,20 @@ class Evaluation:
 
     table: pd.DataFrame  # rows: models; columns: METRICS
     forecasts: pd.DataFrame  # index: target dates; columns: actual, previous, one per model
+    intervals: pd.DataFrame | None = None  # rows: interval models; columns: see interval_table
+    bands: pd.DataFrame | None = None  # index: target dates; see bands.band_frame
 
 
-def evaluate(features: Features, models: dict[str, np.ndarray], ends: np.ndarray) -> Evaluation:
-    """Score each model's forecasts (already made for ``ends``) against the actual next Close."""
+def evaluate(
+    features: Features,
+    models: dict[str, np.ndarray],
+    ends: np.ndarray,
+    bands: dict[str, Bands] | None = None,
+) -> Evaluation:
+    """Score each model's forecasts (already made for ``ends``) against the actual next Close.
+
+    ``bands``, interval forecasts for the same days, are scored alike (``interval_table``).
+    """
     close = features.close
     actual, previous = close[ends + 1], close[ends]
     rows = {name: score(actual, pred, previous) for name, pred in models.items()}
@@ -29,9 +41,12 @@ def evaluate(features: Features, models: dict[str, np.ndarray], ends: np.ndarray
         {"actual": actual, "previous": previous, **models},
         index=pd.DatetimeIndex(features.dates[ends + 1], name="Date"),
     )
-    return Evaluation(
-        table=pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)], forecasts=forecasts
-    )
+    table = pd.DataFrame.from_dict(rows, orient="index")[list(METRICS)]
+    if not bands:
+        return Evaluation(table=table, forecasts=forecasts)
+    frame = band_frame(bands, forecasts.index)
+    levels = next(iter(bands.values())).levels
+    return Evaluation(table, forecasts, interval_table(actual, previous, frame, levels), frame)
 
 
 def forecast_baselines(
@@ -39,3 +54,10 @@ def forecast_baselines(
 ) -> dict[str, np.ndarray]:
     """Fit each baseline on the training days and forecast ``ends``."""
     return {model.name: model.fit(features).predict(features, ends) for model in suite}
+
+
+def forecast_interval_baselines(
+    features: Features, ends: np.ndarray, suite: list[IntervalForecaster]
+) -> dict[str, Bands]:
+    """Fit each interval baseline on the training days and forecast bands for ``ends``."""
+    return {model.name: model.fit(features).bands(features, ends) for model in suite}

@@ -19,7 +19,21 @@ class DMResult:
 def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1) -> DMResult:
     """Diebold–Mariano test of equal accuracy under squared-error loss, HLN-corrected.
 
-    With loss differential ``d_t = e_a,t**2 - e_b,t**2`` over ``n`` paired
+    The losses are the squared errors ``e_a,t**2`` and ``e_b,t**2``; see
+    ``diebold_mariano_losses`` for the test itself.
+    """
+    a = np.asarray(errors_a, dtype=float)
+    b = np.asarray(errors_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError("errors_a and errors_b must be 1-D arrays of the same length")
+    return diebold_mariano_losses(a**2, b**2, horizon)
+
+
+def diebold_mariano_losses(loss_a: np.ndarray, loss_b: np.ndarray, horizon: int = 1) -> DMResult:
+    """Diebold–Mariano test of equal expected loss from per-day losses, HLN-corrected.
+
+    Any per-day loss works (squared error, interval score, pinball loss). With
+    loss differential ``d_t = loss_a,t - loss_b,t`` over ``n`` paired
     forecasts, the statistic is ``DM = mean(d) / sqrt(V / n)`` where ``V`` is
     the long-run variance of ``d``: the autocovariances up to lag ``h - 1``
     (``V = g_0 + 2 * sum_{k=1}^{h-1} g_k``, ``g_k`` with divisor ``n``), as an
@@ -39,14 +53,14 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1
     prediction mean squared errors", International Journal of Forecasting
     13(2), 281-291.
     """
-    a = np.asarray(errors_a, dtype=float)
-    b = np.asarray(errors_b, dtype=float)
+    a = np.asarray(loss_a, dtype=float)
+    b = np.asarray(loss_b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
-        raise ValueError("errors_a and errors_b must be 1-D arrays of the same length")
+        raise ValueError("loss_a and loss_b must be 1-D arrays of the same length")
     n = len(a)
     if n < 2 or horizon < 1 or horizon >= n:
         raise ValueError(f"need 1 <= horizon < n and n >= 2 (n={n}, horizon={horizon})")
-    d = a**2 - b**2
+    d = a - b
     centred = d - d.mean()
     gammas = [float(centred[k:] @ centred[: n - k]) / n for k in range(horizon)]
     long_run_var = gammas[0] + 2.0 * sum(gammas[1:])

@@ -25,7 +25,8 @@ def run_all(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: str) 
         runs.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
         with clock.stage("train"):
             on_epoch = clock.timed("mlflow", runs.log_epoch)
-            forecaster = stages.train_stage(cfg, ticker, features, run_id, on_epoch)
+            on_scale_epoch = clock.timed("mlflow", runs.log_scale_epoch)
+            forecaster = stages.train_stage(cfg, ticker, features, run_id, on_epoch, on_scale_epoch)
         with clock.stage("evaluate"):
             evaluation = stages.evaluate_stage(cfg, features, forecaster, prices)
         model_uri = stages.log_stage(ticker, evaluation, forecaster, prices)

@@ -7,8 +7,15 @@ import pandas as pd
 from pipeline import storage
 from pipeline.config import Config
 from pipeline.data.sources import source_uri
-from pipeline.evaluation.backtest import FoldResult, backtest, fold_errors, pooled_table
+from pipeline.evaluation.backtest import (
+    FoldResult,
+    backtest,
+    fold_errors,
+    pooled_interval_table,
+    pooled_table,
+)
 from pipeline.evaluation.baselines import RNNForecaster, baselines
+from pipeline.evaluation.interval_models import AdaptiveRNN, interval_baselines
 from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.jobs.common import Summary
 from pipeline.tracking import runs
@@ -21,11 +28,19 @@ def run_backtest(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: 
         rnn = RNNForecaster(
             cfg.model,
             cfg.train,
+            cfg.intervals,
             label=f"{ticker} fold {fold}",
             on_epoch=runs.log_epoch,
             on_trained=runs.log_training,
+            on_scale_epoch=runs.log_scale_epoch,
+            on_calibrated=runs.log_calibration,
         )
-        return [rnn, *baselines(cfg.baselines, cfg.train.seed)]
+        return [
+            rnn,
+            *baselines(cfg.baselines, cfg.train.seed),
+            *interval_baselines(cfg.intervals.levels),
+            AdaptiveRNN(rnn, cfg.intervals.aci_gamma),  # after the RNN: it reads its fit
+        ]
 
     def fold_scope(fold: int):
         return runs.run(
@@ -41,15 +56,16 @@ def run_backtest(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: 
             prices, cfg.features, cfg.backtest, make_models, ticker, fold_scope, runs.log_fold
         )
         pooled = pooled_table(results)
-        runs.log_backtest(pooled, fold_errors(results), results[-1])
+        intervals = pooled_interval_table(results)
+        runs.log_backtest(pooled, fold_errors(results), results, intervals)
         run_id = active.info.run_id
     heading = backtest_heading(ticker, results)
-    return Summary(
-        ticker,
-        f"\n{heading}\n{text_table(pooled)}",
-        run_id,
-        facts={"heading": heading, "pooled": pooled},
-    )
+    text = f"\n{heading}\n{text_table(pooled)}"
+    facts = {"heading": heading, "pooled": pooled, "intervals": intervals}
+    if intervals is not None:
+        facts["intervals_heading"] = intervals_heading(ticker, results)
+        text += f"\n{facts['intervals_heading']}\n{text_table(intervals)}"
+    return Summary(ticker, text, run_id, facts=facts)
 
 
 def backtest_heading(ticker: str, results: list[FoldResult]) -> str:
@@ -62,14 +78,30 @@ def backtest_heading(ticker: str, results: list[FoldResult]) -> str:
     )
 
 
+def intervals_heading(ticker: str, results: list[FoldResult]) -> str:
+    """One line: what the pooled interval table holds and what its DM columns test."""
+    days = sum(len(r.forecasts) for r in results)
+    return (
+        f"{ticker}: forecast intervals on the same {days} days, pooled over folds; rnn_aci is "
+        "the RNN's interval under adaptive conformal inference (updated after each test day); "
+        "scores in price units, lower is better; DM test of the RNN's interval score against "
+        "each model (HLN; negative: RNN better)"
+    )
+
+
 def save_report(cfg: Config, summary: Summary) -> None:
-    """Save the pooled table as CSV and Markdown under reports/backtest/ (by the driver)."""
+    """Save the pooled tables as CSV and Markdown under reports/backtest/ (by the driver)."""
     pooled, heading = summary.facts["pooled"], summary.facts["heading"]
+    intervals = summary.facts.get("intervals")
     folder = cfg.paths.reports_dir / "backtest"
     storage.write_text(
         folder / f"{summary.ticker}.csv", pooled.to_csv(float_format="%.6f", index_label="model")
     )
-    storage.write_text(
-        folder / f"{summary.ticker}.md",
-        f"{heading}. MLflow run {summary.run_id}.\n\n{markdown_table(pooled)}",
-    )
+    text = f"{heading}. MLflow run {summary.run_id}.\n\n{markdown_table(pooled)}"
+    if intervals is not None:
+        text += f"\n{summary.facts['intervals_heading']}.\n\n{markdown_table(intervals)}"
+        storage.write_text(
+            folder / f"{summary.ticker}_intervals.csv",
+            intervals.to_csv(float_format="%.6f", index_label="model"),
+        )
+    storage.write_text(folder / f"{summary.ticker}.md", text)

@@ -16,6 +16,7 @@ from pipeline.core.features import features_for_split
 from pipeline.core.splits import check_sizes, holdout_split
 from pipeline.core.train import fit
 from pipeline.data.sources import source_uri
+from pipeline.evaluation.calibration import fit_intervals
 from pipeline.evaluation.metrics import score
 from pipeline.jobs import promotion
 from pipeline.jobs.common import Summary
@@ -59,8 +60,15 @@ def run_retrain(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: s
         )
         result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=runs.log_epoch)
         runs.log_training(result)
+        intervals = fit_intervals(
+            result.model, features, cfg.intervals, cfg.train, on_epoch=runs.log_scale_epoch
+        )
+        runs.log_calibration(intervals)
         meta = {"ticker": ticker, "run_id": run_id, "trained_to": str(dates[-holdout - 1].date())}
-        challenger = Forecaster(result.model, features.x_scaler, features.y_scaler, window, meta)
+        challenger = Forecaster(
+            intervals.model, features.x_scaler, features.y_scaler, window, meta,
+            multipliers=intervals.multipliers,
+        )  # fmt: skip
         scores = {
             "challenger": score(actual, holdout_forecasts(challenger, prices, holdout), previous)
         }

@@ -16,13 +16,22 @@ import pandas as pd
 from pipeline import storage
 from pipeline.config import Config, flatten
 from pipeline.core.features import Features, build_features, scaler_from_state, scaler_state
+from pipeline.core.scale import ScaleEpoch
 from pipeline.core.splits import Split
 from pipeline.core.train import Epoch, fit
 from pipeline.data.sources import load_prices
 from pipeline.data.validate import read_price_csv
 from pipeline.errors import DataError
+from pipeline.evaluation.bands import Bands
 from pipeline.evaluation.baselines import RNN, baselines
-from pipeline.evaluation.evaluate import Evaluation, evaluate, forecast_baselines
+from pipeline.evaluation.calibration import fit_intervals
+from pipeline.evaluation.evaluate import (
+    Evaluation,
+    evaluate,
+    forecast_baselines,
+    forecast_interval_baselines,
+)
+from pipeline.evaluation.interval_models import interval_baselines
 from pipeline.evaluation.report import text_table
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import runs
@@ -111,12 +120,21 @@ def train_stage(
     features: Features,
     run_id: str,
     on_epoch: Callable[[Epoch], None] = runs.log_epoch,
+    on_scale_epoch: Callable[[ScaleEpoch], None] = runs.log_scale_epoch,
 ) -> Forecaster:
-    """Train in the active MLflow run; save the forecaster and the training record."""
+    """Train in the active MLflow run; save the forecaster and the training record.
+
+    The point model is trained first and left as it is; the scale head and its
+    calibration on the validation days follow (``fit_intervals``).
+    """
     result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=on_epoch)
     runs.log_training(result)
+    intervals = fit_intervals(
+        result.model, features, cfg.intervals, cfg.train, on_epoch=on_scale_epoch
+    )
+    runs.log_calibration(intervals)
     forecaster = Forecaster(
-        result.model,
+        intervals.model,
         features.x_scaler,
         features.y_scaler,
         features.window,
@@ -127,6 +145,7 @@ def train_stage(
             "last_training_day": str(features.dates[features.split.train[-1] + 1].date()),
             "config": flatten(cfg),
         },
+        multipliers=intervals.multipliers,
     )
     folder = cfg.paths.processed_dir(ticker)
     forecaster.save(folder / MODEL_DIR)
@@ -136,6 +155,10 @@ def train_stage(
         "shrink_factor": result.shrink,
         "device": result.device,
         "history": [vars(e) for e in result.history],
+        "scale_trunk": intervals.trunk,
+        "scale_best_epoch": intervals.scale.best_epoch,
+        "val_interval_scores": intervals.val_scores,
+        "scale_history": [vars(e) for e in intervals.scale.history],
     }
     storage.write_text(folder / TRAINING, json.dumps(record, indent=2))
     return forecaster
@@ -163,28 +186,46 @@ def evaluate_stage(
     rnn = forecaster.forecast(rows.iloc[first : ends[-1] + 1])
     suite = baselines(cfg.baselines, cfg.train.seed)
     models = {RNN: rnn, **forecast_baselines(features, ends, suite)}
-    return evaluate(features, models, ends)
+    bands: dict[str, Bands] = {}
+    if forecaster.multipliers is not None:  # a model saved before intervals has none
+        bands[RNN] = forecaster.forecast_bands(rows.iloc[first : ends[-1] + 1])
+        levels = forecaster.multipliers.levels
+        bands |= forecast_interval_baselines(features, ends, interval_baselines(levels))
+    return evaluate(features, models, ends, bands)
 
 
 def log_stage(
     ticker: str, evaluation: Evaluation, forecaster: Forecaster, prices: pd.DataFrame
 ) -> str:
-    """Log the test metrics, the forecast plot and the pyfunc model to the active run."""
+    """Log the test metrics, the plots and the pyfunc model to the active run."""
     runs.log_evaluation(evaluation, prefix="test")
-    fig = forecast_figure(
-        evaluation.forecasts,
-        f"{ticker}: next-day Close on the test days",
-        [RNN, "persistence", "ridge"],
-    )
-    runs.log_figure(fig, "plots/test_forecast.png")
+    title = f"{ticker}: next-day Close on the last test days"
+    if evaluation.bands is not None:
+        levels = forecaster.multipliers.levels
+        runs.log_interval_plots(evaluation.forecasts, evaluation.bands, levels, title)
+    else:  # a model saved before intervals: no band to draw
+        fig = forecast_figure(evaluation.forecasts.iloc[-120:], title, [RNN, "persistence"])
+        runs.log_figure(fig, "plots/test_forecast.png")
     return log_model(forecaster, prices.iloc[-forecaster.window :])
 
 
 def evaluation_text(ticker: str, features: Features, evaluation: Evaluation) -> str:
     """The test table of one ticker, with its days."""
     test = features.split.test
-    return (
+    text = (
         f"\n{ticker}: {len(test)} test days, "
         f"{features.dates[test[0] + 1].date()} to {features.dates[test[-1] + 1].date()}, "
         f"price units\n{text_table(evaluation.table)}"
+    )
+    if evaluation.intervals is not None:
+        text += f"\n{intervals_heading(ticker, len(test))}\n{text_table(evaluation.intervals)}"
+    return text
+
+
+def intervals_heading(ticker: str, days: int) -> str:
+    """What the interval table holds, in one line."""
+    return (
+        f"{ticker}: forecast intervals on the same {days} days: coverage, mean width (price "
+        "and % of Close), interval score and pinball loss in price units (lower is better); "
+        "DM test of the RNN's interval score against each model (HLN; negative: RNN better)"
     )

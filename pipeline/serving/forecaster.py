@@ -1,10 +1,14 @@
-"""The deployable model: the network and its scalers, answering raw OHLC rows.
+"""The deployable model: the network, its scalers and its interval calibration.
 
 ``Forecaster`` is plain Python, saved as ``weights.pt`` plus a JSON file (no
-pickle) that also carries the config it was trained with. ``pyfunc_entry.py``
-wraps it as an MLflow pyfunc model, so that ``mlflow.pyfunc.load_model`` and
-``mlflow models serve`` take at least ``window`` rows of Open, High, Low, Close
-and return the next Close.
+pickle) that also carries the config it was trained with and the conformal
+multipliers of its intervals. ``pyfunc_entry.py`` wraps it as an MLflow pyfunc
+model, so that ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` take at
+least ``window`` rows of Open, High, Low, Close and return the next Close with
+its interval bounds (``answer``).
+
+A model saved before intervals existed has no scale head and no multipliers:
+it loads and still gives point forecasts, with no interval columns.
 """
 
 from __future__ import annotations
@@ -30,21 +34,37 @@ from pipeline.core.features import (
 )
 from pipeline.core.model import StockRNN
 from pipeline.data.validate import PRICE_COLUMNS
+from pipeline.evaluation.bands import Bands, conformal_bands, level_name
+from pipeline.evaluation.intervals import ConformalMultipliers
 
 WEIGHTS = "weights.pt"
 SPEC = "forecaster.json"
 OUTPUT_COLUMN = "predicted_close"
 
 
-class Forecaster:
-    """A trained StockRNN with the scalers it was trained with, on the CPU."""
+def bound_columns(levels: tuple[float, ...]) -> list[str]:
+    """The interval columns of an answer: ``lower_90``, ``upper_90``, ... per level."""
+    return [f"{side}_{level_name(level)}" for level in levels for side in ("lower", "upper")]
 
-    def __init__(self, model: StockRNN, x_scaler, y_scaler, window: int, meta: dict | None = None):
+
+class Forecaster:
+    """A trained StockRNN with its scalers and interval calibration, on the CPU."""
+
+    def __init__(
+        self,
+        model: StockRNN,
+        x_scaler,
+        y_scaler,
+        window: int,
+        meta: dict | None = None,
+        multipliers: ConformalMultipliers | None = None,
+    ):
         self.model = model.cpu().eval()
         self.x_scaler = x_scaler
         self.y_scaler = y_scaler
         self.window = window
         self.meta = meta or {}
+        self.multipliers = multipliers  # None: a point-only model (saved before intervals)
 
     def forecast(self, rows: pd.DataFrame) -> np.ndarray:
         """The next Close after every full window in ``rows`` (oldest first).
@@ -52,6 +72,43 @@ class Forecaster:
         Returns ``len(rows) - window + 1`` forecasts; the last one is for the
         trading day after the last row.
         """
+        log_close, x = self._inputs(rows)
+        with torch.no_grad():
+            scaled = self.model(x).double().numpy()
+        return to_price(log_close, scaled, self.y_scaler)
+
+    def forecast_bands(self, rows: pd.DataFrame) -> Bands:
+        """The next Close and its calibrated interval bounds after every full window in ``rows``.
+
+        The median is exactly ``forecast(rows)``; ValueError for a point-only model.
+        """
+        if self.multipliers is None:
+            raise ValueError("this model was saved before forecast intervals; retrain it")
+        log_close, x = self._inputs(rows)
+        with torch.no_grad():
+            scaled = self.model(x).double().numpy()
+            log_scale = self.model.log_scale(x).double().numpy()
+        unit = float(self.y_scaler.scale_[0])
+        return conformal_bands(
+            log_close,
+            scaled * unit,
+            np.exp(log_scale) * unit,
+            self.multipliers,
+            median=to_price(log_close, scaled, self.y_scaler),
+        )
+
+    def answer(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """One row for the day after the last row: ``predicted_close`` and each level's bounds."""
+        if self.multipliers is None:
+            return pd.DataFrame({OUTPUT_COLUMN: [float(self.forecast(rows)[-1])]})
+        bands = self.forecast_bands(rows)
+        values = [float(bands.median[-1])]
+        for j in range(len(bands.levels)):
+            values += [float(bands.lower[-1, j]), float(bands.upper[-1, j])]
+        return pd.DataFrame([values], columns=[OUTPUT_COLUMN, *bound_columns(bands.levels)])
+
+    def _inputs(self, rows: pd.DataFrame) -> tuple[np.ndarray, torch.Tensor]:
+        """Today's log Close and the scaled window ending on each full-window day of ``rows``."""
         log_prices = np.log(_ohlc(rows, self.window))
         ends = np.arange(self.window - 1, len(log_prices))
         x = make_batch(
@@ -62,9 +119,7 @@ class Forecaster:
             self.x_scaler.mean_,
             self.x_scaler.scale_,
         )
-        with torch.no_grad():
-            scaled = self.model(torch.from_numpy(x.astype(np.float32))).double().numpy()
-        return to_price(log_prices[ends, CLOSE], scaled, self.y_scaler)
+        return log_prices[ends, CLOSE], torch.from_numpy(x.astype(np.float32))
 
     def save(self, folder: Path) -> None:
         """Write ``weights.pt`` and ``forecaster.json`` into ``folder`` (atomically each)."""
@@ -78,6 +133,11 @@ class Forecaster:
             "y_scaler": scaler_state(self.y_scaler),
             "meta": self.meta,
         }
+        if self.multipliers is not None:
+            spec["intervals"] = {
+                **dataclasses.asdict(self.multipliers),
+                "scale_trunk": "finetune" if self.model.scale_rnn is not None else "frozen",
+            }
         storage.write_text(folder / SPEC, json.dumps(spec, indent=2))
 
     @classmethod
@@ -85,13 +145,28 @@ class Forecaster:
         """Rebuild a Forecaster saved by ``save`` (weights loaded with weights_only=True)."""
         spec = json.loads((folder / SPEC).read_text())
         model = StockRNN(ModelConfig(**spec["model"]), N_FEATURES)
-        model.load_state_dict(torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True))
+        intervals = spec.get("intervals")
+        if intervals and intervals["scale_trunk"] == "finetune":
+            model.own_scale_trunk()
+        state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
+        # A model saved before intervals lacks only the scale head, which stays unused.
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or (missing and (intervals or any("scale_" not in k for k in missing))):
+            raise ValueError(f"{folder / WEIGHTS} does not match its {SPEC}")
+        multipliers = None
+        if intervals:
+            multipliers = ConformalMultipliers(
+                levels=tuple(intervals["levels"]),
+                lower=tuple(intervals["lower"]),
+                upper=tuple(intervals["upper"]),
+            )
         return cls(
             model,
             scaler_from_state(spec["x_scaler"]),
             scaler_from_state(spec["y_scaler"]),
             spec["window"],
             spec.get("meta", {}),
+            multipliers,
         )
 
 

@@ -8,11 +8,14 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
-from pipeline.serving.forecaster import OUTPUT_COLUMN, Forecaster
+from pipeline.serving.forecaster import Forecaster
 
 
 class StockcastModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc wrapper: rows of OHLC in, one forecast Close out.
+    """MLflow pyfunc wrapper: rows of OHLC in; the next Close and its interval bounds out.
+
+    The answer's columns are ``predicted_close`` and ``lower_<p>``/``upper_<p>``
+    per level ``p`` in percent (``lower_90``, ``upper_90`` by default).
 
     Holds no state when pickled; everything is read from the logged artifacts.
     """
@@ -21,5 +24,4 @@ class StockcastModel(mlflow.pyfunc.PythonModel):
         self.forecaster = Forecaster.load(Path(context.artifacts["forecaster"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
-        value = self.forecaster.forecast(model_input)[-1]
-        return pd.DataFrame({OUTPUT_COLUMN: [float(value)]})
+        return self.forecaster.answer(model_input)

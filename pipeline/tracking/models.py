@@ -11,7 +11,7 @@ import pandas as pd
 from mlflow.models import infer_signature
 
 from pipeline.serving import pyfunc_entry_path
-from pipeline.serving.forecaster import OUTPUT_COLUMN, Forecaster
+from pipeline.serving.forecaster import Forecaster
 
 MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
 
@@ -19,7 +19,7 @@ MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
 def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> str:
     """Log the forecaster as a pyfunc model with signature and input example; return its URI."""
     example = example_rows[["Open", "High", "Low", "Close"]].reset_index(drop=True)
-    output = pd.DataFrame({OUTPUT_COLUMN: forecaster.forecast(example)[-1:]})
+    output = forecaster.answer(example)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "forecaster"
         forecaster.save(folder)

@@ -40,3 +40,107 @@ def fold_error_figure(per_fold: pd.DataFrame) -> Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def band_figure(
+    forecasts: pd.DataFrame,
+    bands: pd.DataFrame,
+    level: float,
+    title: str,
+    model: str = "rnn",
+    others: tuple[str, ...] = ("ewma",),
+    days: int = 120,
+) -> Figure:
+    """The last ``days`` target days: actual Close, the model's median and its interval band.
+
+    Days the actual Close fell outside the band are marked; ``others``' bands
+    are drawn as thin lines for comparison.
+    """
+    p = f"{100.0 * level:g}"
+    tail, frame = forecasts.iloc[-days:], bands.iloc[-days:]
+    lower, upper = frame[f"{model}_lower_{p}"], frame[f"{model}_upper_{p}"]
+    fig = Figure(figsize=(11, 5), dpi=100)
+    ax = fig.add_subplot()
+    ax.fill_between(
+        frame.index, lower, upper, color="tab:blue", alpha=0.2, lw=0, label=f"{model} {p}% interval"
+    )
+    ax.plot(
+        frame.index, frame[f"{model}_median"], color="tab:blue", lw=1.0, label=f"{model} median"
+    )
+    for name in others:
+        if f"{name}_lower_{p}" in frame:
+            for side in ("lower", "upper"):
+                ax.plot(
+                    frame.index,
+                    frame[f"{name}_{side}_{p}"],
+                    color="tab:orange",
+                    lw=0.8,
+                    ls="--",
+                    label=f"{name} {p}% interval" if side == "lower" else None,
+                )
+    ax.plot(tail.index, tail["actual"], color="black", lw=1.4, label="actual Close")
+    missed = (tail["actual"] < lower) | (tail["actual"] > upper)
+    ax.scatter(
+        tail.index[missed],
+        tail["actual"][missed],
+        color="tab:red",
+        s=18,
+        zorder=3,
+        label=f"outside ({int(missed.sum())} of {len(tail)} days)",
+    )
+    ax.set_title(title)
+    ax.set_ylabel("price")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def rolling_coverage_figure(
+    actual: pd.Series,
+    bands: pd.DataFrame,
+    level: float,
+    models: list[str],
+    window: int = 60,
+    breaks: list[pd.Timestamp] | None = None,
+) -> Figure:
+    """Share of the last ``window`` days inside each model's interval, against the nominal level."""
+    p = f"{100.0 * level:g}"
+    fig = Figure(figsize=(11, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    for name in models:
+        inside = (actual >= bands[f"{name}_lower_{p}"]) & (actual <= bands[f"{name}_upper_{p}"])
+        ax.plot(bands.index, inside.astype(float).rolling(window).mean(), lw=1.1, label=name)
+    ax.axhline(level, color="black", ls="--", lw=1.0, label=f"nominal {p}%")
+    for day in breaks or []:
+        ax.axvline(day, color="grey", lw=0.6, alpha=0.5)
+    ax.set_ylabel(f"coverage over the last {window} days")
+    ax.set_title(f"rolling coverage of the {p}% intervals")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def cumulative_error_figure(
+    forecasts: pd.DataFrame, models: list[str], breaks: list[pd.Timestamp] | None = None
+) -> Figure:
+    """Cumulative squared error of persistence minus each model's: rising means beating it."""
+    fig = Figure(figsize=(11, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    base = (forecasts["previous"] - forecasts["actual"]) ** 2
+    for name in models:
+        gain = (base - (forecasts[name] - forecasts["actual"]) ** 2).cumsum()
+        ax.plot(forecasts.index, gain, lw=1.1, label=name)
+    ax.axhline(0.0, color="black", lw=1.0)
+    for day in breaks or []:
+        ax.axvline(day, color="grey", lw=0.6, alpha=0.5)
+    ax.set_ylabel("cumulative SE(persistence) - SE(model)")
+    ax.set_title("squared-error difference against persistence over time (above 0: better)")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig

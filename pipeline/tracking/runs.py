@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import mlflow
@@ -18,14 +18,23 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from pipeline.config import Config, flatten
+from pipeline.core.scale import ScaleEpoch
 from pipeline.core.train import Epoch, TrainResult
 from pipeline.errors import Interrupted
 from pipeline.evaluation.backtest import FoldResult
+from pipeline.evaluation.bands import frame_models, level_name
 from pipeline.evaluation.baselines import RNN
+from pipeline.evaluation.calibration import IntervalFit
 from pipeline.evaluation.evaluate import Evaluation
 from pipeline.evaluation.metrics import METRICS
 from pipeline.evaluation.report import markdown_table
-from pipeline.tracking.plots import fold_error_figure, forecast_figure
+from pipeline.tracking.plots import (
+    band_figure,
+    cumulative_error_figure,
+    fold_error_figure,
+    forecast_figure,
+    rolling_coverage_figure,
+)
 
 log = logging.getLogger("stockcast")
 
@@ -132,6 +141,29 @@ def log_epoch(record: Epoch) -> None:
     )
 
 
+def log_scale_epoch(record: ScaleEpoch) -> None:
+    """Log one scale-head epoch's NLL, per trunk (``scale_frozen_val_nll``, ...)."""
+    head = f"scale_{record.trunk}"
+    mlflow.log_metrics(
+        {f"{head}_train_nll": record.train_nll, f"{head}_val_nll": record.val_nll},
+        step=record.epoch,
+    )
+
+
+def log_calibration(fit: IntervalFit) -> None:
+    """Log the chosen scale head, the validation scores that chose it, and the multipliers."""
+    metrics = {
+        "scale_best_epoch": fit.scale.best_epoch,
+        **{f"val_interval_score_{name}": value for name, value in fit.val_scores.items()},
+    }
+    m = fit.multipliers
+    for level, lower, upper in zip(m.levels, m.lower, m.upper, strict=True):
+        metrics[f"conformal_lower_{level_name(level)}"] = lower
+        metrics[f"conformal_upper_{level_name(level)}"] = upper
+    mlflow.log_metrics(metrics)
+    mlflow.set_tag("scale_trunk", fit.trunk)
+
+
 def log_training(result: TrainResult) -> None:
     """Log what training ended with."""
     mlflow.log_metrics(
@@ -155,28 +187,61 @@ def log_dataset(prices: pd.DataFrame, ticker: str, source: str) -> None:
     mlflow.log_input(dataset, context="training")
 
 
-def metric_names(model: str, prefix: str) -> dict[str, str]:
+def metric_names(model: str, prefix: str, columns: Iterable[str] = METRICS) -> dict[str, str]:
     """Metric keys: ours are ``<prefix>_rmse`` etc., a baseline's ``<name>_<prefix>_rmse``."""
     head = prefix if model == RNN else f"{model}_{prefix}"
-    return {metric: f"{head}_{metric}" for metric in METRICS}
+    return {metric: f"{head}_{metric}" for metric in columns}
 
 
-def table_metrics(table: pd.DataFrame, prefix: str) -> dict[str, float]:
-    """Every model's scores in ``table`` under its metric keys (see ``metric_names``)."""
+def table_metrics(
+    table: pd.DataFrame, prefix: str, columns: Iterable[str] = METRICS
+) -> dict[str, float]:
+    """Every model's scores in ``table`` under its metric keys (see ``metric_names``).
+
+    Empty cells (the RNN's DM test against itself) are left out.
+    """
     return {
         key: float(row[metric])
         for model, row in table.iterrows()
-        for metric, key in metric_names(str(model), prefix).items()
+        for metric, key in metric_names(str(model), prefix, columns).items()
+        if not pd.isna(row[metric])
     }
 
 
 def log_evaluation(evaluation: Evaluation, prefix: str = "test") -> dict[str, float]:
-    """Log every model's scores; return the logged metrics."""
+    """Log every model's point and interval scores; return the logged metrics."""
     metrics = table_metrics(evaluation.table, prefix)
-    mlflow.log_metrics(metrics)
     mlflow.log_text(markdown_table(evaluation.table), f"{prefix}_metrics.md")
     mlflow.log_text(evaluation.forecasts.to_csv(float_format="%.6f"), f"{prefix}_forecasts.csv")
+    if evaluation.intervals is not None:
+        metrics |= table_metrics(evaluation.intervals, prefix, evaluation.intervals.columns)
+        mlflow.log_text(markdown_table(evaluation.intervals), f"{prefix}_intervals.md")
+        mlflow.log_text(evaluation.bands.to_csv(float_format="%.6f"), f"{prefix}_bands.csv")
+    mlflow.log_metrics(metrics)
     return metrics
+
+
+def log_interval_plots(
+    forecasts: pd.DataFrame,
+    bands: pd.DataFrame,
+    levels: tuple[float, ...],
+    title: str,
+    breaks: list[pd.Timestamp] | None = None,
+    band_file: str = "plots/test_forecast.png",
+) -> None:
+    """The interval band over the last days, rolling coverage and the gain over persistence."""
+    level = 0.9 if 0.9 in levels else levels[0]
+    interval_models = frame_models(bands)
+    log_figure(band_figure(forecasts, bands, level, title), band_file)
+    log_figure(
+        rolling_coverage_figure(forecasts["actual"], bands, level, interval_models, breaks=breaks),
+        "plots/rolling_coverage.png",
+    )
+    # The close contenders only: the 5-day mean's losses would squash every other line.
+    point_models = [m for m in (RNN, "drift", "ridge") if m in forecasts.columns]
+    log_figure(
+        cumulative_error_figure(forecasts, point_models, breaks), "plots/cumulative_error.png"
+    )
 
 
 def log_figure(fig: Any, artifact_file: str) -> None:
@@ -189,19 +254,27 @@ def log_figure(fig: Any, artifact_file: str) -> None:
 
 def log_fold(result: FoldResult) -> None:
     """Log one fold's test metrics (in its nested run) with the fold's test dates."""
-    mlflow.log_metrics(table_metrics(result.table, "test"))
+    metrics = table_metrics(result.table, "test")
+    if result.intervals is not None:
+        metrics |= table_metrics(result.intervals, "test", result.intervals.columns)
+    mlflow.log_metrics(metrics)
     dates = result.forecasts.index
     mlflow.set_tags({"test_from": str(dates[0].date()), "test_to": str(dates[-1].date())})
 
 
-def backtest_metric_names(model: str) -> dict[str, str]:
+def backtest_metric_names(model: str, columns: Iterable[str] = METRICS) -> dict[str, str]:
     """Pooled metric keys: ``backtest_rmse`` for ours, ``backtest_<model>_rmse`` for a baseline."""
     head = "backtest" if model == RNN else f"backtest_{model}"
-    return {metric: f"{head}_{metric}" for metric in METRICS}
+    return {metric: f"{head}_{metric}" for metric in columns}
 
 
-def log_backtest(pooled: pd.DataFrame, per_fold: pd.DataFrame, last: FoldResult) -> None:
-    """Log the pooled metrics, DM tests, the table and the two plots to the parent run."""
+def log_backtest(
+    pooled: pd.DataFrame,
+    per_fold: pd.DataFrame,
+    results: list[FoldResult],
+    pooled_intervals: pd.DataFrame | None = None,
+) -> None:
+    """Log the pooled metrics, DM tests, the tables and the plots to the parent run."""
     metrics: dict[str, float] = {}
     for model, row in pooled.iterrows():
         for metric, key in backtest_metric_names(str(model)).items():
@@ -209,16 +282,34 @@ def log_backtest(pooled: pd.DataFrame, per_fold: pd.DataFrame, last: FoldResult)
         if model != RNN:
             metrics[f"backtest_dm_stat_{model}"] = float(row["dm_stat"])
             metrics[f"backtest_dm_pvalue_{model}"] = float(row["dm_pvalue"])
+    if pooled_intervals is not None:
+        for model, row in pooled_intervals.iterrows():
+            names = backtest_metric_names(str(model), pooled_intervals.columns)
+            metrics |= {key: float(row[c]) for c, key in names.items() if not pd.isna(row[c])}
+        mlflow.log_text(markdown_table(pooled_intervals), "backtest_intervals.md")
+        mlflow.log_text(
+            pooled_intervals.to_csv(float_format="%.6f", index_label="model"),
+            "backtest_intervals.csv",
+        )
     mlflow.log_metrics(metrics)
     mlflow.log_text(markdown_table(pooled), "backtest.md")
     mlflow.log_text(pooled.to_csv(float_format="%.6f", index_label="model"), "backtest.csv")
     mlflow.log_text(per_fold.to_csv(float_format="%.6f"), "backtest_fold_rmse.csv")
     log_figure(fold_error_figure(per_fold), "plots/fold_rmse.png")
+    last = results[-1]
     models = [c for c in last.forecasts.columns if c not in ("actual", "previous")]
     fig = forecast_figure(
         last.forecasts, f"last fold ({last.fold}): forecasts against the actual Close", models
     )
     log_figure(fig, "plots/last_fold_forecasts.png")
+    if pooled_intervals is not None:
+        forecasts = pd.concat([r.forecasts for r in results])
+        bands = pd.concat([r.bands for r in results])
+        breaks = [r.forecasts.index[0] for r in results[1:]]
+        title = "walk-forward: the last test days with the RNN's interval"
+        log_interval_plots(
+            forecasts, bands, results[0].levels, title, breaks, "plots/last_days_interval.png"
+        )
 
 
 # --------------------------------------------------------------------------- retrain

@@ -148,11 +148,15 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     code = main(
         ["backtest", "--source", "csv", "--data", str(tmp_path / "ACME.csv"), "--folds", "2",
          "--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
-         "--no-progress", "--device", "cpu", "--data-dir", str(tmp_path / "data")]
+         "--scale-epochs", "3", "--no-progress", "--device", "cpu",
+         "--data-dir", str(tmp_path / "data")]
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
     assert "walk-forward backtest, 2 folds" in out and "dm_pvalue" in out
+    # The interval table comes after the point table.
+    assert out.index("forecast intervals on the same") > out.index("theil_u")
+    assert "rnn_aci" in out and "interval_score_90" in out
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
     runs = client.search_runs([exp.experiment_id])
@@ -165,15 +169,38 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     keys = ["backtest_rmse", "backtest_theil_u", "backtest_direction_acc"]
     for name in ("persistence", "drift", "ma5", "ridge", "hgb"):
         keys += [f"backtest_{name}_rmse", f"backtest_dm_pvalue_{name}"]
+    keys += ["backtest_coverage_90", "backtest_interval_score_90", "backtest_width_90",
+             "backtest_width_pct_90", "backtest_pinball"]  # fmt: skip
+    for name in ("hist", "ewma", "garch", "rnn_aci"):
+        keys += [f"backtest_{name}_coverage_90", f"backtest_{name}_interval_score_90",
+                 f"backtest_{name}_pinball", f"backtest_{name}_dm_pvalue_90"]  # fmt: skip
     for key in keys:
         assert np.isfinite(m[key]), key
     assert 0 <= m["backtest_dm_pvalue_ma5"] <= 1
-    assert "train_loss" in folds[0].data.metrics and "test_rmse" in folds[0].data.metrics
+    assert 0 <= m["backtest_garch_dm_pvalue_90"] <= 1
+    assert 0 < m["backtest_coverage_90"] <= 1
+    assert "backtest_dm_pvalue_90" not in m  # no test of the RNN against itself
+    fold_metrics = folds[0].data.metrics
+    assert "train_loss" in fold_metrics and "test_rmse" in fold_metrics
+    assert {"test_coverage_90", "garch_test_interval_score_90", "scale_best_epoch"} <= set(
+        fold_metrics
+    )
+    assert folds[0].data.tags["scale_trunk"] in {"frozen", "finetune"}
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"backtest.md", "backtest.csv", "plots"} <= artifacts
+    assert {"backtest.md", "backtest.csv", "backtest_intervals.md", "plots"} <= artifacts
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    assert plots == {"plots/fold_rmse.png", "plots/last_fold_forecasts.png"}
+    assert plots == {
+        "plots/fold_rmse.png", "plots/last_fold_forecasts.png", "plots/last_days_interval.png",
+        "plots/rolling_coverage.png", "plots/cumulative_error.png",
+    }  # fmt: skip
     report = tmp_path / "reports" / "backtest"
     table = pd.read_csv(report / "ACME.csv", index_col="model")
     assert list(table.index) == ["rnn", "persistence", "drift", "ma5", "ridge", "hgb"]
-    assert "dm_pvalue" in (report / "ACME.md").read_text()
+    intervals = pd.read_csv(report / "ACME_intervals.csv", index_col="model")
+    assert list(intervals.index) == ["rnn", "hist", "ewma", "garch", "rnn_aci"]
+    assert intervals.loc["garch", "interval_score_90"] == pytest.approx(
+        m["backtest_garch_interval_score_90"], rel=1e-5
+    )
+    text = (report / "ACME.md").read_text()
+    assert "dm_pvalue" in text and "| rnn_aci |" in text
+    assert text.index("interval_score_90") > text.index("theil_u")

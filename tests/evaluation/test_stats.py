@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.evaluation.stats import diebold_mariano
+from pipeline.evaluation.stats import diebold_mariano, diebold_mariano_losses
 
 
 def t4_two_sided_p(t: float) -> float:
@@ -64,3 +64,18 @@ def test_bad_input():
         diebold_mariano(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="horizon"):
         diebold_mariano(np.zeros(3), np.zeros(3), horizon=3)
+
+
+def test_losses_version_on_squared_errors_is_the_squared_error_test():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=300), 1.1 * rng.normal(size=300)
+    assert diebold_mariano_losses(a**2, b**2) == diebold_mariano(a, b)
+
+
+def test_losses_known_answer_on_absolute_losses():
+    # d = 1, 2, 3, 4, 5 from absolute losses: the same numbers as the first known answer.
+    result = diebold_mariano_losses(np.array([1.0, 2, 3, 4, 5]), np.zeros(5))
+    assert result.statistic == pytest.approx(3 * math.sqrt(2))
+    assert result.pvalue == pytest.approx(0.0132356, abs=1e-6)
+    with pytest.raises(ValueError, match="loss_a and loss_b"):
+        diebold_mariano_losses(np.zeros(3), np.zeros(2))

@@ -12,7 +12,7 @@ SAMPLE_DIR = Path(str(resources.files("pipeline.data") / "sample"))
 
 # The shrunk config of every end-to-end test, as CLI options: seconds, not minutes.
 SHRUNK = ["--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
-          "--no-progress", "--device", "cpu"]  # fmt: skip
+          "--scale-epochs", "3", "--no-progress", "--device", "cpu"]  # fmt: skip
 
 
 def make_prices(days: int = 260, seed: int = 0, start: str = "2020-01-01") -> pd.DataFrame:

@@ -24,6 +24,7 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert code == 0
     out = capsys.readouterr().out
     assert "MSFT:" in out and "persistence" in out and "time by stage" in out
+    assert out.index("interval_score_90") > out.index("theil_u")  # after the point table
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
@@ -46,20 +47,35 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert metrics["test_theil_u"] == pytest.approx(
         metrics["test_rmse"] / metrics["persistence_test_rmse"]
     )
+    # The forecast intervals: ours, each interval baseline's, and the DM tests.
+    for name in ("coverage_90", "interval_score_90", "width_90", "width_pct_90", "pinball"):
+        for head in ("test", "hist_test", "ewma_test", "garch_test"):
+            assert np.isfinite(metrics[f"{head}_{name}"]), f"{head}_{name}"
+    for head in ("hist_test", "ewma_test", "garch_test"):
+        assert 0 <= metrics[f"{head}_dm_pvalue_90"] <= 1
+    assert 0 < metrics["test_coverage_90"] <= 1
+    assert metrics["test_width_90"] > 0 and metrics["scale_best_epoch"] >= 0
+    assert {"val_interval_score_ewma", "conformal_upper_90"} <= set(metrics)
+    assert run.data.tags["scale_trunk"] in {"frozen", "finetune"}
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"plots", "test_metrics.md", "test_forecasts.csv"} <= artifacts
-    plots = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
-    assert plots == ["plots/test_forecast.png"]
+    assert {"plots", "test_metrics.md", "test_forecasts.csv", "test_intervals.md"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {
+        "plots/test_forecast.png", "plots/rolling_coverage.png", "plots/cumulative_error.png"
+    }  # fmt: skip
     assert run.inputs.dataset_inputs[0].dataset.name == "MSFT-daily-prices"
 
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.metadata.signature is not None
     sample = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)
     answer = model.predict(sample[["Open", "High", "Low", "Close"]])
+    assert list(answer.columns) == ["predicted_close", "lower_90", "upper_90"]
     forecast = float(answer["predicted_close"].iloc[0])
     last = sample["Close"].iloc[-1]
     assert 0.8 * last < forecast < 1.2 * last
+    assert answer["lower_90"].iloc[0] < forecast < answer["upper_90"].iloc[0]
+    assert [c.name for c in model.metadata.signature.outputs] == list(answer.columns)
 
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
 

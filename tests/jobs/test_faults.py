@@ -176,6 +176,8 @@ def test_too_little_history_states_the_minimum(mlflow_store, tmp_path, capsys):
         (["--val-frac", "0"], "early stopping needs validation days"),
         (["--train-frac", "0.9", "--val-frac", "0.1"], "must stay below 1 to leave test days"),
         (["--source", "yfinance", "--data", "x.csv"], "--data is a CSV file for --source csv"),
+        (["--levels", "0.9,1.5"], "--levels must each lie strictly between 0 and 1"),
+        (["--levels", "0.9,0.9"], "--levels lists a level twice"),
     ],
 )
 def test_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys, options, message):
@@ -184,6 +186,15 @@ def test_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys, options
     assert code == 2
     assert message in one_error_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []  # no data folder, no mlflow.db
+
+
+def test_a_bad_list_option_is_a_usage_error_not_a_traceback(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["all", "--levels", "0.8,ninety"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "'0.8,ninety' is not a valid comma-separated list of float" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.skipif(

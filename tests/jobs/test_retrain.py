@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -93,8 +94,17 @@ def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp
 
     assert main(["predict", "--ticker", "MSFT", "--source", "sample", *data]) == 0
     out = capsys.readouterr().out
-    assert "forecast Close" in out and "for 2013-03-04" in out
+    found = re.search(r"^MSFT: (\S+) \(90%: (\S+) to (\S+)\) for 2013-03-04 ", out, re.M)
+    assert found, out
+    low, forecast, high = (float(found[i]) for i in (2, 1, 3))
+    assert low < forecast < high and 0.8 * 24.68 < forecast < 1.2 * 24.68
+    assert "last Close 24.68 on 2013-03-01" in out
     assert f"version {registry.champion_version('MSFT')}, champion" in out
+    # Another exchange's calendar, and one that does not exist.
+    assert main(["predict", "--ticker", "MSFT", "--calendar", "XTKS", *data]) == 0
+    assert "for 2013-03-04" in capsys.readouterr().out
+    assert main(["predict", "--ticker", "MSFT", "--calendar", "XNOPE", *data]) == 2
+    assert "no such exchange calendar" in capsys.readouterr().err
 
 
 def _worse(real_fit):
@@ -203,8 +213,14 @@ def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
-        forecast = answer["predictions"][0]["predicted_close"]
+        (prediction,) = answer["predictions"]
+        assert list(prediction) == ["predicted_close", "lower_90", "upper_90"]
+        forecast = prediction["predicted_close"]
         assert 0.8 * rows.Close.iloc[-1] < forecast < 1.2 * rows.Close.iloc[-1]
+        assert prediction["lower_90"] < forecast < prediction["upper_90"]
+        # The same numbers as the registered model answers in-process.
+        local = registry.load_champion("MSFT").forecaster.answer(rows).iloc[0]
+        assert prediction == pytest.approx(local.to_dict())
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -1,0 +1,188 @@
+"""The scale head: how far the next day's log return may stray from the centre.
+
+Trained after the point model is finished (its early stopping and shrinkage
+included) and on a copy of it, so the point forecasts cannot change: the
+centre is computed once and held fixed, and only the scale parameters are in
+the optimiser. The loss is the Gaussian negative log-likelihood of the
+training targets around that centre; early stopping keeps the epoch with the
+lowest validation NLL (epoch 0 is the untrained head: the training days'
+spread on every day). The shape of the tails is left to the conformal
+calibration that follows (``evaluation/calibration.py``), which only needs
+the scale to rank days by how volatile they will be.
+
+Two trunks for the head:
+
+- ``frozen``: a linear head on the point network's final hidden state. The
+  hidden states are computed once, so an epoch costs next to nothing.
+- ``finetune``: the head on its own copy of the recurrent layers, trained
+  together, so the features can adapt to the spread.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.config import IntervalConfig, TrainConfig
+from pipeline.core.features import Features
+from pipeline.core.model import StockRNN
+from pipeline.core.train import DeviceData, autocast_for, predict_scaled
+from pipeline.errors import TrainingError
+
+TRUNKS = ("frozen", "finetune")
+
+
+@dataclass(frozen=True)
+class ScaleEpoch:
+    """Mean Gaussian NLL (scaled units, constant dropped) after one scale-head epoch."""
+
+    trunk: str  # which candidate head ("frozen" or "finetune")
+    epoch: int
+    train_nll: float
+    val_nll: float
+
+
+@dataclass
+class ScaleResult:
+    model: StockRNN  # a copy of the point model: the same centre, a trained scale head
+    trunk: str  # "frozen" or "finetune"
+    history: list[ScaleEpoch] = field(default_factory=list)
+    best_epoch: int = 0  # 0: the untrained head (constant spread) was never beaten
+
+
+def gaussian_nll(
+    centre: torch.Tensor, target: torch.Tensor, log_scale: torch.Tensor
+) -> torch.Tensor:
+    """Mean ``log s + (y - c)^2 / (2 s^2)``: torch's Gaussian NLL with the variance ``s^2``."""
+    return nn.functional.gaussian_nll_loss(centre, target, torch.exp(2.0 * log_scale.float()))
+
+
+class _Part:
+    """One split's fixed centre and targets, and how to get the log scale of its samples."""
+
+    def __init__(self, net: StockRNN, data: DeviceData, ends: np.ndarray, trunk: str, batch: int):
+        self.ends = data.ends(ends)
+        self.centre = predict_scaled(net, data, self.ends, batch).float()
+        self.target = data.targets[self.ends]
+        self.hidden = None
+        if trunk == "frozen":  # the features never change: compute them once
+            with torch.no_grad():
+                net.eval()
+                chunks = [
+                    net.last_hidden(data.batch(self.ends[i : i + batch]))
+                    for i in range(0, len(self.ends), batch)
+                ]
+            self.hidden = torch.cat(chunks)
+
+    def log_scale(self, net: StockRNN, data: DeviceData, pos: torch.Tensor) -> torch.Tensor:
+        if self.hidden is not None:
+            return net.scale_head(self.hidden[pos]).squeeze(-1)
+        return net.log_scale(data.batch(self.ends[pos]))
+
+    def nll(self, net: StockRNN, data: DeviceData, batch: int) -> float:
+        net.eval()
+        with torch.no_grad():
+            total = 0.0
+            for i in range(0, len(self.ends), batch):
+                pos = torch.arange(i, min(i + batch, len(self.ends)), device=self.ends.device)
+                loss = gaussian_nll(
+                    self.centre[pos], self.target[pos], self.log_scale(net, data, pos)
+                )
+                total += loss.item() * len(pos)
+        return total / len(self.ends)
+
+
+def fit_scale(
+    model: StockRNN,
+    features: Features,
+    trunk: str,
+    cfg: IntervalConfig,
+    train_cfg: TrainConfig,
+    on_epoch: Callable[[ScaleEpoch], None] | None = None,
+) -> ScaleResult:
+    """Train a scale head on a copy of ``model``; early-stop on the validation NLL."""
+    if trunk not in TRUNKS:
+        raise ValueError(f"trunk must be one of {TRUNKS}, not {trunk!r}")
+    device = next(model.parameters()).device
+    net = copy.deepcopy(model)
+    if trunk == "finetune":
+        net.own_scale_trunk()
+    params = [*net.scale_head.parameters()]
+    if net.scale_rnn is not None:
+        params += [*net.scale_rnn.parameters()]
+    data = DeviceData(features, device)
+    batch = train_cfg.eval_batch
+    train = _Part(net, data, features.split.train, trunk, batch)
+    val = _Part(net, data, features.split.val, trunk, batch)
+    # A linear head on fixed features converges slowly at the recurrent network's step size.
+    optimizer = torch.optim.Adam(
+        params, lr=cfg.scale_frozen_lr if trunk == "frozen" else cfg.scale_lr
+    )
+    generator = torch.Generator().manual_seed(train_cfg.seed)
+
+    history = [ScaleEpoch(trunk, 0, train.nll(net, data, batch), val.nll(net, data, batch))]
+    best_val, best_epoch = history[0].val_nll, 0
+    best_state = _scale_state(net)
+    if on_epoch:
+        on_epoch(history[0])
+    for epoch in range(1, cfg.scale_epochs + 1):
+        net.train()
+        order = torch.randperm(len(train.ends), generator=generator).to(device)
+        total = torch.zeros((), device=device)
+        for start in range(0, len(order), train_cfg.batch_size):
+            pos = order[start : start + train_cfg.batch_size]
+            with autocast_for(device, train_cfg.amp):
+                log_scale = train.log_scale(net, data, pos)
+            loss = gaussian_nll(train.centre[pos], train.target[pos], log_scale)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, train_cfg.clip_norm)
+            optimizer.step()
+            total += loss.detach() * len(pos)  # the epoch's training NLL, as train_epoch does
+        train_nll = (total / len(order)).item()
+        record = ScaleEpoch(trunk, epoch, train_nll, val.nll(net, data, batch))
+        if not (math.isfinite(record.train_nll) and math.isfinite(record.val_nll)):
+            raise TrainingError(
+                f"scale head: loss became non-finite at epoch {epoch}; try a lower --scale-lr"
+            )
+        history.append(record)
+        if on_epoch:
+            on_epoch(record)
+        if record.val_nll < best_val:
+            best_val, best_epoch = record.val_nll, epoch
+            best_state = _scale_state(net)
+        if epoch - best_epoch >= cfg.scale_patience:
+            break
+    net.load_state_dict(best_state)
+    net.eval()
+    return ScaleResult(model=net, trunk=trunk, history=history, best_epoch=best_epoch)
+
+
+def _scale_state(net: StockRNN) -> dict[str, torch.Tensor]:
+    return copy.deepcopy(net.state_dict())
+
+
+@torch.no_grad()
+def forecast_spread(
+    model: StockRNN, features: Features, ends: np.ndarray, batch: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and scale of the next day's log return for ``ends``, in log-return units."""
+    device = next(model.parameters()).device
+    data = DeviceData(features, device)
+    idx = data.ends(ends)
+    model.eval()
+    centre, log_scale = [], []
+    for i in range(0, len(idx), batch):
+        x = data.batch(idx[i : i + batch])
+        centre.append(model(x))
+        log_scale.append(model.log_scale(x))
+    unit = float(features.y_scaler.scale_[0])
+    c = torch.cat(centre).double().cpu().numpy() if centre else np.empty(0)
+    s = torch.exp(torch.cat(log_scale).double()).cpu().numpy() if log_scale else np.empty(0)
+    return c * unit, s * unit

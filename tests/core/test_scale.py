@@ -1,0 +1,125 @@
+"""The scale head: it learns the spread, and it never moves the point forecast."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
+from pipeline.core.features import build_features
+from pipeline.core.model import StockRNN
+from pipeline.core.scale import fit_scale, forecast_spread, gaussian_nll
+from pipeline.core.train import DeviceData, fit, predict_scaled
+from pipeline.evaluation.baselines import RNNForecaster
+
+MODEL = ModelConfig(hidden_size=8)
+TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5, device="cpu", progress=False, seed=7)
+SCALE = IntervalConfig(scale_epochs=15, scale_lr=0.01, scale_patience=15)
+
+
+def volatility_regimes(days: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Prices whose daily moves switch between calm (0.5%) and wild (4%) blocks of 40 days.
+
+    Day ``d`` is wild when ``(d // 40) % 2 == 1``.
+
+    The day's High-Low range grows with the regime too, so a window shows which one it is in.
+    """
+    rng = np.random.default_rng(seed)
+    sigma = np.where((np.arange(days) // 40) % 2 == 0, 0.005, 0.04)
+    close = 50.0 * np.exp(np.cumsum(sigma * rng.standard_normal(days)))
+    open_ = close * np.exp(0.3 * sigma * rng.standard_normal(days))
+    high = np.maximum(open_, close) * np.exp(sigma * np.abs(rng.standard_normal(days)))
+    low = np.minimum(open_, close) * np.exp(-sigma * np.abs(rng.standard_normal(days)))
+    index = pd.bdate_range("2015-01-01", periods=days, name="Date")
+    return pd.DataFrame({"Open": open_, "High": high, "Low": low, "Close": close}, index=index)
+
+
+@pytest.fixture(scope="module")
+def regimes():
+    features = build_features(volatility_regimes(), FeatureConfig(window=10))
+    return features, fit(features, MODEL, TRAIN)
+
+
+def test_untrained_scale_head_gives_the_training_spread():
+    model = StockRNN(MODEL, n_features=4)
+    assert torch.equal(model.log_scale(torch.randn(5, 10, 4)), torch.zeros(5))
+
+
+def test_adding_the_scale_head_changes_no_initial_weight_and_no_later_draw():
+    # The network as it was before the scale head existed, built from the same seed.
+    torch.manual_seed(3)
+    rnn = nn.RNN(4, 8, num_layers=2, bidirectional=True, batch_first=True)
+    head = nn.Linear(16, 1)
+    after_old = torch.rand(3)
+    torch.manual_seed(3)
+    model = StockRNN(MODEL, n_features=4)
+    after_new = torch.rand(3)
+    assert torch.equal(after_old, after_new)
+    for a, b in zip(rnn.parameters(), model.rnn.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert head.weight.shape == model.head.weight.shape
+
+
+# How much wider the wild regime's forecast spread must come out than the calm one's (the
+# truth is 8 times; a constant spread gives 1). The frozen head only reads features that a
+# tiny, barely trained network made for the centre, so it is held to less.
+@pytest.mark.parametrize(("trunk", "ratio"), [("frozen", 1.2), ("finetune", 3.0)])
+def test_scale_head_learns_the_regimes_and_leaves_the_centre_alone(regimes, trunk, ratio):
+    features, result = regimes
+    before = {k: v.clone() for k, v in result.model.state_dict().items()}
+    scaled = fit_scale(result.model, features, trunk, SCALE, TRAIN)
+    # The validation NLL fell below the untrained head's (a constant spread).
+    assert scaled.best_epoch > 0
+    best = scaled.history[scaled.best_epoch]
+    assert best.val_nll < scaled.history[0].val_nll - 0.1
+    assert best.train_nll < scaled.history[0].train_nll
+    # The point model is untouched, and the copy forecasts exactly the same centre.
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    data = DeviceData(features, torch.device("cpu"))
+    ends = data.ends(features.split.test)
+    assert torch.equal(
+        predict_scaled(scaled.model, data, ends, 64), predict_scaled(result.model, data, ends, 64)
+    )
+    assert (scaled.model.scale_rnn is not None) == (trunk == "finetune")
+    # Days in the wild regime get the wider forecast spread.
+    test = features.split.test
+    _, scale = forecast_spread(scaled.model, features, test, 64)
+    wild = ((test + 1) // 40) % 2 == 1  # the target day's regime
+    assert scale[wild].mean() > ratio * scale[~wild].mean()
+
+
+def test_zero_scale_epochs_keep_the_untrained_head(regimes):
+    features, result = regimes
+    scaled = fit_scale(
+        result.model, features, "frozen", dataclasses.replace(SCALE, scale_epochs=0), TRAIN
+    )
+    assert scaled.best_epoch == 0 and len(scaled.history) == 1
+    assert torch.equal(
+        scaled.model.scale_head.weight, torch.zeros_like(scaled.model.scale_head.weight)
+    )
+
+
+def test_gaussian_nll_known_answer():
+    centre, target = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0])
+    log_scale = torch.log(torch.tensor([1.0, 2.0]))
+    # mean of (log 1 + 1/2, log 2 + 0) = (0.5 + 0.6931) / 2
+    expected = (0.5 + np.log(2.0)) / 2
+    assert gaussian_nll(centre, target, log_scale).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_point_forecasts_are_identical_with_and_without_the_scale_head_step(prices):
+    features = build_features(prices, FeatureConfig(window=10))
+    ends = features.split.test
+    plain = RNNForecaster(MODEL, TRAIN).fit(features)
+    with_intervals = RNNForecaster(MODEL, TRAIN, SCALE).fit(features)
+    assert plain.intervals is None and with_intervals.intervals is not None
+    np.testing.assert_array_equal(
+        plain.predict(features, ends), with_intervals.predict(features, ends)
+    )
+    bands = with_intervals.bands(features, ends)
+    np.testing.assert_array_equal(bands.median, plain.predict(features, ends))
+    assert (bands.lower[:, 0] < bands.median).all() and (bands.median < bands.upper[:, 0]).all()
