@@ -193,7 +193,7 @@ def test_a_bad_list_option_is_a_usage_error_not_a_traceback(capsys):
         main(["all", "--levels", "0.8,ninety"])
     assert stopped.value.code == 2
     err = capsys.readouterr().err
-    assert "'0.8,ninety' is not a valid comma-separated list of float" in err
+    assert "error: argument --levels: '0.8,ninety' is not a comma-separated list of float" in err
     assert "Traceback" not in err
 
 
