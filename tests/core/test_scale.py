@@ -12,7 +12,7 @@ from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainCon
 from pipeline.core.features import build_features
 from pipeline.core.model import StockRNN
 from pipeline.core.scale import fit_scale, forecast_spread, gaussian_nll
-from pipeline.core.train import DeviceData, fit, predict_scaled
+from pipeline.core.train import DeviceData, fit, forecast_log_returns, predict_scaled
 from pipeline.evaluation.baselines import RNNForecaster
 
 MODEL = ModelConfig(hidden_size=8)
@@ -40,7 +40,9 @@ def volatility_regimes(days: int = 600, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def regimes():
     features = build_features(volatility_regimes(), FeatureConfig(window=10))
-    return features, fit(features, MODEL, TRAIN)
+    # Unshrunk, so that the centre really depends on the recurrent layers.
+    point = dataclasses.replace(TRAIN, shrink=False, min_delta=0.0)
+    return features, fit(features, MODEL, point)
 
 
 def test_untrained_scale_head_gives_the_training_spread():
@@ -69,6 +71,7 @@ def test_adding_the_scale_head_changes_no_initial_weight_and_no_later_draw():
 @pytest.mark.parametrize(("trunk", "ratio"), [("frozen", 1.2), ("finetune", 3.0)])
 def test_scale_head_learns_the_regimes_and_leaves_the_centre_alone(regimes, trunk, ratio):
     features, result = regimes
+    assert result.best_epoch > 0 and result.model.head.weight.abs().sum() > 0
     before = {k: v.clone() for k, v in result.model.state_dict().items()}
     scaled = fit_scale(result.model, features, trunk, SCALE, TRAIN)
     # The validation NLL fell below the untrained head's (a constant spread).
@@ -114,11 +117,19 @@ def test_gaussian_nll_known_answer():
 def test_point_forecasts_are_identical_with_and_without_the_scale_head_step(prices):
     features = build_features(prices, FeatureConfig(window=10))
     ends = features.split.test
-    plain = RNNForecaster(MODEL, TRAIN).fit(features)
-    with_intervals = RNNForecaster(MODEL, TRAIN, SCALE).fit(features)
+    point = dataclasses.replace(TRAIN, shrink=False, min_delta=0.0)  # a centre that moves
+    finetune = dataclasses.replace(SCALE, scale_trunk="finetune")
+    plain = RNNForecaster(MODEL, point).fit(features)
+    with_intervals = RNNForecaster(MODEL, point, finetune).fit(features)
     assert plain.intervals is None and with_intervals.intervals is not None
+    assert np.abs(plain.predict(features, ends) / features.close[ends] - 1).max() > 1e-4
     np.testing.assert_array_equal(
         plain.predict(features, ends), with_intervals.predict(features, ends)
+    )
+    # The network that is served (centre and scale head in one) forecasts the same centre.
+    served = forecast_log_returns(with_intervals.intervals.model, features, ends, 64)
+    np.testing.assert_array_equal(
+        served, forecast_log_returns(plain.result.model, features, ends, 64)
     )
     bands = with_intervals.bands(features, ends)
     np.testing.assert_array_equal(bands.median, plain.predict(features, ends))

@@ -20,6 +20,7 @@ import torch
 from helpers import SAMPLE_DIR, SHRUNK
 from mlflow.tracking import MlflowClient
 
+import pipeline
 from pipeline.cli import main
 from pipeline.errors import LockedError
 from pipeline.jobs.lock import exclusive_lock
@@ -199,6 +200,8 @@ def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
             **os.environ,
             "MLFLOW_TRACKING_URI": mlflow_store,
             "PATH": f"{mlflow_bin.parent}{os.pathsep}{os.environ['PATH']}",
+            # The server imports the package under test, not whichever one is installed.
+            "PYTHONPATH": str(Path(pipeline.__file__).resolve().parents[1]),
         },
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
