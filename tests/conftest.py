@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import helpers
 import mlflow
 import pandas as pd
 import pytest
@@ -44,7 +45,7 @@ def local_ray(request, tmp_path_factory):
     # Workers cannot import test modules: ship the module's job functions by value.
     ray.cloudpickle.register_pickle_by_value(request.module)
     token = tmp_path_factory.mktemp("ray-token") / "token"
-    token.write_text("0f1e2d3c4b5a6978" * 4)
+    token.write_text(helpers.RAY_TOKEN)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RAY_AUTH_TOKEN_PATH", str(token))
         env.delenv("RAY_ADDRESS", raising=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import helpers
 import numpy as np
 import pytest
 import torch
@@ -134,7 +135,7 @@ def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypat
     from benchmarks import scaling
 
     token = tmp_path / "token"
-    token.write_text("0123456789abcdef" * 4)
+    token.write_text(helpers.RAY_TOKEN)
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))  # never ~/.ray/auth_token
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     out = tmp_path / "scaling.json"

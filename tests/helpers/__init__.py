@@ -10,6 +10,10 @@ import pandas as pd
 
 SAMPLE_DIR = Path(str(resources.files("pipeline.data") / "sample"))
 
+# Every Ray this test process starts uses this token: Ray reads a process's token once, so a
+# second ray.init with another token in the same process fails with InvalidAuthToken.
+RAY_TOKEN = "0123456789abcdef" * 4
+
 # The shrunk config of every end-to-end test, as CLI options: seconds, not minutes.
 SHRUNK = ["--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
           "--scale-epochs", "3", "--no-progress", "--device", "cpu"]  # fmt: skip

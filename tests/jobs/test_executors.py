@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import helpers
 import pytest
 
 from pipeline.errors import ConfigError, DataError, Interrupted
@@ -144,7 +145,7 @@ def ray_env(tmp_path_factory):
     # ship this module's functions by value (real jobs live in the pipeline package).
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     token = tmp_path_factory.mktemp("ray-token") / "token"
-    token.write_text("0123456789abcdef" * 4)
+    token.write_text(helpers.RAY_TOKEN)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RAY_AUTH_TOKEN_PATH", str(token))
         # Left unset: this process read RAY_AUTH_MODE when it imported ray, so
