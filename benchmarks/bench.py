@@ -330,10 +330,10 @@ def mlflow_store(folder: Path) -> Iterator[str]:
     """Work in ``folder`` with MLflow's default layout there; restore everything after."""
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    before_cwd, before_env = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before_cwd, before_env = Path.cwd(), {name: os.environ.get(name) for name in names}
     os.chdir(folder)
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(uri)  # both set their environment variable too
     mlflow.set_registry_uri(uri)
     try:
         yield uri
@@ -341,12 +341,13 @@ def mlflow_store(folder: Path) -> Iterator[str]:
         while mlflow.active_run():
             mlflow.end_run()
         os.chdir(before_cwd)
-        if before_env is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = before_env
         mlflow.set_tracking_uri(None)
-        mlflow.set_registry_uri(None)
+        mlflow.set_registry_uri(None)  # which leaves MLFLOW_REGISTRY_URI behind
+        for name, value in before_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_config(settings: BenchConfig, device: torch.device, amp: bool, folder: Path) -> Config:

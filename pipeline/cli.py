@@ -261,11 +261,13 @@ def cmd_sweep(cfg: Config, args: argparse.Namespace) -> int:
 def _prepare(cfg: Config, args: argparse.Namespace) -> str:
     """Check the device, point MLflow at its store and create the experiment once."""
     from pipeline.core.train import pick_device
-    from pipeline.tracking.store import configure, prepare_experiment
+    from pipeline.tracking.store import configure, prepare_experiment, prepare_registry
 
     pick_device(cfg.train.device)  # a missing GPU is an option error, before any work
     configure(args.tracking_uri)
-    return prepare_experiment(cfg.experiment)
+    experiment_id = prepare_experiment(cfg.experiment)
+    prepare_registry()
+    return experiment_id
 
 
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {

@@ -74,6 +74,7 @@ class Task:
     prices: pd.DataFrame
     experiment_id: str
     tracking_uri: str
+    registry_uri: str
     job_id: str
 
     @property
@@ -83,7 +84,7 @@ class Task:
 
 def run_task(task: Task) -> Summary:
     """Run one task, in this process or in a Ray worker."""
-    store.configure(task.tracking_uri)
+    store.configure(task.tracking_uri, task.registry_uri)
     if task.cfg.cluster.engine != "local":
         # A retried task (its worker was killed) first closes what the dead attempt left open.
         runs.end_runs(task.experiment_id, "FAILED", task_id=task.task_id)
@@ -108,13 +109,22 @@ def priced_job(
     clock = clock or StageClock()
     tickers = tuple(prices) if prices is not None else tickers_for(cfg)
     failed: list[StockcastError] = []
-    cfg, tracking_uri = for_engine(cfg)
+    cfg, tracking_uri, registry_uri = for_engine(cfg)
     job_id = uuid.uuid4().hex[:12]
 
     def tasks() -> Iterator[Task]:
         for ticker in tickers:
             if prices is not None:
-                yield Task(job, cfg, ticker, prices[ticker], experiment_id, tracking_uri, job_id)
+                yield Task(
+                    job,
+                    cfg,
+                    ticker,
+                    prices[ticker],
+                    experiment_id,
+                    tracking_uri,
+                    registry_uri,
+                    job_id,
+                )
                 continue
             try:
                 with clock.stage("fetch"):
@@ -123,7 +133,7 @@ def priced_job(
                 report_failure(exc)
                 failed.append(exc)
                 continue
-            yield Task(job, cfg, ticker, frame, experiment_id, tracking_uri, job_id)
+            yield Task(job, cfg, ticker, frame, experiment_id, tracking_uri, registry_uri, job_id)
 
     executor = make_executor(cfg.cluster.engine, num_cpus_per_task=cfg.cluster.cpus_per_task)
     try:
@@ -146,35 +156,45 @@ def priced_job(
     return exit_code(failed, len(tickers))
 
 
-def for_engine(cfg: Config) -> tuple[Config, str]:
-    """The config and tracking URI as the tasks should see them.
+def for_engine(cfg: Config) -> tuple[Config, str, str]:
+    """The config, tracking URI and registry URI as the tasks should see them.
 
     In-process, torch gets ``train.threads`` threads. Ray tasks get as many as
     their CPU share (the executor sets it) and no progress bars; on a local
     Ray, relative paths and a relative SQLite store are made absolute, since
     workers may run in another folder. A cluster needs a tracking server that
-    every node reaches: a SQLite file or folder here is refused.
+    every node reaches: a SQLite file or folder here is refused, for the runs or
+    for the model registry (``MLFLOW_REGISTRY_URI``).
     """
-    uri = store.tracking_uri()
+    uri, registry = store.tracking_uri(), store.registry_uri()
     if cfg.cluster.engine == "local":
         import torch
 
         torch.set_num_threads(cfg.train.threads)
-        return cfg, uri
+        return cfg, uri, registry
     if os.environ.get("RAY_ADDRESS"):
         if not uri.startswith(("http://", "https://")):
             raise ConfigError(
                 f"ENGINE=ray on a cluster (RAY_ADDRESS) needs a tracking server every node can "
                 f"reach, not {uri}: run `make tracking-server` and set MLFLOW_TRACKING_URI"
             )
-        return cfg.replace(train=dataclasses.replace(cfg.train, progress=False)), uri
+        if store.is_local(registry):
+            raise ConfigError(
+                f"ENGINE=ray on a cluster (RAY_ADDRESS) needs a model registry every node can "
+                f"reach, not {registry}: unset MLFLOW_REGISTRY_URI to use the tracking server's"
+            )
+        return cfg.replace(train=dataclasses.replace(cfg.train, progress=False)), uri, registry
     paths = dataclasses.replace(
         cfg.paths,
         data_dir=cfg.paths.data_dir.absolute(),
         reports_dir=cfg.paths.reports_dir.absolute(),
     )
     train = dataclasses.replace(cfg.train, progress=False)
-    return cfg.replace(paths=paths, train=train), store.absolute_uri(uri)
+    return (
+        cfg.replace(paths=paths, train=train),
+        store.absolute_uri(uri),
+        store.absolute_uri(registry),
+    )
 
 
 def report_failure(exc: StockcastError) -> None:

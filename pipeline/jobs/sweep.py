@@ -57,7 +57,7 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
     prices = {ticker: load_prices(ticker, cfg.data, cfg.paths) for ticker in tickers}
     sweep_folds(prices, cfg)  # too little history fails here, not in every trial
     # Trials always run on Ray, whatever --engine says (that is for the test days).
-    trial_cfg, tracking_uri = for_engine(
+    trial_cfg, tracking_uri, _ = for_engine(  # trials register no model
         cfg.replace(cluster=dataclasses.replace(cfg.cluster, engine="ray"))
     )
     label = _label(tickers)

@@ -26,18 +26,31 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 _DB_FAILURES = ("readonly database", "unable to open database file", "disk is full")
 
 
-def configure(tracking_uri: str | None = None) -> str:
-    """Point MLflow at ``tracking_uri`` (None keeps its default or environment); return the URI."""
+def configure(tracking_uri: str | None = None, registry_uri: str | None = None) -> str:
+    """Point MLflow at ``tracking_uri`` and ``registry_uri`` (None keeps its default or
+    environment); return the tracking URI."""
     # MLflow's own download bars would interleave with ours.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
+    if registry_uri:
+        mlflow.set_registry_uri(registry_uri)
     return mlflow.get_tracking_uri()
 
 
 def tracking_uri() -> str:
     """The tracking URI in effect."""
     return mlflow.get_tracking_uri()
+
+
+def registry_uri() -> str:
+    """The model registry's URI in effect (the tracking URI unless MLFLOW_REGISTRY_URI says)."""
+    return mlflow.get_registry_uri()
+
+
+def is_local(uri: str) -> bool:
+    """Whether ``uri`` is a file on this machine (SQLite, a folder), out of other nodes' reach."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
 
 def absolute_uri(uri: str) -> str:
@@ -63,6 +76,16 @@ def prepare_experiment(name: str) -> str:
         if found.tags.get(key) != value:
             client.set_experiment_tag(found.experiment_id, key, value)
     return found.experiment_id
+
+
+def prepare_registry() -> None:
+    """Create the model registry's tables now, in the driver, if its store is new.
+
+    MLflow's registry store creates a missing schema without a lock: Ray tasks
+    registering their first models at once into a new SQLite file (a registry
+    URI apart from the tracking store) race in that migration and fail.
+    """
+    MlflowClient().search_registered_models(max_results=1)
 
 
 def as_storage_error(exc: BaseException) -> StorageError | None:

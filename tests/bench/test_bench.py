@@ -146,4 +146,8 @@ def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypat
     assert fanout["fanout_speedup"] == pytest.approx(fanout["local_s"] / fanout["ray_s"])
     assert 0 < results["ray_task_overhead_share"]["share"] < 1
     assert set(results["threads"]) == {"threads_1_s", "threads_2_s"}
-    assert "fanout_speedup" in capsys.readouterr().out
+    rate = results["tickers_per_hour"]  # a real `stockcast all --engine ray` in a new process
+    assert rate["tickers"] == 3 and rate["runs_by_status"] == {"FINISHED": 3}
+    assert rate["measured_ray"] == pytest.approx(3 / rate["seconds"] * 3600)
+    printed = capsys.readouterr().out
+    assert "fanout_speedup" in printed and "tickers_per_hour" in printed

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 from helpers import SHRUNK, write_csvs
 from mlflow.tracking import MlflowClient
@@ -70,6 +71,22 @@ def test_ray_tasks_give_exactly_the_in_process_metrics_and_lose_no_run(
         assert on_ray[ticker].data.tags["job_id"] != here[ticker].data.tags["job_id"]
         for metric in METRICS:
             assert on_ray[ticker].data.metrics[metric] == here[ticker].data.metrics[metric]
+
+
+def test_a_registry_apart_from_the_runs_is_the_one_the_tasks_register_in(
+    local_ray, mlflow_store, tmp_path, csv_folder, monkeypatch
+):
+    """MLFLOW_REGISTRY_URI naming a new SQLite file: the driver creates its tables first
+    (the tasks creating them at once raced in MLflow's migration) and every task uses it."""
+    models = f"sqlite:///{tmp_path / 'models.db'}"
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", models)
+    mlflow.set_registry_uri(models)
+    common = ["all", "--source", "csv", "--data", str(csv_folder), *SHRUNK, "--epochs", "1"]
+    assert main([*common, "--data-dir", str(tmp_path / "data"), "--engine", "ray"]) == 0
+    names = {m.name for m in MlflowClient(registry_uri=models).search_registered_models()}
+    assert names == {f"stockcast-{t}" for t in TICKERS}
+    assert MlflowClient(registry_uri=mlflow_store).search_registered_models() == []
+    assert {r.info.status for r in _runs("stockcast")} == {"FINISHED"}
 
 
 # --- faults: jobs that kill their own worker once ---------------------------------------------

@@ -137,7 +137,7 @@ def test_a_driver_with_the_wrong_token_gets_one_clear_error(two_node_cluster, tm
 
 
 def test_all_on_the_cluster_logs_every_ticker_to_the_tracking_server(
-    two_node_cluster, tracking_server, tmp_path
+    two_node_cluster, tracking_server, tmp_path, monkeypatch
 ):
     """ENGINE=ray with no shared folder: the driver sends prices as values, the workers
     write their stage files in their own folders and their models to the server."""
@@ -174,6 +174,7 @@ def test_all_on_the_cluster_logs_every_ticker_to_the_tracking_server(
         assert r.info.artifact_uri.startswith("mlflow-artifacts:")
         assert "test_metrics.md" in {a.path for a in client.list_artifacts(r.info.run_id)}
     mlflow.set_tracking_uri(tracking_server.uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", tracking_server.uri)  # removed after the test
     mlflow.set_registry_uri(tracking_server.uri)
     try:  # each registered model's files came from a worker to the server
         for ticker in tickers:
