@@ -1,9 +1,11 @@
 """Scaling out (``make bench``, second part): Ray against one process, on the same tickers.
 
-- ``fanout_speedup``: the ``all`` job on N synthetic tickers, in-process (torch on
-  ``train.threads`` threads) over ENGINE=ray with one CPU per task on a local
+- ``fanout_speedup``: the ``all`` job on N synthetic tickers (16), in-process (torch
+  on ``train.threads`` threads) over ENGINE=ray with one CPU per task on a local
   Ray, same config and seed: medians of runs taking turns on warm workers; the
-  start (``ray.init`` and the workers' first run, imports included) apart.
+  start (``ray.init`` and the workers' first run, imports included) apart. Also
+  how busy the tasks kept the CPUs (early stopping makes tickers unequal, so the
+  last task to end leaves a CPU idle: the fewer the tickers, the larger that tail).
 - ``ray_task_overhead_share``: on a warm worker, a task's round trip beyond its
   own work (a no-op task's round trip) over the median ticker's task time.
 - ``threads``: one ticker's training in-process with 1 and with 2 torch threads.
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             paths=Paths(data_dir=Path(tmp) / "data", reports_dir=Path(tmp) / "reports"),
         )
         prices = synthetic_prices(1, args.days, seed=7)[0]
-        results["threads"] = thread_seconds(base, prices, args.repeats)
+        results["threads"] = thread_seconds(base, prices, args.thread_repeats)
 
         on_ray = base.replace(cluster=ClusterConfig(engine="ray"))
         began = time.perf_counter()
@@ -186,12 +188,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # The first pass starts the workers (each imports torch, MLflow, ...): timed
             # apart; then in-process and Ray take turns on warm workers.
             cold_s, _ = timed_all(on_ray, "bench-ray-cold")
-            local, on, local_tasks = [], [], []
+            local, on, local_tasks, ray_tasks = [], [], [], []
             for i in range(args.repeats):
                 seconds, tasks = timed_all(base, f"bench-local-{i}")
                 local.append(seconds)
                 local_tasks += tasks
-                on.append(timed_all(on_ray, f"bench-ray-{i}")[0])
+                seconds, tasks = timed_all(on_ray, f"bench-ray-{i}")
+                on.append(seconds)
+                ray_tasks += tasks
             round_trip = task_round_trip(args.calls)
         finally:
             ray.shutdown()
@@ -207,6 +211,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ray_cold_s": cold_s,
             "fanout_speedup": local_s / ray_s,
             "fanout_speedup_cold": local_s / (ray_init_s + cold_s),
+            # Where Ray's time goes: a ticker's own seconds in a task against in-process,
+            # and the share of the CPUs' time that tasks kept busy (1.0: no gaps, no tail).
+            "task_s_median_local": statistics.median(local_tasks),
+            "task_s_median_ray": statistics.median(ray_tasks),
+            "ray_busy_share": sum(ray_tasks) / (ray_cpus() * sum(on)),
             "cpus": ray_cpus(),
         }
         results["ray_task_overhead_share"] = {
@@ -239,6 +248,8 @@ def format_table(results: dict[str, Any]) -> str:
         f"in-process {f['local_s']:.1f}s, ray {f['ray_s']:.1f}s on warm workers; "
         f"{f['fanout_speedup_cold']:.2f} cold: ray.init {f['ray_init_s']:.1f}s "
         f"+ first run {f['ray_cold_s']:.1f}s)",
+        f"  ray tasks                CPUs busy {f['ray_busy_share']:.0%} of the run; median ticker "
+        f"{f['task_s_median_ray']:.2f}s in a task, {f['task_s_median_local']:.2f}s in-process",
         f"ray_task_overhead_share  {o['share']:.4f}  (round trip {o['round_trip_s'] * 1e3:.1f} ms "
         f"over a {o['median_task_s']:.2f} s task)",
         f"threads                  1: {t['threads_1_s']:.2f}s, 2: {t['threads_2_s']:.2f}s "
@@ -257,10 +268,13 @@ def format_table(results: dict[str, Any]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
-    p.add_argument("--tickers", type=int, default=8, help="synthetic tickers (default 8)")
+    p.add_argument("--tickers", type=int, default=16, help="synthetic tickers (default 16)")
     p.add_argument("--days", type=int, default=1500, help="days per ticker (default 1500)")
     p.add_argument("--epochs", type=int, default=10, help="most epochs (default 10)")
-    p.add_argument("--repeats", type=int, default=3, help="repeats of the thread timing")
+    p.add_argument("--repeats", type=int, default=3, help="in-process/Ray pairs (default 3)")
+    p.add_argument(
+        "--thread-repeats", type=int, default=7, help="1/2-thread pairs of one training (7)"
+    )
     p.add_argument("--calls", type=int, default=50, help="no-op tasks timed (default 50)")
     p.add_argument(
         "--rate-tickers",
@@ -274,6 +288,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.tickers, args.days, args.epochs, args.repeats, args.calls = 3, 300, 1, 1, 5
+        args.thread_repeats = 1
         args.rate_tickers = min(args.rate_tickers, 3)
     return args
 
