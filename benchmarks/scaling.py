@@ -3,7 +3,9 @@
 - ``fanout_speedup``: the ``all`` job on N synthetic tickers (16), in-process (torch
   on ``train.threads`` threads) over ENGINE=ray with one CPU per task on a local
   Ray, same config and seed: medians of runs taking turns on warm workers; the
-  start (``ray.init`` and the workers' first run, imports included) apart. Also
+  start (``ray.init`` and the workers' first run, imports included) apart; and
+  against in-process with a torch thread per core (``fanout_speedup_vs_all_cores``,
+  the faster in-process setting on an idle machine, not the default). Also
   how busy the tasks kept the CPUs (early stopping makes tickers unequal, so the
   last task to end leaves a CPU idle: the fewer the tickers, the larger that tail).
 - ``ray_task_overhead_share``: on a warm worker, a task's round trip beyond its
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -188,11 +191,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # The first pass starts the workers (each imports torch, MLflow, ...): timed
             # apart; then in-process and Ray take turns on warm workers.
             cold_s, _ = timed_all(on_ray, "bench-ray-cold")
-            local, on, local_tasks, ray_tasks = [], [], [], []
+            # In-process also with a thread per core, the fastest on an idle machine.
+            cores = base.replace(train=dataclasses.replace(train, threads=ray_cpus()))
+            local, local_cores, on, local_tasks, ray_tasks = [], [], [], [], []
             for i in range(args.repeats):
                 seconds, tasks = timed_all(base, f"bench-local-{i}")
                 local.append(seconds)
                 local_tasks += tasks
+                local_cores.append(timed_all(cores, f"bench-local-cores-{i}")[0])
                 seconds, tasks = timed_all(on_ray, f"bench-ray-{i}")
                 on.append(seconds)
                 ray_tasks += tasks
@@ -211,6 +217,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ray_cold_s": cold_s,
             "fanout_speedup": local_s / ray_s,
             "fanout_speedup_cold": local_s / (ray_init_s + cold_s),
+            "local_all_cores_s": statistics.median(local_cores),
+            "local_all_cores_runs_s": local_cores,
+            "fanout_speedup_vs_all_cores": statistics.median(local_cores) / ray_s,
             # Where Ray's time goes: a ticker's own seconds in a task against in-process,
             # and the share of the CPUs' time that tasks kept busy (1.0: no gaps, no tail).
             "task_s_median_local": statistics.median(local_tasks),
@@ -248,6 +257,8 @@ def format_table(results: dict[str, Any]) -> str:
         f"in-process {f['local_s']:.1f}s, ray {f['ray_s']:.1f}s on warm workers; "
         f"{f['fanout_speedup_cold']:.2f} cold: ray.init {f['ray_init_s']:.1f}s "
         f"+ first run {f['ray_cold_s']:.1f}s)",
+        f"  vs {f['cpus']} threads          {f['fanout_speedup_vs_all_cores']:.2f}  "
+        f"(in-process with a torch thread per core: {f['local_all_cores_s']:.1f}s)",
         f"  ray tasks                CPUs busy {f['ray_busy_share']:.0%} of the run; median ticker "
         f"{f['task_s_median_ray']:.2f}s in a task, {f['task_s_median_local']:.2f}s in-process",
         f"ray_task_overhead_share  {o['share']:.4f}  (round trip {o['round_trip_s'] * 1e3:.1f} ms "

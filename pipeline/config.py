@@ -84,7 +84,9 @@ class TrainConfig:
     shrink: bool = setting(True, "shrink forecasts towards persistence by what validation supports")
     shrink_z: float = setting(1.5, "standard errors taken off the validation slope when shrinking")
     eval_batch: int = setting(4096, "windows per forward pass when only predicting")
-    threads: int = setting(1, "torch CPU threads in this process (1 was fastest here: make bench)")
+    threads: int = setting(
+        1, "torch CPU threads in this process (1: safe beside other jobs; see README, Benchmarks)"
+    )
     device: str = setting("auto", "auto picks CUDA, then Apple MPS, then the CPU", choices=DEVICES)
     seed: int = setting(42, "seeds torch and numpy so that a CPU run repeats exactly")
     amp: bool = setting(False, "bfloat16 autocast on CUDA (ignored elsewhere)")

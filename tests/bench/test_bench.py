@@ -144,6 +144,10 @@ def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypat
     fanout = results["fanout"]
     assert fanout["tickers"] == 3 and fanout["local_s"] > 0 and fanout["ray_s"] > 0
     assert fanout["fanout_speedup"] == pytest.approx(fanout["local_s"] / fanout["ray_s"])
+    assert fanout["fanout_speedup_vs_all_cores"] == pytest.approx(
+        fanout["local_all_cores_s"] / fanout["ray_s"]
+    )
+    assert 0 < fanout["ray_busy_share"] <= 1.05
     assert 0 < results["ray_task_overhead_share"]["share"] < 1
     assert set(results["threads"]) == {"threads_1_s", "threads_2_s"}
     rate = results["tickers_per_hour"]  # a real `stockcast all --engine ray` in a new process
