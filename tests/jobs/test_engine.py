@@ -146,10 +146,12 @@ def test_a_killed_worker_is_retried_and_leaves_a_consistent_end(
         assert statuses == ["FINISHED"] * 6
 
 
+@pytest.mark.parametrize("to", ["driver", "process group"])
 def test_sigterm_on_the_driver_cancels_the_tasks_and_marks_their_runs_killed(
-    mlflow_store, tmp_path, csv_folder, token
+    mlflow_store, tmp_path, csv_folder, token, to
 ):
-    """A separate driver process with its own local Ray, stopped as a scheduler would."""
+    """A separate driver process with its own local Ray, stopped as a scheduler would: the
+    driver alone, or its whole process group (`timeout`, systemd), Ray's own processes too."""
     env = {
         **os.environ,
         "RAY_AUTH_TOKEN_PATH": str(token),
@@ -162,6 +164,7 @@ def test_sigterm_on_the_driver_cancels_the_tasks_and_marks_their_runs_killed(
          "--data", str(csv_folder), "--data-dir", str(tmp_path / "data"), *SHRUNK,
          "--epochs", "500", "--patience", "500", "--min-delta", "0"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
@@ -169,7 +172,10 @@ def test_sigterm_on_the_driver_cancels_the_tasks_and_marks_their_runs_killed(
             assert driver.poll() is None, driver.stderr.read()
             assert time.monotonic() < deadline, "no run started"
             time.sleep(0.5)
-        driver.send_signal(signal.SIGTERM)
+        if to == "driver":
+            driver.send_signal(signal.SIGTERM)
+        else:  # Ray's GCS and raylet, started by the driver, are in its group
+            os.killpg(driver.pid, signal.SIGTERM)
         assert driver.wait(timeout=120) == 143
     finally:
         if driver.poll() is None:
