@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # The first pass starts the workers (each imports torch, MLflow, ...): timed
             # apart; then in-process and Ray take turns on warm workers.
             cold_s, _ = timed_all(on_ray, "bench-ray-cold")
-            # In-process also with a thread per core, the fastest on an idle machine.
+            # In-process also with a thread per core, usually faster on an idle machine.
             cores = base.replace(train=dataclasses.replace(train, threads=ray_cpus()))
             local, local_cores, on, local_tasks, ray_tasks = [], [], [], [], []
             for i in range(args.repeats):
