@@ -538,7 +538,7 @@ def bench_inference(
         cfg = Config(tickers=(settings.ticker,), experiment="stockcast-bench")
         experiment_id = prepare_experiment(cfg.experiment)
         with runs.run(cfg, settings.ticker, experiment_id=experiment_id, kind="bench"):
-            uri = log_model(forecaster, one)
+            uri = log_model(forecaster, one).model_uri
         began = time.perf_counter()
         model = mlflow.pyfunc.load_model(uri)
         load_s = time.perf_counter() - began

@@ -83,7 +83,7 @@ def run_retrain(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: s
             scores["challenger"]["rmse"], scores.get("champion", {}).get("rmse")
         )
         runs.log_retrain(scores, decision, old)
-        model_uri = log_model(challenger, prices.iloc[-window:])
+        model_uri = log_model(challenger, prices.iloc[-window:]).model_uri
         version = promotion.register(
             model_uri, ticker, run_id, "retrain", decision,
             holdout_rmse=f"{scores['challenger']['rmse']:.6f}",

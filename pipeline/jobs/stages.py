@@ -197,8 +197,10 @@ def evaluate_stage(
 def log_stage(
     ticker: str, evaluation: Evaluation, forecaster: Forecaster, prices: pd.DataFrame
 ) -> str:
-    """Log the test metrics, the plots and the pyfunc model to the active run."""
-    runs.log_evaluation(evaluation, prefix="test")
+    """Log the pyfunc model, the test metrics (linked to it) and the plots to the active run."""
+    # The model first: logging it fetches the history of every metric already logged.
+    logged = log_model(forecaster, prices.iloc[-forecaster.window :])
+    runs.log_evaluation(evaluation, prefix="test", model_id=logged.model_id)
     title = f"{ticker}: next-day Close on the last test days"
     if evaluation.bands is not None:
         levels = forecaster.multipliers.levels
@@ -206,7 +208,7 @@ def log_stage(
     else:  # a model saved before intervals: no band to draw
         fig = forecast_figure(evaluation.forecasts.iloc[-120:], title, [RNN, "persistence"])
         runs.log_figure(fig, "plots/test_forecast.png")
-    return log_model(forecaster, prices.iloc[-forecaster.window :])
+    return logged.model_uri
 
 
 def evaluation_text(ticker: str, features: Features, evaluation: Evaluation) -> str:

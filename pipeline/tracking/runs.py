@@ -208,8 +208,11 @@ def table_metrics(
     }
 
 
-def log_evaluation(evaluation: Evaluation, prefix: str = "test") -> dict[str, float]:
-    """Log every model's point and interval scores; return the logged metrics."""
+def log_evaluation(
+    evaluation: Evaluation, prefix: str = "test", model_id: str | None = None
+) -> dict[str, float]:
+    """Log every model's point and interval scores (linked to the logged model
+    ``model_id`` if given); return the logged metrics."""
     metrics = table_metrics(evaluation.table, prefix)
     mlflow.log_text(markdown_table(evaluation.table), f"{prefix}_metrics.md")
     mlflow.log_text(evaluation.forecasts.to_csv(float_format="%.6f"), f"{prefix}_forecasts.csv")
@@ -217,7 +220,7 @@ def log_evaluation(evaluation: Evaluation, prefix: str = "test") -> dict[str, fl
         metrics |= table_metrics(evaluation.intervals, prefix, evaluation.intervals.columns)
         mlflow.log_text(markdown_table(evaluation.intervals), f"{prefix}_intervals.md")
         mlflow.log_text(evaluation.bands.to_csv(float_format="%.6f"), f"{prefix}_bands.csv")
-    mlflow.log_metrics(metrics)
+    mlflow.log_metrics(metrics, model_id=model_id)
     return metrics
 
 

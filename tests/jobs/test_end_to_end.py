@@ -57,6 +57,10 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert metrics["test_width_90"] > 0 and metrics["scale_best_epoch"] >= 0
     assert {"val_interval_score_ewma", "conformal_upper_90"} <= set(metrics)
     assert run.data.tags["scale_trunk"] in {"frozen", "finetune"}
+    # The logged model (MLflow's Models tab) carries the run's test scores too.
+    (model,) = client.search_logged_models(experiment_ids=[exp.experiment_id])
+    linked = {m.key: m.value for m in model.metrics}
+    assert linked["test_rmse"] == metrics["test_rmse"] and "garch_test_pinball" in linked
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "test_metrics.md", "test_forecasts.csv", "test_intervals.md"} <= artifacts
