@@ -52,8 +52,7 @@ from torch.utils.data import DataLoader, Dataset
 from pipeline import storage
 from pipeline.config import Config, FeatureConfig, ModelConfig, Paths, TrainConfig
 from pipeline.core.features import CLOSE, N_FEATURES, Features, build_features
-from pipeline.core.model import StockRNN
-from pipeline.core.train import DeviceData, pick_device, seed_everything, train_epoch
+from pipeline.core.network import StockRNN
 from pipeline.data.sources import load_sample
 from pipeline.data.validate import PRICE_COLUMNS
 from pipeline.errors import ConfigError, StockcastError
@@ -61,6 +60,7 @@ from pipeline.jobs.all import run_all as all_job
 from pipeline.jobs.common import StageClock
 from pipeline.jobs.driver import priced_job
 from pipeline.jobs.stages import TRAINING
+from pipeline.models.training import DeviceData, pick_device, seed_everything, train_epoch
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import runs
 from pipeline.tracking.models import log_model

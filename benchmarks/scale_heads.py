@@ -24,16 +24,17 @@ import numpy as np
 import pandas as pd
 
 from pipeline.cli import build_parser, config_from_args
+from pipeline.core.bands import conformal_bands
 from pipeline.core.features import CLOSE, features_for_split
-from pipeline.core.scale import TRUNKS, forecast_spread
-from pipeline.core.train import fit
 from pipeline.data.sources import load_prices
 from pipeline.evaluation.backtest import check_backtest_history
-from pipeline.evaluation.bands import band_frame, conformal_bands, interval_table
-from pipeline.evaluation.calibration import fit_intervals
 from pipeline.evaluation.evaluate import forecast_interval_baselines
-from pipeline.evaluation.interval_models import interval_baselines
+from pipeline.evaluation.tables import band_frame, interval_table
 from pipeline.jobs.driver import tickers_for
+from pipeline.models.calibration import fit_intervals
+from pipeline.models.scale_head import TRUNKS, forecast_spread
+from pipeline.models.training import fit
+from pipeline.models.volatility import interval_baselines
 
 
 def measure(cfg, ticker: str, prices: pd.DataFrame) -> list[dict]:

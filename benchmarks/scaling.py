@@ -47,9 +47,9 @@ from benchmarks.synthetic import write_synthetic
 from pipeline import storage
 from pipeline.config import ClusterConfig, Config, DataConfig, Paths, TrainConfig
 from pipeline.core.features import build_features
-from pipeline.core.train import fit
 from pipeline.jobs.all import run_all
 from pipeline.jobs.driver import priced_job
+from pipeline.models.training import fit
 from pipeline.tracking.store import prepare_experiment
 
 DEFAULT_OUT = Path("bench-results") / "scaling.json"

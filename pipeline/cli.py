@@ -260,7 +260,7 @@ def cmd_sweep(cfg: Config, args: argparse.Namespace) -> int:
 
 def _prepare(cfg: Config, args: argparse.Namespace) -> str:
     """Check the device, point MLflow at its store and create the experiment once."""
-    from pipeline.core.train import pick_device
+    from pipeline.models.training import pick_device
     from pipeline.tracking.store import configure, prepare_experiment, prepare_registry
 
     pick_device(cfg.train.device)  # a missing GPU is an option error, before any work

@@ -77,6 +77,14 @@ def window_view(log_prices: np.ndarray, window: int) -> np.ndarray:
     return sliding_window_view(log_prices, window, axis=0).transpose(0, 2, 1)
 
 
+def next_log_returns(log_close: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The targets ``r[t+1] = log_close[t+1] - log_close[t]`` for each end day ``t``."""
+    log_close, ends = np.asarray(log_close, dtype=float), np.asarray(ends, dtype=int)
+    if ends.size and (ends.min() < 0 or ends.max() + 1 >= len(log_close)):
+        raise ValueError("every end day t needs a next day t + 1 inside log_close")
+    return log_close[ends + 1] - log_close[ends]
+
+
 def make_batch(windows: Any, log_close: Any, ends: Any, window: int, mean: Any, scale: Any) -> Any:
     """Scaled, close-relative inputs for samples ending on ``ends``.
 

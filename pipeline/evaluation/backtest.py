@@ -18,14 +18,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import BacktestConfig, FeatureConfig
+from pipeline.core.bands import Bands
 from pipeline.core.features import Features, features_for_split
 from pipeline.core.splits import Split, check_sizes, min_backtest_days, walk_forward_splits
-from pipeline.evaluation.bands import Bands, interval_table
-from pipeline.evaluation.baselines import RNN, Forecaster
 from pipeline.evaluation.evaluate import evaluate
-from pipeline.evaluation.interval_models import IntervalForecaster
-from pipeline.evaluation.metrics import METRICS, score
-from pipeline.evaluation.stats import diebold_mariano
+from pipeline.evaluation.tables import interval_table
+from pipeline.metrics.dm import diebold_mariano
+from pipeline.metrics.point import METRICS, score
+from pipeline.models.base import Forecaster, IntervalForecaster
+from pipeline.models.rnn import RNN
 
 
 @dataclass(frozen=True)

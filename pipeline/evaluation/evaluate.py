@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.core.bands import Bands
 from pipeline.core.features import Features
-from pipeline.evaluation.bands import Bands, band_frame, interval_table
-from pipeline.evaluation.baselines import Forecaster
-from pipeline.evaluation.interval_models import IntervalForecaster
-from pipeline.evaluation.metrics import METRICS, score
+from pipeline.evaluation.tables import band_frame, interval_table
+from pipeline.metrics.point import METRICS, score
+from pipeline.models.base import Forecaster, IntervalForecaster
 
 
 @dataclass(frozen=True)

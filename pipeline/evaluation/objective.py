@@ -47,7 +47,7 @@ from pipeline.core.splits import (
     min_backtest_days,
     walk_forward_splits,
 )
-from pipeline.core.train import Epoch, fit
+from pipeline.models.training import Epoch, fit
 
 
 @dataclass(frozen=True)

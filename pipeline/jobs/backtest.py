@@ -14,10 +14,12 @@ from pipeline.evaluation.backtest import (
     pooled_interval_table,
     pooled_table,
 )
-from pipeline.evaluation.baselines import RNNForecaster, baselines
-from pipeline.evaluation.interval_models import AdaptiveRNN, interval_baselines
 from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.jobs.common import Summary
+from pipeline.models.conformal import AdaptiveRNN
+from pipeline.models.point import baselines
+from pipeline.models.rnn import RNNForecaster
+from pipeline.models.volatility import interval_baselines
 from pipeline.tracking import runs
 
 

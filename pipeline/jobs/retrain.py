@@ -14,12 +14,12 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.core.features import features_for_split
 from pipeline.core.splits import check_sizes, holdout_split
-from pipeline.core.train import fit
 from pipeline.data.sources import source_uri
-from pipeline.evaluation.calibration import fit_intervals
-from pipeline.evaluation.metrics import score
 from pipeline.jobs import promotion
 from pipeline.jobs.common import Summary
+from pipeline.metrics.point import score
+from pipeline.models.calibration import fit_intervals
+from pipeline.models.training import fit
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import registry, runs
 from pipeline.tracking.models import log_model

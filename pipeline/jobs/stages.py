@@ -15,24 +15,25 @@ import pandas as pd
 
 from pipeline import storage
 from pipeline.config import Config, flatten
+from pipeline.core.bands import Bands
 from pipeline.core.features import Features, build_features, scaler_from_state, scaler_state
-from pipeline.core.scale import ScaleEpoch
 from pipeline.core.splits import Split
-from pipeline.core.train import Epoch, fit
 from pipeline.data.sources import load_prices
 from pipeline.data.validate import read_price_csv
 from pipeline.errors import DataError
-from pipeline.evaluation.bands import Bands
-from pipeline.evaluation.baselines import RNN, baselines
-from pipeline.evaluation.calibration import fit_intervals
 from pipeline.evaluation.evaluate import (
     Evaluation,
     evaluate,
     forecast_baselines,
     forecast_interval_baselines,
 )
-from pipeline.evaluation.interval_models import interval_baselines
 from pipeline.evaluation.report import text_table
+from pipeline.models.calibration import fit_intervals
+from pipeline.models.point import baselines
+from pipeline.models.rnn import RNN
+from pipeline.models.scale_head import ScaleEpoch
+from pipeline.models.training import Epoch, fit
+from pipeline.models.volatility import interval_baselines
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import runs
 from pipeline.tracking.models import log_model

@@ -23,6 +23,7 @@ import torch
 
 from pipeline import storage
 from pipeline.config import ModelConfig
+from pipeline.core.bands import Bands, ConformalMultipliers, conformal_bands, level_name
 from pipeline.core.features import (
     CLOSE,
     N_FEATURES,
@@ -32,10 +33,8 @@ from pipeline.core.features import (
     to_price,
     window_view,
 )
-from pipeline.core.model import StockRNN
+from pipeline.core.network import StockRNN
 from pipeline.data.validate import PRICE_COLUMNS
-from pipeline.evaluation.bands import Bands, conformal_bands, level_name
-from pipeline.evaluation.intervals import ConformalMultipliers
 
 WEIGHTS = "weights.pt"
 SPEC = "forecaster.json"

@@ -18,16 +18,17 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from pipeline.config import Config, flatten
-from pipeline.core.scale import ScaleEpoch
-from pipeline.core.train import Epoch, TrainResult
+from pipeline.core.bands import level_name
 from pipeline.errors import Interrupted
 from pipeline.evaluation.backtest import FoldResult
-from pipeline.evaluation.bands import frame_models, level_name
-from pipeline.evaluation.baselines import RNN
-from pipeline.evaluation.calibration import IntervalFit
 from pipeline.evaluation.evaluate import Evaluation
-from pipeline.evaluation.metrics import METRICS
 from pipeline.evaluation.report import markdown_table
+from pipeline.evaluation.tables import frame_models
+from pipeline.metrics.point import METRICS
+from pipeline.models.calibration import IntervalFit
+from pipeline.models.rnn import RNN
+from pipeline.models.scale_head import ScaleEpoch
+from pipeline.models.training import Epoch, TrainResult
 from pipeline.tracking.plots import (
     band_figure,
     cumulative_error_figure,

@@ -20,9 +20,9 @@ from benchmarks.bench import (
 )
 from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
 from pipeline.core.features import CLOSE, build_features
-from pipeline.core.model import StockRNN
-from pipeline.core.train import DeviceData, seed_everything, train_epoch
+from pipeline.core.network import StockRNN
 from pipeline.data.validate import validate_prices
+from pipeline.models.training import DeviceData, seed_everything, train_epoch
 
 FIGURES = (
     "data_path_speedup",

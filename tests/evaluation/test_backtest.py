@@ -25,8 +25,8 @@ from pipeline.evaluation.backtest import (
     fold_errors,
     pooled_table,
 )
-from pipeline.evaluation.baselines import Drift, Persistence, RidgeWindows
-from pipeline.evaluation.stats import diebold_mariano
+from pipeline.metrics.dm import diebold_mariano
+from pipeline.models.point import Drift, Persistence, RidgeWindows
 
 folds_cfg = st.builds(
     BacktestConfig,

@@ -4,15 +4,9 @@ import pytest
 
 from pipeline.config import BaselineConfig, FeatureConfig
 from pipeline.core.features import build_features
-from pipeline.evaluation.baselines import (
-    Drift,
-    MovingAverage,
-    Persistence,
-    RidgeWindows,
-    baselines,
-)
 from pipeline.evaluation.evaluate import evaluate, forecast_baselines
-from pipeline.evaluation.metrics import score
+from pipeline.metrics.point import score
+from pipeline.models.point import Drift, MovingAverage, Persistence, RidgeWindows, baselines
 
 
 def test_score_known_answer():

@@ -9,9 +9,9 @@ from helpers import make_prices
 
 from pipeline.config import BacktestConfig, Config, FeatureConfig, ModelConfig, SweepConfig
 from pipeline.core.splits import days_before_test, default_split
-from pipeline.core.train import fit
 from pipeline.errors import DataError
 from pipeline.evaluation.objective import iterations, sweep_folds, sweep_objective
+from pipeline.models.training import fit
 
 CFG = Config(
     features=FeatureConfig(window=10),

@@ -6,8 +6,8 @@ import torch
 
 from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
 from pipeline.core.features import build_features, to_price
-from pipeline.core.train import fit, forecast_log_returns
-from pipeline.evaluation.baselines import RNNForecaster
+from pipeline.models.rnn import RNNForecaster
+from pipeline.models.training import fit, forecast_log_returns
 from pipeline.serving.forecaster import SPEC, WEIGHTS, Forecaster
 
 TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5, device="cpu", progress=False)

@@ -1,82 +1,28 @@
-"""Interval forecasts in price units, and their scores: one table per set of test days.
+"""Every model's bands for the same days as one frame, and the interval table that scores it.
 
-A model's forecast for one day is a ``Bands`` row: the median and, per level, a
-lower and an upper bound, all prices. Every model's bands for the same days go
-into one frame (columns ``<model>_median``, ``<model>_lower_90``,
-``<model>_upper_90``, ...), which concatenates across folds, so that fold and
-pooled tables are scored by the same function.
+Columns ``<model>_median``, ``<model>_lower_90``, ``<model>_upper_90``, ...;
+frames concatenate across folds, so fold and pooled tables are scored by the
+same function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from pipeline.evaluation.intervals import (
-    ConformalMultipliers,
+from pipeline.core.bands import Bands, level_name
+from pipeline.metrics.dm import diebold_mariano_losses
+from pipeline.metrics.intervals import (
     coverage,
     interval_score,
     mean_width,
     mean_width_pct,
     pinball_loss,
 )
-from pipeline.evaluation.stats import diebold_mariano_losses
 
 REFERENCE = "rnn"  # the model every other model is tested against
-
-
-def level_name(level: float) -> str:
-    """A level as the percent used in column and metric names: 0.9 -> '90', 0.975 -> '97.5'."""
-    return f"{100.0 * level:g}"
-
-
-@dataclass(frozen=True)
-class Bands:
-    """A model's interval forecasts for some days, in price units."""
-
-    levels: tuple[float, ...]  # ascending central coverages
-    median: np.ndarray  # (days,)
-    lower: np.ndarray  # (days, levels)
-    upper: np.ndarray  # (days, levels)
-
-
-def price_bands(
-    log_close: np.ndarray,
-    centre: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    levels: Sequence[float],
-    median: np.ndarray | None = None,
-) -> Bands:
-    """Bands from log-return quantiles around today's log Close: ``Close * exp(q)``.
-
-    ``centre`` is the median log return; ``median`` (prices), when given, is
-    used instead, so that the RNN's median is exactly its point forecast.
-    """
-    base = np.asarray(log_close, dtype=float)
-    return Bands(
-        levels=tuple(levels),
-        median=np.exp(base + centre) if median is None else np.asarray(median, dtype=float),
-        lower=np.exp(base[:, None] + lower),
-        upper=np.exp(base[:, None] + upper),
-    )
-
-
-def conformal_bands(
-    log_close: np.ndarray,
-    centre: np.ndarray,
-    scale: np.ndarray,
-    multipliers: ConformalMultipliers,
-    median: np.ndarray | None = None,
-) -> Bands:
-    """Bands ``centre + multiplier * scale`` in log returns, as prices (see ``price_bands``)."""
-    c, s = np.asarray(centre, dtype=float), np.asarray(scale, dtype=float)
-    lower = c[:, None] + np.asarray(multipliers.lower) * s[:, None]
-    upper = c[:, None] + np.asarray(multipliers.upper) * s[:, None]
-    return price_bands(log_close, c, lower, upper, multipliers.levels, median)
 
 
 def band_frame(bands: dict[str, Bands], dates: pd.DatetimeIndex) -> pd.DataFrame:

@@ -11,14 +11,10 @@ from hypothesis import strategies as st
 from pipeline.config import BacktestConfig, IntervalConfig, ModelConfig, TrainConfig
 from pipeline.core.features import features_for_split
 from pipeline.core.splits import walk_forward_splits
-from pipeline.core.train import fit
 from pipeline.errors import DataError
-from pipeline.evaluation.calibration import (
-    check_calibration_days,
-    fit_intervals,
-    validation_score,
-)
-from pipeline.evaluation.intervals import calibrate_conformal
+from pipeline.models.calibration import check_calibration_days, fit_intervals, validation_score
+from pipeline.models.conformal import calibrate_conformal
+from pipeline.models.training import fit
 
 MODEL = ModelConfig(hidden_size=8)
 TRAIN = TrainConfig(epochs=2, lr=0.01, patience=5, device="cpu", progress=False, seed=5)

@@ -31,9 +31,9 @@ from torch import nn
 
 from pipeline.config import IntervalConfig, TrainConfig
 from pipeline.core.features import Features
-from pipeline.core.model import StockRNN
-from pipeline.core.train import DeviceData, autocast_for, predict_scaled
+from pipeline.core.network import StockRNN
 from pipeline.errors import TrainingError
+from pipeline.models.training import DeviceData, autocast_for, predict_scaled
 
 TRUNKS = ("frozen", "finetune")
 

@@ -19,20 +19,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.config import IntervalConfig, TrainConfig
-from pipeline.core.features import CLOSE, Features
-from pipeline.core.model import StockRNN
-from pipeline.core.scale import TRUNKS, ScaleEpoch, ScaleResult, fit_scale, forecast_spread
+from pipeline.core.bands import ConformalMultipliers, conformal_intervals, parse_levels
+from pipeline.core.features import CLOSE, Features, next_log_returns
+from pipeline.core.network import StockRNN
 from pipeline.errors import DataError
-from pipeline.evaluation.intervals import (
-    ConformalMultipliers,
-    EWMAVolatility,
-    calibrate_conformal,
-    conformal_intervals,
-    interval_score,
-    next_log_returns,
-    normalised_residuals,
-    parse_levels,
-)
+from pipeline.metrics.intervals import interval_score
+from pipeline.models.conformal import calibrate_conformal, normalised_residuals
+from pipeline.models.scale_head import TRUNKS, ScaleEpoch, ScaleResult, fit_scale, forecast_spread
+from pipeline.models.volatility import EWMAVolatility
 
 EWMA = "ewma"  # the validation yardstick's name among the candidates' scores
 

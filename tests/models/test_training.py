@@ -7,8 +7,8 @@ import torch
 
 from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
 from pipeline.core.features import build_features
-from pipeline.core.train import DeviceData, fit, mean_loss, pick_device, predict_scaled
 from pipeline.errors import ConfigError, TrainingError
+from pipeline.models.training import DeviceData, fit, mean_loss, pick_device, predict_scaled
 
 MODEL = ModelConfig(hidden_size=8)
 TRAIN = TrainConfig(epochs=3, batch_size=64, patience=5, device="cpu", progress=False, seed=7)
@@ -51,7 +51,7 @@ def test_early_stopping_restores_the_best_weights(features):
     best = min(result.history, key=lambda e: e.val_loss)
     assert result.best_epoch == best.epoch
     assert len(result.history) - 1 <= best.epoch + cfg.patience
-    from pipeline.core.train import DeviceData, mean_loss
+    from pipeline.models.training import DeviceData, mean_loss
 
     data = DeviceData(features, torch.device("cpu"))
     assert mean_loss(result.model, data, data.ends(features.split.val), 64) == pytest.approx(

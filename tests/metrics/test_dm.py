@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.evaluation.stats import diebold_mariano, diebold_mariano_losses
+from pipeline.metrics.dm import diebold_mariano, diebold_mariano_losses
 
 
 def t4_two_sided_p(t: float) -> float:

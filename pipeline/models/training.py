@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.core.features import CLOSE, N_FEATURES, Features, make_batch
-from pipeline.core.model import StockRNN
+from pipeline.core.network import StockRNN
 from pipeline.errors import ConfigError, TrainingError
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pipeline.config import ModelConfig
-from pipeline.core.model import StockRNN
+from pipeline.core.network import StockRNN
 
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])

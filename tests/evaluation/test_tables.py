@@ -1,43 +1,14 @@
-"""Interval forecasts in price units and the interval table: known answers."""
+"""The band frame and the interval table: known answers."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.evaluation.bands import (
+from pipeline.core.bands import (
     Bands,
-    band_frame,
-    conformal_bands,
-    frame_models,
-    interval_table,
-    level_name,
-    price_bands,
 )
-from pipeline.evaluation.intervals import ConformalMultipliers
-from pipeline.evaluation.stats import diebold_mariano_losses
-
-
-def test_level_names():
-    assert [level_name(x) for x in (0.9, 0.8, 0.975, 0.5)] == ["90", "80", "97.5", "50"]
-
-
-def test_price_bands_are_close_times_exp_of_the_log_return_quantiles():
-    log_close = np.log([100.0, 50.0])
-    b = price_bands(log_close, np.array([0.0, 0.01]), np.array([[-0.1], [-0.2]]),
-                    np.array([[0.1], [0.2]]), (0.9,))  # fmt: skip
-    np.testing.assert_allclose(b.median, [100.0, 50.0 * np.exp(0.01)])
-    np.testing.assert_allclose(b.lower[:, 0], [100 * np.exp(-0.1), 50 * np.exp(-0.2)])
-    np.testing.assert_allclose(b.upper[:, 0], [100 * np.exp(0.1), 50 * np.exp(0.2)])
-    given = price_bands(log_close, np.zeros(2), -np.ones((2, 1)), np.ones((2, 1)), (0.9,),
-                        median=np.array([1.0, 2.0]))  # fmt: skip
-    np.testing.assert_array_equal(given.median, [1.0, 2.0])
-
-
-def test_conformal_bands_scale_the_multipliers():
-    m = ConformalMultipliers(levels=(0.8, 0.9), lower=(-1.0, -2.0), upper=(1.5, 3.0))
-    b = conformal_bands(np.log([10.0]), np.array([0.0]), np.array([0.1]), m)
-    np.testing.assert_allclose(b.lower, 10 * np.exp([[-0.1, -0.2]]))
-    np.testing.assert_allclose(b.upper, 10 * np.exp([[0.15, 0.3]]))
+from pipeline.evaluation.tables import band_frame, frame_models, interval_table
+from pipeline.metrics.dm import diebold_mariano_losses
 
 
 def _frame() -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:

@@ -10,10 +10,10 @@ from torch import nn
 
 from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
 from pipeline.core.features import build_features
-from pipeline.core.model import StockRNN
-from pipeline.core.scale import fit_scale, forecast_spread, gaussian_nll
-from pipeline.core.train import DeviceData, fit, forecast_log_returns, predict_scaled
-from pipeline.evaluation.baselines import RNNForecaster
+from pipeline.core.network import StockRNN
+from pipeline.models.rnn import RNNForecaster
+from pipeline.models.scale_head import fit_scale, forecast_spread, gaussian_nll
+from pipeline.models.training import DeviceData, fit, forecast_log_returns, predict_scaled
 
 MODEL = ModelConfig(hidden_size=8)
 TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5, device="cpu", progress=False, seed=7)

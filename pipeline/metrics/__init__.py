@@ -1,0 +1,1 @@
+"""Scores on arrays: point errors, interval scores, Diebold–Mariano tests."""

@@ -1,0 +1,1 @@
+"""Every model family behind one small interface (``base.py``): the RNN, baselines, conformal."""

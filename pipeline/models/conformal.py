@@ -1,0 +1,161 @@
+"""Conformal calibration of interval forecasts: split conformal and adaptive (ACI).
+
+Residuals are normalised by the forecast's scale, ``(y - centre) / scale``; the
+multipliers that turn a centre and a scale into bounds are order statistics of
+those residuals on calibration (validation) days.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.core.bands import Bands, ConformalMultipliers, parse_levels, price_bands
+from pipeline.core.features import CLOSE, Features, next_log_returns
+
+if TYPE_CHECKING:  # the RNN's module imports this one (calibration)
+    from pipeline.models.rnn import RNNForecaster
+
+
+def normalised_residuals(actual: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Signed residuals in units of the forecast's scale: ``(actual - centre) / scale``."""
+    return (np.asarray(actual, dtype=float) - np.asarray(centre, dtype=float)) / np.asarray(
+        scale, dtype=float
+    )
+
+
+def _conformal_quantile(scores: np.ndarray, p: float) -> float:
+    """The ``ceil((n + 1) p)``-th smallest score: +inf when that exceeds ``n``."""
+    # The small slack keeps e.g. (19 + 1) * 0.9 = 18.000000000000004 from rounding up to 19.
+    k = math.ceil((len(scores) + 1) * p - 1e-9)
+    if k > len(scores):
+        return math.inf
+    return float(np.partition(scores, k - 1)[k - 1])
+
+
+def calibrate_conformal(
+    residuals: np.ndarray, levels: Sequence[float], symmetric: bool = False
+) -> ConformalMultipliers:
+    """Split-conformal multipliers from normalised validation residuals.
+
+    Asymmetric (default): the upper multiplier is the ``ceil((n+1)(1 - a/2))``-th
+    smallest residual and the lower one its mirror image (minus that order
+    statistic of the negated residuals), so each tail misses at most ``a/2`` of
+    exchangeable new days (``a = 1 - level``); with too few residuals the bound is
+    infinite. Symmetric: ``+-`` the ``ceil((n+1)(1 - a))``-th smallest absolute
+    residual. References: Lei, G'Sell, Rinaldo, Tibshirani & Wasserman (2018),
+    "Distribution-free predictive inference for regression", JASA; Romano,
+    Patterson & Candès (2019), "Conformalized quantile regression", NeurIPS.
+    """
+    parsed = parse_levels(levels)
+    scores = np.asarray(residuals, dtype=float)
+    if scores.ndim != 1 or scores.size == 0 or not np.all(np.isfinite(scores)):
+        raise ValueError("calibration needs a non-empty 1-D array of finite residuals")
+    lower, upper = [], []
+    for level in parsed:
+        alpha = 1.0 - level
+        if symmetric:
+            half = _conformal_quantile(np.abs(scores), 1.0 - alpha)
+            lower.append(-half)
+            upper.append(half)
+        else:
+            lower.append(-_conformal_quantile(-scores, 1.0 - alpha / 2))
+            upper.append(_conformal_quantile(scores, 1.0 - alpha / 2))
+    return ConformalMultipliers(levels=parsed, lower=tuple(lower), upper=tuple(upper))
+
+
+def aci_update(alpha_t: float, covered: bool, level: float, gamma: float) -> float:
+    """One step of adaptive conformal inference: ``alpha_t + gamma * (alpha - err_t)``.
+
+    ``err_t`` is 1 when day t's interval missed; a miss shrinks the next day's
+    miss rate ``alpha_t`` (a wider interval). Gibbs & Candès (2021), "Adaptive
+    conformal inference under distribution shift", NeurIPS.
+    """
+    return alpha_t + gamma * ((1.0 - level) - (0.0 if covered else 1.0))
+
+
+@dataclass
+class AdaptiveConformal:
+    """Online ACI: multipliers for the next day, updated after each realised day.
+
+    Uses the fixed calibration residuals at the moving miss rate ``alpha_t``. If
+    ``alpha_t <= 0`` the interval is infinite; if ``alpha_t >= 1`` it is the point
+    ``centre`` (width 0, standing in for the theory's empty set).
+    """
+
+    residuals: np.ndarray  # normalised validation residuals (signed)
+    level: float  # target central coverage
+    gamma: float = 0.005  # step size; Gibbs & Candès use 0.005
+    alpha_t: float = field(init=False)  # miss rate for the next interval
+
+    def __post_init__(self) -> None:
+        (self.level,) = parse_levels([self.level])
+        self.residuals = np.array(self.residuals, dtype=float)  # a copy: updates never alias
+        calibrate_conformal(self.residuals, [self.level])  # validates the residuals
+        self.alpha_t = 1.0 - self.level
+
+    def multipliers(self) -> tuple[float, float]:
+        """Lower and upper multipliers of scale for the next day's interval."""
+        if self.alpha_t >= 1.0:
+            return 0.0, 0.0
+        p = 1.0 - self.alpha_t / 2  # above 1 when alpha_t <= 0: infinite bounds
+        return -_conformal_quantile(-self.residuals, p), _conformal_quantile(self.residuals, p)
+
+    def update(self, covered: bool) -> float:
+        """Record whether the latest interval covered; return the next ``alpha_t``."""
+        self.alpha_t = aci_update(self.alpha_t, covered, self.level, self.gamma)
+        return self.alpha_t
+
+
+def run_aci(
+    calibration: np.ndarray, realised: np.ndarray, level: float, gamma: float = 0.005
+) -> tuple[np.ndarray, np.ndarray]:
+    """ACI multipliers for days in time order; day i's depend only on ``realised[:i]``."""
+    aci = AdaptiveConformal(calibration, level, gamma)
+    realised = np.asarray(realised, dtype=float)
+    lower, upper = np.empty(len(realised)), np.empty(len(realised))
+    for i, residual in enumerate(realised):
+        lower[i], upper[i] = aci.multipliers()
+        aci.update(bool(lower[i] <= residual <= upper[i]))
+    return lower, upper
+
+
+@dataclass
+class AdaptiveRNN:
+    """Adaptive conformal inference (Gibbs & Candès 2021) on an already fitted RNN.
+
+    Starts each block of days from the validation residuals at the nominal miss
+    rate and moves it by ``gamma`` after each day: wider after a miss,
+    narrower after a hit. Must come after the RNN in a model list.
+    """
+
+    rnn: RNNForecaster
+    gamma: float = 0.005
+    name: str = "rnn_aci"
+
+    def fit(self, features: Features) -> AdaptiveRNN:
+        if self.rnn.intervals is None:
+            raise ValueError("AdaptiveRNN needs the RNN fitted with intervals first")
+        return self
+
+    def bands(self, features: Features, ends: np.ndarray) -> Bands:
+        fit = self.rnn.intervals
+        centre, scale = self.rnn.spread(features, ends)
+        log_close = features.log_prices[:, CLOSE]
+        realised = normalised_residuals(next_log_returns(log_close, ends), centre, scale)
+        levels = fit.multipliers.levels
+        lower, upper = np.empty((len(ends), len(levels))), np.empty((len(ends), len(levels)))
+        for j, level in enumerate(levels):
+            lower[:, j], upper[:, j] = run_aci(fit.residuals, realised, level, self.gamma)
+        return price_bands(
+            log_close[ends],
+            centre,
+            centre[:, None] + lower * scale[:, None],
+            centre[:, None] + upper * scale[:, None],
+            levels,
+            median=self.rnn.predict(features, ends),
+        )

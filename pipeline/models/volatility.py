@@ -1,0 +1,179 @@
+"""Interval baselines: volatility models fitted on training end days, as price bands.
+
+Historical simulation, EWMA (RiskMetrics) and GARCH(1,1)-t forecast quantiles
+of the next log return ``r[t+1]`` around persistence, from returns up to day
+``t`` only; ``BaselineBands`` turns them into price bands for any end days.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+import numpy as np
+from arch import arch_model
+from scipy import signal, stats
+
+from pipeline.core.bands import Bands, parse_levels, price_bands
+from pipeline.core.features import CLOSE, Features, next_log_returns
+
+
+def _past_returns(log_close: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``r[1..T]`` for ``T = max(ends)``: slicing here is what keeps later days unread."""
+    ends = np.asarray(ends, dtype=int)
+    return np.diff(np.asarray(log_close, dtype=float)[: int(ends.max()) + 1])
+
+
+def _variance_path(first: float, inputs: np.ndarray, decay: float) -> np.ndarray:
+    """``v[0] = first``, ``v[t] = decay * v[t-1] + inputs[t-1]``: a first-order linear filter."""
+    if inputs.size == 0:
+        return np.array([first])
+    rest, _ = signal.lfilter([1.0], [1.0, -decay], inputs, zi=[decay * first])
+    return np.concatenate(([first], rest))
+
+
+class IntervalBaseline(Protocol):
+    """Fitted on training end days; forecasts quantiles of ``r[t+1]`` for any end days."""
+
+    def fit(self, log_close: np.ndarray, train_ends: np.ndarray) -> IntervalBaseline: ...
+
+    def quantiles(
+        self, log_close: np.ndarray, ends: np.ndarray, taus: Sequence[float]
+    ) -> np.ndarray: ...
+
+
+def _require_fitted(value: object, name: str) -> None:
+    if value is None:
+        raise ValueError(f"{name} is not fitted: call .fit(log_close, train_ends) first")
+
+
+@dataclass(frozen=True)
+class HistoricalSimulation:
+    """Empirical quantiles of the training returns, the same for every day."""
+
+    train_returns: np.ndarray | None = None  # set by fit
+
+    def fit(self, log_close: np.ndarray, train_ends: np.ndarray) -> HistoricalSimulation:
+        """A fitted copy holding ``r[t+1]`` for the training end days."""
+        return replace(self, train_returns=next_log_returns(log_close, train_ends))
+
+    def quantiles(
+        self, log_close: np.ndarray, ends: np.ndarray, taus: Sequence[float]
+    ) -> np.ndarray:
+        """Quantiles (days x taus); linear interpolation between order statistics."""
+        _require_fitted(self.train_returns, "HistoricalSimulation")
+        row = np.quantile(self.train_returns, np.asarray(taus, dtype=float))
+        return np.tile(row, (len(ends), 1))
+
+
+@dataclass(frozen=True)
+class EWMAVolatility:
+    """RiskMetrics: ``s2[t+1] = lam s2[t] + (1 - lam) r[t]^2``; normal quantiles, centre 0."""
+
+    lam: float = 0.94  # decay; RiskMetrics' value for daily data
+    initial_variance: float | None = None  # set by fit: mean squared training return
+
+    def fit(self, log_close: np.ndarray, train_ends: np.ndarray) -> EWMAVolatility:
+        """A fitted copy; the mean of squares, not the variance, matches the zero-mean recursion."""
+        variance = float(np.mean(next_log_returns(log_close, train_ends) ** 2))
+        return replace(self, initial_variance=variance)
+
+    def sigma(self, log_close: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Forecast standard deviation of ``r[t+1]`` for each end day, from returns up to t."""
+        _require_fitted(self.initial_variance, "EWMAVolatility")
+        inputs = (1.0 - self.lam) * _past_returns(log_close, ends) ** 2
+        path = _variance_path(float(self.initial_variance), inputs, self.lam)
+        return np.sqrt(path[np.asarray(ends, dtype=int)])
+
+    def quantiles(
+        self, log_close: np.ndarray, ends: np.ndarray, taus: Sequence[float]
+    ) -> np.ndarray:
+        """Quantiles (days x taus): ``sigma * z_tau``."""
+        z = stats.norm.ppf(np.asarray(taus, dtype=float))
+        return self.sigma(log_close, ends)[:, None] * z
+
+
+@dataclass(frozen=True)
+class GARCH11t:
+    """Zero-mean GARCH(1,1) with standardised Student-t innovations, fitted by ``arch``.
+
+    Parameters are in the units arch fits (returns times 100, for numerical
+    stability); the forecasts are in log-return units.
+    """
+
+    params: tuple[float, float, float, float] | None = None  # omega, alpha, beta, nu
+    backcast: float | None = None  # arch's pre-sample variance, from the training returns
+
+    def fit(self, log_close: np.ndarray, train_ends: np.ndarray) -> GARCH11t:
+        """A fitted copy; the training end days must be consecutive (one unbroken series)."""
+        train_ends = np.asarray(train_ends, dtype=int)
+        if not np.all(np.diff(train_ends) == 1):
+            raise ValueError("GARCH11t needs consecutive training end days (no gaps)")
+        model = arch_model(
+            100.0 * next_log_returns(log_close, train_ends), mean="Zero", vol="GARCH", dist="t"
+        )
+        result = model.fit(disp="off")
+        omega, alpha, beta, nu = (
+            float(result.params[k]) for k in ("omega", "alpha[1]", "beta[1]", "nu")
+        )
+        backcast = model.volatility.backcast(np.asarray(result.resid))
+        return replace(self, params=(omega, alpha, beta, nu), backcast=float(backcast))
+
+    def sigma(self, log_close: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """One-step standard deviation of ``r[t+1]`` per end day, from returns up to t.
+
+        The fitted recursion ``s2[t+1] = omega + alpha e[t]^2 + beta s2[t]`` runs
+        from day 0 with arch's start (``e^2`` and ``s2`` before the sample equal the
+        backcast), so inside a training window that starts at day 0 it reproduces
+        arch's conditional volatility.
+        """
+        _require_fitted(self.params, "GARCH11t")
+        omega, alpha, beta, _ = self.params
+        scaled = 100.0 * _past_returns(log_close, ends)
+        first = omega + (alpha + beta) * float(self.backcast)
+        path = _variance_path(first, omega + alpha * scaled**2, beta)
+        return np.sqrt(path[np.asarray(ends, dtype=int)]) / 100.0
+
+    def quantiles(
+        self, log_close: np.ndarray, ends: np.ndarray, taus: Sequence[float]
+    ) -> np.ndarray:
+        """Quantiles (days x taus): ``sigma * t_nu(tau) * sqrt((nu - 2) / nu)`` (unit variance)."""
+        _require_fitted(self.params, "GARCH11t")
+        nu = self.params[3]
+        z = stats.t.ppf(np.asarray(taus, dtype=float), nu) * math.sqrt((nu - 2.0) / nu)
+        return self.sigma(log_close, ends)[:, None] * z
+
+
+@dataclass
+class BaselineBands:
+    """A volatility baseline's quantiles of the next log return, as price bands."""
+
+    name: str
+    model: IntervalBaseline
+    levels: tuple[float, ...]
+    fitted: IntervalBaseline | None = None
+
+    def fit(self, features: Features) -> BaselineBands:
+        self.fitted = self.model.fit(features.log_prices[:, CLOSE], features.split.train)
+        return self
+
+    def bands(self, features: Features, ends: np.ndarray) -> Bands:
+        levels = parse_levels(self.levels)
+        tails = [(1.0 - level) / 2 for level in levels]
+        taus = [0.5, *tails, *(1.0 - t for t in tails)]
+        log_close = features.log_prices[:, CLOSE]
+        q = self.fitted.quantiles(log_close, ends, taus)
+        k = len(levels)
+        return price_bands(log_close[ends], q[:, 0], q[:, 1 : 1 + k], q[:, 1 + k :], levels)
+
+
+def interval_baselines(levels: Sequence[float]) -> list[BaselineBands]:
+    """The interval baselines, in report order."""
+    levels = parse_levels(levels)
+    return [
+        BaselineBands("hist", HistoricalSimulation(), levels),
+        BaselineBands("ewma", EWMAVolatility(lam=0.94), levels),
+        BaselineBands("garch", GARCH11t(), levels),
+    ]

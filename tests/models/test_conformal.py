@@ -1,0 +1,147 @@
+"""Split and adaptive conformal calibration: known answers and guarantees."""
+
+import math
+
+import numpy as np
+import pytest
+from helpers.returns import garch_returns, iid_returns, log_close_from
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import stats
+
+from pipeline.core.bands import (
+    ConformalMultipliers,
+    conformal_intervals,
+)
+from pipeline.core.features import next_log_returns
+from pipeline.metrics.intervals import (
+    coverage,
+)
+from pipeline.models.conformal import (
+    AdaptiveConformal,
+    aci_update,
+    calibrate_conformal,
+    normalised_residuals,
+    run_aci,
+)
+from pipeline.models.volatility import EWMAVolatility
+
+Z95 = stats.norm.ppf(0.95)  # 1.6449: the 90% normal interval is +-Z95 sigma
+
+
+def test_conformal_known_answer_asymmetric():
+    residuals = np.random.default_rng(0).permutation(np.arange(1.0, 20.0))  # 1..19, n = 19
+    m = calibrate_conformal(residuals, [0.9, 0.8])
+    # level 0.8: ceil(20 * 0.9) = 18th smallest above, its mirror (the 2nd smallest) below.
+    assert m == ConformalMultipliers(levels=(0.8, 0.9), lower=(2.0, 1.0), upper=(18.0, 19.0))
+
+
+def test_conformal_with_too_few_residuals_gives_infinite_bounds():
+    m = calibrate_conformal(np.arange(1.0, 10.0), [0.9])  # ceil(10 * 0.95) = 10 > n = 9
+    assert m.lower == (-math.inf,)
+    assert m.upper == (math.inf,)
+
+
+def test_conformal_known_answer_symmetric():
+    residuals = np.array([-5.0, 1.0, -2.0, 3.0, 4.0, -6.0, 7.0, -8.0, 9.0])
+    m = calibrate_conformal(residuals, [0.8], symmetric=True)  # ceil(10 * 0.8) = 8th of |r|
+    assert (m.lower, m.upper) == ((-8.0,), (8.0,))
+
+
+def test_conformal_rejects_non_finite_residuals():
+    with pytest.raises(ValueError, match="finite residuals"):
+        calibrate_conformal(np.array([0.1, np.nan]), [0.9])
+
+
+def split_conformal_coverage(returns: np.ndarray, scale_factor: float) -> tuple[float, float]:
+    """90% coverage on test days, (calibrated, naive): EWMA scale times ``scale_factor``.
+
+    Days 0-999 train the EWMA, 1000-1999 calibrate, the rest are test days. The
+    naive interval is +-Z95 of the same (deliberately mis-sized) scale.
+    """
+    log_close = log_close_from(returns)
+    train, val = np.arange(1000), np.arange(1000, 2000)
+    test = np.arange(2000, len(log_close) - 1)
+    ewma = EWMAVolatility().fit(log_close, train)
+    val_scale = scale_factor * ewma.sigma(log_close, val)
+    val_resid = normalised_residuals(next_log_returns(log_close, val), 0.0, val_scale)
+    m = calibrate_conformal(val_resid, [0.9])
+    scale, actual = scale_factor * ewma.sigma(log_close, test), next_log_returns(log_close, test)
+    lower, upper = conformal_intervals(np.zeros(len(test)), scale, m)
+    return coverage(actual, lower[:, 0], upper[:, 0]), coverage(actual, -Z95 * scale, Z95 * scale)
+
+
+def test_split_conformal_fixes_an_undersized_scale_on_iid_fat_tailed_returns():
+    returns = 0.01 * np.random.default_rng(1).standard_t(5, size=5000)
+    calibrated, naive = split_conformal_coverage(returns, scale_factor=0.6)
+    assert 0.87 <= calibrated <= 0.93  # observed 0.8993
+    assert naive < 0.80  # observed 0.7180
+
+
+def test_split_conformal_fixes_an_oversized_scale_on_garch_returns():
+    calibrated, naive = split_conformal_coverage(garch_returns(5000, seed=2), scale_factor=1.5)
+    assert 0.87 <= calibrated <= 0.93  # observed 0.9033
+    assert naive > 0.96  # observed 0.9827
+
+
+@settings(max_examples=25, deadline=None)
+@given(tail=hnp.arrays(float, 300, elements=st.floats(-0.2, 0.2)))
+def test_calibration_never_reads_a_day_after_the_validation_block(tail):
+    # Train ends 0-299, validation ends 300-499: the last target is log_close[500].
+    log_close = log_close_from(iid_returns(800, seed=3))
+    train, val = np.arange(300), np.arange(300, 500)
+
+    def calibrate(series: np.ndarray) -> ConformalMultipliers:
+        ewma = EWMAVolatility().fit(series, train)
+        resid = normalised_residuals(next_log_returns(series, val), 0.0, ewma.sigma(series, val))
+        return calibrate_conformal(resid, [0.8, 0.9])
+
+    perturbed = log_close.copy()
+    perturbed[501:] += tail
+    assert calibrate(perturbed) == calibrate(log_close)
+
+
+def test_aci_update_known_answer():
+    assert aci_update(0.1, covered=True, level=0.9, gamma=0.01) == pytest.approx(0.101)
+    assert aci_update(0.1, covered=False, level=0.9, gamma=0.01) == pytest.approx(0.091)
+
+
+def test_aci_bounds_become_infinite_after_a_miss_and_a_point_after_many_hits():
+    residuals = np.linspace(-2.0, 2.0, 99)
+    aci = AdaptiveConformal(residuals, level=0.9, gamma=0.2)
+    # ceil(100 * 0.95) = 95th smallest above, the 5th smallest below (grid step 4 / 98).
+    assert aci.multipliers() == pytest.approx((-2.0 + 4 * 4 / 98, 2.0 - 4 * 4 / 98))
+    assert aci.update(covered=False) == pytest.approx(0.1 + 0.2 * (0.1 - 1.0))  # -0.08
+    assert aci.multipliers() == (-math.inf, math.inf)
+    for _ in range(60):  # each hit adds 0.2 * 0.1 = 0.02
+        aci.update(covered=True)
+    assert aci.alpha_t >= 1.0
+    assert aci.multipliers() == (0.0, 0.0)
+
+
+def test_aci_keeps_long_run_coverage_where_split_conformal_under_covers():
+    # Calibrated at unit volatility; the test days switch to 1.6 and then to 0.8.
+    rng = np.random.default_rng(4)
+    calibration = rng.standard_normal(500)
+    realised = np.concatenate((1.6 * rng.standard_normal(2000), 0.8 * rng.standard_normal(2000)))
+    gamma = 0.01
+    lower, upper = run_aci(calibration, realised, level=0.9, gamma=gamma)
+    aci_coverage = coverage(realised, lower, upper)
+    m = calibrate_conformal(calibration, [0.9])
+    split_coverage = coverage(realised, m.lower[0], m.upper[0])
+    # Gibbs & Candès (2021), Prop. 4.1, for any sequence:
+    # |miss rate - alpha| <= (max(alpha_1, 1 - alpha_1) + gamma) / (gamma T).
+    assert abs(aci_coverage - 0.9) <= (0.9 + gamma) / (gamma * len(realised))
+    assert abs(aci_coverage - 0.9) < 0.01  # observed 0.9013
+    assert split_coverage < 0.86  # observed 0.8308
+
+
+def test_run_aci_days_depend_only_on_earlier_days():
+    rng = np.random.default_rng(5)
+    calibration, realised = rng.standard_normal(100), rng.standard_normal(50)
+    changed = realised.copy()
+    changed[30:] *= 10.0
+    a, b = run_aci(calibration, realised, 0.9, 0.05), run_aci(calibration, changed, 0.9, 0.05)
+    np.testing.assert_array_equal(a[0][:31], b[0][:31])  # day 30's bounds precede its outcome
+    assert not np.array_equal(a[0], b[0])  # and the change does reach later days
