@@ -47,7 +47,8 @@ from pipeline.core.splits import (
     min_backtest_days,
     walk_forward_splits,
 )
-from pipeline.models.training import Epoch, fit
+from pipeline.models.rnn import Hooks, train_forecaster
+from pipeline.models.training import Epoch
 
 
 @dataclass(frozen=True)
@@ -105,15 +106,15 @@ def sweep_objective(
     train_cfg: TrainConfig,
     report: Callable[[Progress], None] | None = None,
 ) -> float:
-    """Train every fold with ``fit``; return the mean fold loss (see the module's docstring)."""
+    """Train every fold, point model only; return the mean fold loss (see the module's doc)."""
     if train_cfg.epochs < 1:
         raise ValueError("a sweep needs at least one epoch per fold")
     running = _Running(train_cfg, report)
     for fold in folds:
         running.start(fold)
         name = f"{fold.ticker} fold {fold.number}"
-        fit(fold.features, model_cfg, train_cfg, name=name, on_epoch=running.on_epoch,
-            watch_test=True)  # fmt: skip
+        train_forecaster(fold.features, model_cfg, train_cfg, label=name,
+                         hooks=Hooks(on_epoch=running.on_epoch), watch_test=True)  # fmt: skip
         running.finish()
     return sum(running.losses) / len(running.losses)
 

@@ -18,7 +18,7 @@ from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.jobs.common import Summary
 from pipeline.models.conformal import AdaptiveRNN
 from pipeline.models.point import baselines
-from pipeline.models.rnn import RNNForecaster
+from pipeline.models.rnn import Hooks, RNNForecaster
 from pipeline.models.volatility import interval_baselines
 from pipeline.tracking import runs
 
@@ -32,10 +32,12 @@ def run_backtest(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: 
             cfg.train,
             cfg.intervals,
             label=f"{ticker} fold {fold}",
-            on_epoch=runs.log_epoch,
-            on_trained=runs.log_training,
-            on_scale_epoch=runs.log_scale_epoch,
-            on_calibrated=runs.log_calibration,
+            hooks=Hooks(
+                on_epoch=runs.log_epoch,
+                on_trained=runs.log_training,
+                on_scale_epoch=runs.log_scale_epoch,
+                on_calibrated=runs.log_calibration,
+            ),
         )
         return [
             rnn,

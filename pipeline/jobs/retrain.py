@@ -15,11 +15,9 @@ from pipeline.config import Config
 from pipeline.core.features import features_for_split
 from pipeline.core.splits import check_sizes, holdout_split
 from pipeline.data.sources import source_uri
-from pipeline.jobs import promotion
+from pipeline.jobs import promotion, stages
 from pipeline.jobs.common import Summary
 from pipeline.metrics.point import score
-from pipeline.models.calibration import fit_intervals
-from pipeline.models.training import fit
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import registry, runs
 from pipeline.tracking.models import log_model
@@ -58,17 +56,8 @@ def run_retrain(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: s
                 "holdout_to": str(dates[-1].date()),
             }
         )
-        result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=runs.log_epoch)
-        runs.log_training(result)
-        intervals = fit_intervals(
-            result.model, features, cfg.intervals, cfg.train, on_epoch=runs.log_scale_epoch
-        )
-        runs.log_calibration(intervals)
         meta = {"ticker": ticker, "run_id": run_id, "trained_to": str(dates[-holdout - 1].date())}
-        challenger = Forecaster(
-            intervals.model, features.x_scaler, features.y_scaler, window, meta,
-            multipliers=intervals.multipliers,
-        )  # fmt: skip
+        challenger = stages.train_model(cfg, ticker, features, meta).forecaster
         scores = {
             "challenger": score(actual, holdout_forecasts(challenger, prices, holdout), previous)
         }

@@ -28,11 +28,10 @@ from pipeline.evaluation.evaluate import (
     forecast_interval_baselines,
 )
 from pipeline.evaluation.report import text_table
-from pipeline.models.calibration import fit_intervals
 from pipeline.models.point import baselines
-from pipeline.models.rnn import RNN
+from pipeline.models.rnn import RNN, Hooks, Trained, train_forecaster
 from pipeline.models.scale_head import ScaleEpoch
-from pipeline.models.training import Epoch, fit
+from pipeline.models.training import Epoch
 from pipeline.models.volatility import interval_baselines
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import runs
@@ -115,6 +114,26 @@ def saved_features(cfg: Config, ticker: str) -> Features:
 # --------------------------------------------------------------------------- train
 
 
+def train_model(
+    cfg: Config,
+    ticker: str,
+    features: Features,
+    meta: dict,
+    on_epoch: Callable[[Epoch], None] = runs.log_epoch,
+    on_scale_epoch: Callable[[ScaleEpoch], None] = runs.log_scale_epoch,
+) -> Trained:
+    """``train_forecaster`` in the active MLflow run, logging as it goes.
+
+    The Forecaster's meta gets the whole model config (runtime settings left
+    out), so that any saved or promoted model can be rebuilt from it.
+    """
+    hooks = Hooks(on_epoch, runs.log_training, on_scale_epoch, runs.log_calibration)
+    return train_forecaster(
+        features, cfg.model, cfg.train, cfg.intervals,
+        label=ticker, meta={**meta, "config": flatten(cfg)}, hooks=hooks,
+    )  # fmt: skip
+
+
 def train_stage(
     cfg: Config,
     ticker: str,
@@ -126,28 +145,16 @@ def train_stage(
     """Train in the active MLflow run; save the forecaster and the training record.
 
     The point model is trained first and left as it is; the scale head and its
-    calibration on the validation days follow (``fit_intervals``).
+    calibration on the validation days follow (``models.rnn.train_forecaster``).
     """
-    result = fit(features, cfg.model, cfg.train, name=ticker, on_epoch=on_epoch)
-    runs.log_training(result)
-    intervals = fit_intervals(
-        result.model, features, cfg.intervals, cfg.train, on_epoch=on_scale_epoch
-    )
-    runs.log_calibration(intervals)
-    forecaster = Forecaster(
-        intervals.model,
-        features.x_scaler,
-        features.y_scaler,
-        features.window,
-        meta={
-            "ticker": ticker,
-            "run_id": run_id,
-            "first_day": str(features.dates[0].date()),
-            "last_training_day": str(features.dates[features.split.train[-1] + 1].date()),
-            "config": flatten(cfg),
-        },
-        multipliers=intervals.multipliers,
-    )
+    meta = {
+        "ticker": ticker,
+        "run_id": run_id,
+        "first_day": str(features.dates[0].date()),
+        "last_training_day": str(features.dates[features.split.train[-1] + 1].date()),
+    }
+    trained = train_model(cfg, ticker, features, meta, on_epoch, on_scale_epoch)
+    result, intervals, forecaster = trained.result, trained.intervals, trained.forecaster
     folder = cfg.paths.processed_dir(ticker)
     forecaster.save(folder / MODEL_DIR)
     record = {

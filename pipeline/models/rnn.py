@@ -1,9 +1,18 @@
-"""The RNN behind the same interface as the baselines."""
+"""The RNN: the one path that trains a Forecaster, and the RNN behind the baselines' interface.
+
+``train_forecaster`` is the only code that trains the network: the point model
+(``training.fit``), then, with an interval config, the scale head and its
+conformal calibration on the validation days (``calibration.fit_intervals``),
+and it returns the deployable ``Forecaster``. ``all``, the stage commands,
+``retrain``, the backtest (through ``RNNForecaster``) and the sweep's objective
+all call it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -13,13 +22,81 @@ from pipeline.core.features import CLOSE, Features, to_price
 from pipeline.models.calibration import IntervalFit, fit_intervals
 from pipeline.models.scale_head import ScaleEpoch, forecast_spread
 from pipeline.models.training import Epoch, TrainResult, fit, forecast_log_returns
+from pipeline.serving.forecaster import Forecaster
 
 RNN = "rnn"  # our model's name in every table and metric key
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller wants told while training (tracking, progress); all optional."""
+
+    on_epoch: Callable[[Epoch], None] | None = None  # each point-model epoch
+    on_trained: Callable[[TrainResult], None] | None = None  # the point model is done
+    on_scale_epoch: Callable[[ScaleEpoch], None] | None = None  # each scale-head epoch
+    on_calibrated: Callable[[IntervalFit], None] | None = None  # the intervals are calibrated
+
+
+@dataclass
+class Trained:
+    """A trained network and the records of how it was trained; ``forecaster`` deploys it."""
+
+    features: Features  # what it was trained on (its scalers and window go with the model)
+    result: TrainResult  # the point model's training record
+    intervals: IntervalFit | None  # None without an interval config
+    meta: dict = field(default_factory=dict)  # saved with the Forecaster
+
+    @cached_property
+    def forecaster(self) -> Forecaster:
+        """The deployable model: network (with the chosen scale head), scalers, multipliers.
+
+        Built on first use, since a Forecaster moves its network to the CPU.
+        """
+        f = self.features
+        return Forecaster(
+            self.intervals.model if self.intervals else self.result.model,
+            f.x_scaler,
+            f.y_scaler,
+            f.window,
+            meta=self.meta,
+            multipliers=self.intervals.multipliers if self.intervals else None,
+        )
+
+
+def train_forecaster(
+    features: Features,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    interval_cfg: IntervalConfig | None = None,
+    *,
+    label: str = "",
+    meta: dict | None = None,
+    hooks: Hooks = Hooks(),
+    watch_test: bool = False,
+) -> Trained:
+    """Train the point model, then (with ``interval_cfg``) the scale head and its calibration.
+
+    ``meta`` is saved with the Forecaster (ticker, run id, config, ...);
+    ``watch_test`` passes through to ``fit`` (the sweep's folds score their block).
+    """
+    result = fit(
+        features, model_cfg, train_cfg, name=label, on_epoch=hooks.on_epoch, watch_test=watch_test
+    )
+    if hooks.on_trained:
+        hooks.on_trained(result)
+    intervals = None
+    if interval_cfg is not None:
+        intervals = fit_intervals(
+            result.model, features, interval_cfg, train_cfg, hooks.on_scale_epoch
+        )
+        if hooks.on_calibrated:
+            hooks.on_calibrated(intervals)
+    return Trained(features, result, intervals, meta or {})
+
+
 @dataclass
 class RNNForecaster:
-    """The RNN behind the same fit/predict interface as the baselines.
+    """The RNN behind the same fit/predict interface as the baselines (the backtest's view).
 
     With an ``interval_cfg`` it also trains the scale head and calibrates it on
     the validation days after the point model is done (``bands``).
@@ -29,26 +106,17 @@ class RNNForecaster:
     train_cfg: TrainConfig
     interval_cfg: IntervalConfig | None = None
     label: str = ""  # shown on the progress bar
-    on_epoch: Callable[[Epoch], None] | None = None
-    on_trained: Callable[[TrainResult], None] | None = None
-    on_scale_epoch: Callable[[ScaleEpoch], None] | None = None
-    on_calibrated: Callable[[IntervalFit], None] | None = None
+    hooks: Hooks = field(default_factory=Hooks)
     name: str = RNN
     result: TrainResult | None = None
     intervals: IntervalFit | None = None
 
     def fit(self, features: Features) -> RNNForecaster:
-        self.result = fit(
-            features, self.model_cfg, self.train_cfg, name=self.label, on_epoch=self.on_epoch
-        )
-        if self.on_trained:
-            self.on_trained(self.result)
-        if self.interval_cfg is not None:
-            self.intervals = fit_intervals(
-                self.result.model, features, self.interval_cfg, self.train_cfg, self.on_scale_epoch
-            )
-            if self.on_calibrated:
-                self.on_calibrated(self.intervals)
+        trained = train_forecaster(
+            features, self.model_cfg, self.train_cfg, self.interval_cfg,
+            label=self.label, hooks=self.hooks,
+        )  # fmt: skip
+        self.result, self.intervals = trained.result, trained.intervals
         return self
 
     def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,6 +61,12 @@ def test_lock_refuses_a_second_holder(tmp_path):
         assert lock.with_name("retrain.lock.pid").read_text() == str(os.getpid())
 
 
+def _forecaster_spec(ticker: str, version: str) -> dict:
+    """The ``forecaster.json`` of a registered version."""
+    folder = Path(mlflow.artifacts.download_artifacts(f"models:/stockcast-{ticker}/{version}"))
+    return json.loads(next(folder.rglob("forecaster.json")).read_text())
+
+
 def _versions(ticker: str) -> list[str]:
     found = MlflowClient().search_model_versions(f"name='stockcast-{ticker}'")
     return sorted(str(v.version) for v in found)
@@ -77,6 +84,10 @@ def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp
     out = capsys.readouterr().out
     assert "challenger is version 2" in out
     assert _versions("MSFT") == ["1", "2"]
+    # One training path: the challenger carries the whole config, as the model from `all` does.
+    from_all, from_retrain = (_forecaster_spec("MSFT", v)["meta"] for v in ("1", "2"))
+    assert from_retrain["config"] == from_all["config"]
+    assert from_retrain["config"]["train.epochs"] == "1" and "retrain.holdout" in from_all["config"]
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
@@ -124,9 +135,9 @@ def _worse(real_fit):
 def test_worse_challenger_is_registered_but_not_promoted(mlflow_store, tmp_path, monkeypatch):
     data = ["--data-dir", str(tmp_path / "data")]
     assert main(["all", "--tickers", "AAPL", *data, *SHRUNK]) == 0
-    from pipeline.jobs import retrain
+    from pipeline.models import rnn
 
-    monkeypatch.setattr(retrain, "fit", _worse(retrain.fit))
+    monkeypatch.setattr(rnn, "fit", _worse(rnn.fit))
     assert main(["retrain", "--tickers", "AAPL", "--source", "sample", *data, *SHRUNK]) == 0
     assert _versions("AAPL") == ["1", "2"]
     assert registry.champion_version("AAPL") == "1"
