@@ -50,7 +50,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline import storage
-from pipeline.config import Config, FeatureConfig, ModelConfig, Paths, TrainConfig
+from pipeline.config import Config, FeatureConfig, ModelConfig, Paths, RuntimeConfig, TrainConfig
 from pipeline.core.features import CLOSE, N_FEATURES, Features, build_features
 from pipeline.core.network import StockRNN
 from pipeline.data.sources import load_sample
@@ -289,13 +289,14 @@ def bench_train_overhead(
     device: torch.device,
     repeats: int,
     samples: int | None = None,
+    amp: bool = False,
 ) -> dict[str, Any]:
     """Seconds per training epoch through ``train_epoch`` and through ``bare_epoch``.
 
     Both models start from the same seed and draw the same batch order, so
     their per-epoch losses agree; ``same_losses`` says whether they did.
     """
-    amp = train_cfg.amp and device.type == "cuda"
+    amp = amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = DeviceData(features, device)
@@ -352,12 +353,13 @@ def mlflow_store(folder: Path) -> Iterator[str]:
 
 def run_config(settings: BenchConfig, device: torch.device, amp: bool, folder: Path) -> Config:
     """The default config of ``make all``, writing under ``folder``, without progress bars."""
-    train = TrainConfig(device=device.type, amp=amp, progress=False)
+    train = TrainConfig()
     if settings.run_epochs is not None:
         train = dataclasses.replace(train, epochs=settings.run_epochs)
     return Config(
         tickers=settings.run_tickers,
         train=train,
+        runtime=RuntimeConfig(device=device.type, amp=amp, progress=False),
         paths=Paths(data_dir=folder / "data", reports_dir=folder / "reports"),
         experiment="stockcast-bench",
     )
@@ -592,7 +594,7 @@ def run_benchmarks(
     base = Config()
     prices = load_sample(settings.ticker)
     features = build_features(prices, base.features, settings.ticker)
-    train_cfg = dataclasses.replace(base.train, amp=amp, seed=settings.seed)
+    train_cfg = dataclasses.replace(base.train, seed=settings.seed)
     results.update(
         bench_data_path(
             features,
@@ -606,7 +608,7 @@ def run_benchmarks(
     )
     results.update(
         bench_train_overhead(
-            features, base.model, train_cfg, device, settings.repeats, settings.train_samples
+            features, base.model, train_cfg, device, settings.repeats, settings.train_samples, amp
         )
     )
     results.update(bench_stages(settings, device, amp, folder))

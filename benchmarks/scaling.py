@@ -1,7 +1,7 @@
 """Scaling out (``make bench``, second part): Ray against one process, on the same tickers.
 
 - ``fanout_speedup``: the ``all`` job on N synthetic tickers (16), in-process (torch
-  on ``train.threads`` threads) over ENGINE=ray with one CPU per task on a local
+  on ``runtime.threads`` threads) over ENGINE=ray with one CPU per task on a local
   Ray, same config and seed: medians of runs taking turns on warm workers; the
   start (``ray.init`` and the workers' first run, imports included) apart; and
   against in-process with a torch thread per core (``fanout_speedup_vs_all_cores``,
@@ -45,7 +45,7 @@ from benchmarks import tracking_throughput
 from benchmarks.bench import mlflow_store, synthetic_prices
 from benchmarks.synthetic import write_synthetic
 from pipeline import storage
-from pipeline.config import ClusterConfig, Config, DataConfig, Paths, TrainConfig
+from pipeline.config import ClusterConfig, Config, DataConfig, Paths, RuntimeConfig, TrainConfig
 from pipeline.core.features import build_features
 from pipeline.jobs.all import run_all
 from pipeline.jobs.driver import priced_job
@@ -174,10 +174,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp, mlflow_store(Path(tmp)):
         folder = write_synthetic(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
-        train = TrainConfig(epochs=args.epochs, progress=False, device="cpu")
+        runtime = RuntimeConfig(progress=False, device="cpu")
         base = Config(
             data=DataConfig(source="csv", csv_path=folder),
-            train=train,
+            train=TrainConfig(epochs=args.epochs),
+            runtime=runtime,
             paths=Paths(data_dir=Path(tmp) / "data", reports_dir=Path(tmp) / "reports"),
         )
         prices = synthetic_prices(1, args.days, seed=7)[0]
@@ -192,7 +193,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             # apart; then in-process and Ray take turns on warm workers.
             cold_s, _ = timed_all(on_ray, "bench-ray-cold")
             # In-process also with a thread per core, usually faster on an idle machine.
-            cores = base.replace(train=dataclasses.replace(train, threads=ray_cpus()))
+            cores = base.replace(runtime=dataclasses.replace(runtime, threads=ray_cpus()))
             local, local_cores, on, local_tasks, ray_tasks = [], [], [], [], []
             for i in range(args.repeats):
                 seconds, tasks = timed_all(base, f"bench-local-{i}")

@@ -263,7 +263,7 @@ def _prepare(cfg: Config, args: argparse.Namespace) -> str:
     from pipeline.models.training import pick_device
     from pipeline.tracking.store import configure, prepare_experiment, prepare_registry
 
-    pick_device(cfg.train.device)  # a missing GPU is an option error, before any work
+    pick_device(cfg.runtime.device)  # a missing GPU is an option error, before any work
     configure(args.tracking_uri)
     experiment_id = prepare_experiment(cfg.experiment)
     prepare_registry()

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipeline.config import Config, ModelConfig, TrainConfig
+from pipeline.config import Config, ModelConfig, RuntimeConfig, TrainConfig
 from pipeline.core.features import Features, features_for_split
 from pipeline.core.splits import (
     check_sizes,
@@ -105,6 +105,7 @@ def sweep_objective(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     report: Callable[[Progress], None] | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> float:
     """Train every fold, point model only; return the mean fold loss (see the module's doc)."""
     if train_cfg.epochs < 1:
@@ -113,7 +114,7 @@ def sweep_objective(
     for fold in folds:
         running.start(fold)
         name = f"{fold.ticker} fold {fold.number}"
-        train_forecaster(fold.features, model_cfg, train_cfg, label=name,
+        train_forecaster(fold.features, model_cfg, train_cfg, runtime=runtime, label=name,
                          hooks=Hooks(on_epoch=running.on_epoch), watch_test=True)  # fmt: skip
         running.finish()
     return sum(running.losses) / len(running.losses)

@@ -31,6 +31,7 @@ def run_backtest(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: 
             cfg.model,
             cfg.train,
             cfg.intervals,
+            cfg.runtime,
             label=f"{ticker} fold {fold}",
             hooks=Hooks(
                 on_epoch=runs.log_epoch,

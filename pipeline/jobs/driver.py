@@ -159,7 +159,7 @@ def priced_job(
 def for_engine(cfg: Config) -> tuple[Config, str, str]:
     """The config, tracking URI and registry URI as the tasks should see them.
 
-    In-process, torch gets ``train.threads`` threads. Ray tasks get as many as
+    In-process, torch gets ``runtime.threads`` threads. Ray tasks get as many as
     their CPU share (the executor sets it) and no progress bars; on a local
     Ray, relative paths and a relative SQLite store are made absolute, since
     workers may run in another folder. A cluster needs a tracking server that
@@ -170,7 +170,7 @@ def for_engine(cfg: Config) -> tuple[Config, str, str]:
     if cfg.cluster.engine == "local":
         import torch
 
-        torch.set_num_threads(cfg.train.threads)
+        torch.set_num_threads(cfg.runtime.threads)
         return cfg, uri, registry
     if os.environ.get("RAY_ADDRESS"):
         if not uri.startswith(("http://", "https://")):
@@ -183,15 +183,15 @@ def for_engine(cfg: Config) -> tuple[Config, str, str]:
                 f"ENGINE=ray on a cluster (RAY_ADDRESS) needs a model registry every node can "
                 f"reach, not {registry}: unset MLFLOW_REGISTRY_URI to use the tracking server's"
             )
-        return cfg.replace(train=dataclasses.replace(cfg.train, progress=False)), uri, registry
+        return cfg.replace(runtime=dataclasses.replace(cfg.runtime, progress=False)), uri, registry
     paths = dataclasses.replace(
         cfg.paths,
         data_dir=cfg.paths.data_dir.absolute(),
         reports_dir=cfg.paths.reports_dir.absolute(),
     )
-    train = dataclasses.replace(cfg.train, progress=False)
+    runtime = dataclasses.replace(cfg.runtime, progress=False)
     return (
-        cfg.replace(paths=paths, train=train),
+        cfg.replace(paths=paths, runtime=runtime),
         store.absolute_uri(uri),
         store.absolute_uri(registry),
     )

@@ -129,8 +129,8 @@ def train_model(
     """
     hooks = Hooks(on_epoch, runs.log_training, on_scale_epoch, runs.log_calibration)
     return train_forecaster(
-        features, cfg.model, cfg.train, cfg.intervals,
-        label=ticker, meta={**meta, "config": flatten(cfg)}, hooks=hooks,
+        features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
+        label=ticker, meta={**meta, "config": flatten(cfg, runtime=False)}, hooks=hooks,
     )  # fmt: skip
 
 

@@ -160,7 +160,9 @@ def _trial(
         sweep_id=context.sweep_id, trial_id=trial_id,
     ):  # fmt: skip
         try:
-            objective.sweep_objective(folds, trial_cfg.model, trial_cfg.train, report)
+            objective.sweep_objective(
+                folds, trial_cfg.model, trial_cfg.train, report, trial_cfg.runtime
+            )
         except SystemExit as exc:  # tune.report: the scheduler stopped this trial
             if last[0] < total:  # (at the last iteration, Tune stops a complete trial too)
                 sweeps.mark_stopped_early()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.config import IntervalConfig, TrainConfig
+from pipeline.config import IntervalConfig, RuntimeConfig, TrainConfig
 from pipeline.core.bands import ConformalMultipliers, conformal_intervals, parse_levels
 from pipeline.core.features import CLOSE, Features, next_log_returns
 from pipeline.core.network import StockRNN
@@ -49,8 +49,10 @@ def fit_intervals(
     cfg: IntervalConfig,
     train_cfg: TrainConfig,
     on_epoch: Callable[[ScaleEpoch], None] | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> IntervalFit:
     """Train the scale head(s), keep the best on validation, calibrate on validation."""
+    runtime = runtime or RuntimeConfig()
     levels = parse_levels(cfg.levels)
     val = features.split.val
     check_calibration_days(len(val), levels)
@@ -61,10 +63,8 @@ def fit_intervals(
     spreads: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     scores: dict[str, float] = {}
     for trunk in trunks:
-        candidates[trunk] = fit_scale(model, features, trunk, cfg, train_cfg, on_epoch)
-        spreads[trunk] = forecast_spread(
-            candidates[trunk].model, features, val, train_cfg.eval_batch
-        )
+        candidates[trunk] = fit_scale(model, features, trunk, cfg, train_cfg, on_epoch, runtime)
+        spreads[trunk] = forecast_spread(candidates[trunk].model, features, val, runtime.eval_batch)
         scores[trunk] = validation_score(actual, *spreads[trunk], levels)
     ewma = EWMAVolatility().fit(log_close, features.split.train)
     scores[EWMA] = validation_score(actual, np.zeros(len(val)), ewma.sigma(log_close, val), levels)

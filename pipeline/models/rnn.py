@@ -16,7 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
-from pipeline.config import IntervalConfig, ModelConfig, TrainConfig
+from pipeline.config import IntervalConfig, ModelConfig, RuntimeConfig, TrainConfig
 from pipeline.core.bands import Bands, conformal_bands
 from pipeline.core.features import CLOSE, Features, to_price
 from pipeline.models.calibration import IntervalFit, fit_intervals
@@ -68,6 +68,7 @@ def train_forecaster(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     interval_cfg: IntervalConfig | None = None,
+    runtime: RuntimeConfig | None = None,
     *,
     label: str = "",
     meta: dict | None = None,
@@ -80,14 +81,15 @@ def train_forecaster(
     ``watch_test`` passes through to ``fit`` (the sweep's folds score their block).
     """
     result = fit(
-        features, model_cfg, train_cfg, name=label, on_epoch=hooks.on_epoch, watch_test=watch_test
-    )
+        features, model_cfg, train_cfg, runtime,
+        name=label, on_epoch=hooks.on_epoch, watch_test=watch_test,
+    )  # fmt: skip
     if hooks.on_trained:
         hooks.on_trained(result)
     intervals = None
     if interval_cfg is not None:
         intervals = fit_intervals(
-            result.model, features, interval_cfg, train_cfg, hooks.on_scale_epoch
+            result.model, features, interval_cfg, train_cfg, hooks.on_scale_epoch, runtime
         )
         if hooks.on_calibrated:
             hooks.on_calibrated(intervals)
@@ -105,6 +107,7 @@ class RNNForecaster:
     model_cfg: ModelConfig
     train_cfg: TrainConfig
     interval_cfg: IntervalConfig | None = None
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     label: str = ""  # shown on the progress bar
     hooks: Hooks = field(default_factory=Hooks)
     name: str = RNN
@@ -113,21 +116,21 @@ class RNNForecaster:
 
     def fit(self, features: Features) -> RNNForecaster:
         trained = train_forecaster(
-            features, self.model_cfg, self.train_cfg, self.interval_cfg,
+            features, self.model_cfg, self.train_cfg, self.interval_cfg, self.runtime,
             label=self.label, hooks=self.hooks,
         )  # fmt: skip
         self.result, self.intervals = trained.result, trained.intervals
         return self
 
     def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
-        scaled = forecast_log_returns(self.result.model, features, ends, self.train_cfg.eval_batch)
+        scaled = forecast_log_returns(self.result.model, features, ends, self.runtime.eval_batch)
         return to_price(features.log_prices[ends, CLOSE], scaled, features.y_scaler)
 
     def spread(self, features: Features, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centre and scale of the next log return for ``ends`` (needs ``interval_cfg``)."""
         if self.intervals is None:
             raise ValueError("no intervals: give RNNForecaster an interval_cfg before fit")
-        return forecast_spread(self.intervals.model, features, ends, self.train_cfg.eval_batch)
+        return forecast_spread(self.intervals.model, features, ends, self.runtime.eval_batch)
 
     def bands(self, features: Features, ends: np.ndarray) -> Bands | None:
         """Calibrated intervals for ``ends`` in price units (None without ``interval_cfg``).

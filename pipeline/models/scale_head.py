@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.config import IntervalConfig, TrainConfig
+from pipeline.config import IntervalConfig, RuntimeConfig, TrainConfig
 from pipeline.core.features import Features
 from pipeline.core.network import StockRNN
 from pipeline.errors import TrainingError
@@ -105,10 +105,12 @@ def fit_scale(
     cfg: IntervalConfig,
     train_cfg: TrainConfig,
     on_epoch: Callable[[ScaleEpoch], None] | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> ScaleResult:
     """Train a scale head on a copy of ``model``; early-stop on the validation NLL."""
     if trunk not in TRUNKS:
         raise ValueError(f"trunk must be one of {TRUNKS}, not {trunk!r}")
+    runtime = runtime or RuntimeConfig()
     device = next(model.parameters()).device
     net = copy.deepcopy(model)
     if trunk == "finetune":
@@ -117,7 +119,7 @@ def fit_scale(
     if net.scale_rnn is not None:
         params += [*net.scale_rnn.parameters()]
     data = DeviceData(features, device)
-    batch = train_cfg.eval_batch
+    batch = runtime.eval_batch
     train = _Part(net, data, features.split.train, trunk, batch)
     val = _Part(net, data, features.split.val, trunk, batch)
     # A linear head on fixed features converges slowly at the recurrent network's step size.
@@ -137,7 +139,7 @@ def fit_scale(
         total = torch.zeros((), device=device)
         for start in range(0, len(order), train_cfg.batch_size):
             pos = order[start : start + train_cfg.batch_size]
-            with autocast_for(device, train_cfg.amp):
+            with autocast_for(device, runtime.amp):
                 log_scale = train.log_scale(net, data, pos)
             loss = gaussian_nll(train.centre[pos], train.target[pos], log_scale)
             optimizer.zero_grad(set_to_none=True)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pipeline.config import ModelConfig, TrainConfig
+from pipeline.config import ModelConfig, RuntimeConfig, TrainConfig
 from pipeline.core.features import CLOSE, N_FEATURES, Features, make_batch
 from pipeline.core.network import StockRNN
 from pipeline.errors import ConfigError, TrainingError
@@ -154,6 +154,7 @@ def fit(
     features: Features,
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
+    runtime: RuntimeConfig | None = None,
     *,
     name: str = "",
     on_epoch: Callable[[Epoch], None] | None = None,
@@ -165,7 +166,8 @@ def fit(
     which training never uses: the sweep scores its folds' blocks that way.
     """
     began = time.perf_counter()
-    device = pick_device(train_cfg.device)
+    runtime = runtime or RuntimeConfig()
+    device = pick_device(runtime.device)
     seed_everything(train_cfg.seed)
     model = StockRNN(model_cfg, N_FEATURES).to(device)
     if device.type == "cuda":
@@ -178,7 +180,7 @@ def fit(
     )
     generator = torch.Generator().manual_seed(train_cfg.seed)
 
-    batch = train_cfg.eval_batch
+    batch = runtime.eval_batch
     test_ends = data.ends(features.split.test) if watch_test else None
 
     def test_loss() -> float | None:
@@ -199,7 +201,7 @@ def fit(
         range(1, train_cfg.epochs + 1),
         desc=f"train {name}".strip(),
         unit="epoch",
-        disable=not train_cfg.progress,
+        disable=not runtime.progress,
         leave=True,
         dynamic_ncols=True,
     )
@@ -212,7 +214,7 @@ def fit(
             train_cfg.batch_size,
             train_cfg.clip_norm,
             generator,
-            train_cfg.amp,
+            runtime.amp,
         )
         val_loss = mean_loss(model, data, val_ends, batch)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):

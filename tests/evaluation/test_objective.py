@@ -19,7 +19,7 @@ CFG = Config(
     backtest=BacktestConfig(test_share=0.3),
     sweep=SweepConfig(folds=2),
 )
-TRAIN = dataclasses.replace(CFG.train, epochs=4, patience=1, lr=0.03, device="cpu", progress=False)
+TRAIN = dataclasses.replace(CFG.train, epochs=4, patience=1, lr=0.03)
 PRICES = {"AAA": make_prices(300, seed=1), "BBB": make_prices(280, seed=2)}
 
 

@@ -19,7 +19,7 @@ def test_a_local_ray_gets_absolute_store_and_registry_uris(tmp_path, monkeypatch
     cfg, tracking, registry = for_engine(ON_RAY)
     assert tracking == f"sqlite:///{tmp_path / 'runs.db'}"
     assert registry == f"sqlite:///{tmp_path / 'models.db'}"
-    assert cfg.paths.data_dir.is_absolute() and cfg.train.progress is False
+    assert cfg.paths.data_dir.is_absolute() and cfg.runtime.progress is False
 
 
 @pytest.mark.parametrize(

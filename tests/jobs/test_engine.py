@@ -22,6 +22,7 @@ from pipeline.config import (
     FeatureConfig,
     ModelConfig,
     Paths,
+    RuntimeConfig,
     TrainConfig,
 )
 from pipeline.jobs.all import run_all
@@ -121,7 +122,8 @@ def _ray_config(tmp_path: Path, folder: Path) -> Config:
         data=DataConfig(source="csv", csv_path=folder),
         features=FeatureConfig(window=10),
         model=ModelConfig(hidden_size=8),
-        train=TrainConfig(epochs=1, batch_size=256, device="cpu", progress=False),
+        train=TrainConfig(epochs=1, batch_size=256),
+        runtime=RuntimeConfig(device="cpu", progress=False),
         cluster=ClusterConfig(engine="ray"),
         paths=Paths(data_dir=tmp_path / "data", reports_dir=tmp_path / "reports"),
     )

@@ -17,7 +17,7 @@ from pipeline.models.conformal import calibrate_conformal
 from pipeline.models.training import fit
 
 MODEL = ModelConfig(hidden_size=8)
-TRAIN = TrainConfig(epochs=2, lr=0.01, patience=5, device="cpu", progress=False, seed=5)
+TRAIN = TrainConfig(epochs=2, lr=0.01, patience=5, seed=5)
 AUTO = IntervalConfig(levels=(0.8, 0.9), scale_trunk="auto", scale_epochs=4, scale_lr=0.01)
 
 

@@ -16,7 +16,7 @@ from pipeline.models.scale_head import fit_scale, forecast_spread, gaussian_nll
 from pipeline.models.training import DeviceData, fit, forecast_log_returns, predict_scaled
 
 MODEL = ModelConfig(hidden_size=8)
-TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5, device="cpu", progress=False, seed=7)
+TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5, seed=7)
 SCALE = IntervalConfig(scale_epochs=15, scale_lr=0.01, scale_patience=15)
 
 

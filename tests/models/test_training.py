@@ -11,7 +11,7 @@ from pipeline.errors import ConfigError, TrainingError
 from pipeline.models.training import DeviceData, fit, mean_loss, pick_device, predict_scaled
 
 MODEL = ModelConfig(hidden_size=8)
-TRAIN = TrainConfig(epochs=3, batch_size=64, patience=5, device="cpu", progress=False, seed=7)
+TRAIN = TrainConfig(epochs=3, batch_size=64, patience=5, seed=7)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pipeline.models.rnn import RNNForecaster
 from pipeline.models.training import fit, forecast_log_returns
 from pipeline.serving.forecaster import SPEC, WEIGHTS, Forecaster
 
-TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5, device="cpu", progress=False)
+TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5)
 INTERVALS = IntervalConfig(levels=(0.8, 0.9), scale_trunk="finetune", scale_epochs=3)
 
 

@@ -1,0 +1,136 @@
+"""The sections that say how jobs run: backtest, retrain, cluster, sweep, and the folders.
+
+Declared and checked like the model's sections (``sections.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config.fields import require, setting
+from pipeline.config.sections import ENGINES
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    folds: int = setting(5, "walk-forward folds, each with its own test block")
+    test_share: float = setting(0.30, "later share of the days cut into the folds' test blocks")
+    val_frac: float = setting(
+        0.15, "share of each fold's history kept for validation", flag="--backtest-val-frac"
+    )
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (self.folds >= 1, f"--folds must be at least 1, not {self.folds}"),
+                (
+                    0 < self.test_share < 1,
+                    f"--test-share must lie between 0 and 1, not {self.test_share}",
+                ),
+                (
+                    0 < self.val_frac < 1,
+                    f"--backtest-val-frac must lie between 0 and 1, not {self.val_frac}",
+                ),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    holdout: int = setting(60, "most recent days that score challenger and champion")
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (self.holdout >= 1, f"--holdout must be at least 1 day, not {self.holdout}"),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    engine: str = setting(
+        "local", "local: one ticker after another here; ray: Ray tasks", choices=ENGINES
+    )
+    cpus_per_task: float = setting(1.0, "CPUs a Ray task reserves; torch gets as many threads")
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (self.cpus_per_task > 0, "--cpus-per-task must be above 0"),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    trials: int = setting(20, "configurations the sweep tries (Optuna's TPE picks each)")
+    concurrency: int = setting(2, "trials run at once, each on cpus_per_task CPUs")
+    folds: int = setting(
+        3, "walk-forward folds cut from the days before the test days", flag="--sweep-folds"
+    )
+    hidden_sizes: tuple[int, ...] = setting(
+        (16, 32, 64, 128), "hidden sizes the sweep chooses from", flag="--sweep-hidden-sizes"
+    )
+    max_layers: int = setting(3, "most stacked layers the sweep tries", flag="--sweep-max-layers")
+    batch_sizes: tuple[int, ...] = setting(
+        (32, 64, 128, 256), "batch sizes the sweep chooses from", flag="--sweep-batch-sizes"
+    )
+    lr_range: tuple[float, ...] = setting(
+        (1e-4, 1e-2), "lowest,highest learning rate (log-uniform)", flag="--sweep-lr-range"
+    )
+    storage: str | None = setting(
+        None, "Tune's results: folder, NFS path or s3:// URI (None: <reports-dir>/sweep/tune)"
+    )
+    out: Path | None = setting(
+        None, "JSON file for the best config (None: <reports-dir>/sweep/best.json)"
+    )
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (self.trials >= 1, f"--trials must be at least 1, not {self.trials}"),
+                (
+                    self.concurrency >= 1,
+                    f"--concurrency must be at least 1, not {self.concurrency}",
+                ),
+                (self.folds >= 1, f"--sweep-folds must be at least 1, not {self.folds}"),
+                (
+                    self.max_layers >= 1,
+                    f"--sweep-max-layers must be at least 1, not {self.max_layers}",
+                ),
+                (
+                    len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
+                    "--sweep-hidden-sizes needs sizes of at least 1",
+                ),
+                (
+                    len(self.batch_sizes) >= 1 and min(self.batch_sizes) >= 1,
+                    "--sweep-batch-sizes needs sizes of at least 1",
+                ),
+                (
+                    len(self.lr_range) == 2 and 0 < self.lr_range[0] < self.lr_range[1],
+                    f"--sweep-lr-range needs two rates, lowest first, above 0: not {self.lr_range}",
+                ),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class Paths:
+    data_dir: Path = setting(Path("data"), "folder for caches and stage outputs")
+    reports_dir: Path = setting(Path("reports"), "folder for backtest tables")
+
+    @property
+    def raw_dir(self) -> Path:
+        """yfinance cache: one self-checking CSV per ticker."""
+        return self.data_dir / "raw"
+
+    @property
+    def retrain_lock(self) -> Path:
+        """Held while a retrain job runs, so that two never overlap."""
+        return self.data_dir / "retrain.lock"
+
+    def processed_dir(self, ticker: str) -> Path:
+        """Stage outputs for one ticker (prices, features, checkpoint)."""
+        return self.data_dir / "processed" / ticker
