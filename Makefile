@@ -31,9 +31,11 @@ BENCH_ARGS ?=
 SCALE_ARGS ?=
 PORT    ?= 5000
 TICKER  ?= AAPL
-# The retrain job reads live data unless SOURCE is given on the command line.
-RETRAIN_SOURCE = $(if $(filter command line environment,$(origin SOURCE)),$(SOURCE),yfinance)
-RETRAIN_OPTS = --tickers $(TICKERS) --source $(RETRAIN_SOURCE) $(if $(DATA),--data $(DATA)) \
+# The retrain job reads live data (the CLI's default for it) unless SOURCE or a CONFIG file says
+# otherwise: --source is passed only when SOURCE was given on the command line or environment.
+RETRAIN_OPTS = --tickers $(TICKERS) \
+       $(if $(filter command line environment,$(origin SOURCE)),--source $(SOURCE)) \
+       $(if $(DATA),--data $(DATA)) $(if $(CONFIG),--config $(CONFIG)) \
        $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DEVICE),--device $(DEVICE)) \
        $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) \
        $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)

@@ -62,7 +62,7 @@ from pipeline.jobs.driver import priced_job
 from pipeline.jobs.stages import TRAINING
 from pipeline.models.training import DeviceData, pick_device, seed_everything, train_epoch
 from pipeline.serving.forecaster import Forecaster
-from pipeline.tracking import runs
+from pipeline.tracking import lifecycle
 from pipeline.tracking.models import log_model
 from pipeline.tracking.store import prepare_experiment
 
@@ -539,7 +539,7 @@ def bench_inference(
     with mlflow_store(folder):
         cfg = Config(tickers=(settings.ticker,), experiment="stockcast-bench")
         experiment_id = prepare_experiment(cfg.experiment)
-        with runs.run(cfg, settings.ticker, experiment_id=experiment_id, kind="bench"):
+        with lifecycle.run(cfg, settings.ticker, experiment_id=experiment_id, kind="bench"):
             uri = log_model(forecaster, one).model_uri
         began = time.perf_counter()
         model = mlflow.pyfunc.load_model(uri)

@@ -118,8 +118,9 @@ def given_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The Config: the defaults, then ``--config FILE``, then the options given."""
-    base = Config() if args.config is None else load_config_file(args.config, Config())
+    """The Config: the defaults (the command's own first), ``--config FILE``, the options."""
+    base = Config().with_values(COMMAND_DEFAULTS.get(args.command, {}))
+    base = base if args.config is None else load_config_file(args.config, base)
     values = given_settings(args)
     if args.tickers is not None:
         values["tickers"] = parse_tickers(args.tickers)
@@ -132,155 +133,29 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 # --------------------------------------------------------------------------- commands
 
+# Defaults of one command that differ from the config's; a --config file and the options
+# given still win over them. The retrain job refreshes live data unless told otherwise.
+COMMAND_DEFAULTS: dict[str, dict[str, object]] = {"retrain": {"data.source": "yfinance"}}
 
-def cmd_fetch(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs import stages
-    from pipeline.jobs.common import Summary
-    from pipeline.jobs.driver import each_ticker
-
-    def one(ticker: str) -> Summary:
-        prices = stages.fetch_stage(cfg, ticker)
-        first, last = prices.index[0].date(), prices.index[-1].date()
-        return Summary(ticker, f"{ticker}: {len(prices)} days, {first} to {last}")
-
-    return each_ticker(cfg, one)
-
-
-def cmd_features(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs import stages
-    from pipeline.jobs.common import Summary
-    from pipeline.jobs.driver import each_ticker
-
-    def one(ticker: str) -> Summary:
-        n_train, n_val, n_test = stages.features_stage(cfg, ticker).split.sizes()
-        text = f"{ticker}: windows train {n_train}, validation {n_val}, test {n_test}"
-        return Summary(ticker, text)
-
-    return each_ticker(cfg, one)
-
-
-def cmd_train(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs import stages
-    from pipeline.jobs.driver import each_ticker
-    from pipeline.tracking import runs
-
-    experiment_id = _prepare(cfg, args)
-
-    def one(ticker: str) -> None:
-        features = stages.saved_features(cfg, ticker)
-        run = runs.run(cfg, ticker, experiment_id=experiment_id, kind="train", command="train")
-        with run as active:
-            stages.train_stage(cfg, ticker, features, active.info.run_id)
-
-    return each_ticker(cfg, one)
-
-
-def cmd_evaluate(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs import promotion, stages
-    from pipeline.jobs.all import registered_text
-    from pipeline.jobs.common import Summary
-    from pipeline.jobs.driver import each_ticker
-    from pipeline.serving.forecaster import Forecaster
-    from pipeline.tracking import runs
-
-    experiment_id = _prepare(cfg, args)
-
-    def one(ticker: str) -> Summary:
-        run_id = stages.saved_run_id(cfg, ticker)
-        features = stages.saved_features(cfg, ticker)
-        prices = stages.saved_prices(cfg, ticker)
-        forecaster = Forecaster.load(cfg.paths.processed_dir(ticker) / stages.MODEL_DIR)
-        run = runs.run(cfg, ticker, experiment_id=experiment_id, kind="train", run_id=run_id)
-        with run:
-            evaluation = stages.evaluate_stage(cfg, features, forecaster, prices)
-            model_uri = stages.log_stage(ticker, evaluation, forecaster, prices)
-            decision = promotion.first_champion(ticker)
-            version = promotion.register(model_uri, ticker, run_id, "all", decision)
-        text = stages.evaluation_text(ticker, features, evaluation)
-        return Summary(ticker, f"{text}\n{registered_text(ticker, version, decision.promote)}")
-
-    return each_ticker(cfg, one)
-
-
-def cmd_all(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs.all import run_all
-    from pipeline.jobs.common import StageClock
-    from pipeline.jobs.driver import priced_job
-
-    clock = StageClock()
-    with clock.stage("mlflow"):
-        experiment_id = _prepare(cfg, args)
-    code = priced_job(cfg, run_all, experiment_id, clock)
-    total = sum(clock.seconds.values())
-    parts = ", ".join(f"{k} {v:.1f}s" for k, v in clock.seconds.items())
-    print(f"time by stage: {parts} (total {total:.1f}s)")
-    return code
-
-
-def cmd_backtest(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs.backtest import run_backtest, save_report
-    from pipeline.jobs.driver import priced_job
-
-    experiment_id = _prepare(cfg, args)
-    code = priced_job(cfg, run_backtest, experiment_id, on_summary=lambda s: save_report(cfg, s))
-    print(f"reports: {cfg.paths.reports_dir / 'backtest'}")
-    return code
-
-
-def cmd_retrain(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs.driver import priced_job
-    from pipeline.jobs.lock import exclusive_lock
-    from pipeline.jobs.retrain import run_retrain
-
-    if "data.source" not in given_settings(args):  # the job's default is live data
-        cfg = cfg.replace(data=dataclasses.replace(cfg.data, source="yfinance"))
-    experiment_id = _prepare(cfg, args)
-    with exclusive_lock(cfg.paths.retrain_lock):
-        return priced_job(cfg, run_retrain, experiment_id)
-
-
-def cmd_predict(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.data.sources import load_prices
-    from pipeline.jobs.driver import each_ticker
-    from pipeline.jobs.predict import run_predict
-    from pipeline.tracking.store import configure
-
-    configure(args.tracking_uri)
-    return each_ticker(
-        cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
-    )
-
-
-def cmd_sweep(cfg: Config, args: argparse.Namespace) -> int:
-    from pipeline.jobs.sweep import check_sweep, run_sweep
-
-    check_sweep(cfg)
-    return run_sweep(cfg, _prepare(cfg, args))
-
-
-def _prepare(cfg: Config, args: argparse.Namespace) -> str:
-    """Check the device, point MLflow at its store and create the experiment once."""
-    from pipeline.models.training import pick_device
-    from pipeline.tracking.store import configure, prepare_experiment, prepare_registry
-
-    pick_device(cfg.runtime.device)  # a missing GPU is an option error, before any work
-    configure(args.tracking_uri)
-    experiment_id = prepare_experiment(cfg.experiment)
-    prepare_registry()
-    return experiment_id
-
-
-COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
-    "fetch": cmd_fetch,
-    "features": cmd_features,
-    "train": cmd_train,
-    "evaluate": cmd_evaluate,
-    "all": cmd_all,
-    "backtest": cmd_backtest,
-    "retrain": cmd_retrain,
-    "predict": cmd_predict,
-    "sweep": cmd_sweep,
+# The job each command runs (``jobs/commands.py``), imported only once the options are checked.
+COMMANDS = {
+    "fetch": "fetch",
+    "features": "features",
+    "train": "train",
+    "evaluate": "evaluate",
+    "all": "all_stages",
+    "backtest": "backtest",
+    "retrain": "retrain",
+    "predict": "predict",
+    "sweep": "sweep",
 }
+
+
+def run_command(command: str, cfg: Config, tracking_uri: str | None) -> int:
+    """Dispatch to the command's job; its exit code comes back."""
+    from pipeline.jobs import commands
+
+    return getattr(commands, COMMANDS[command])(cfg, tracking_uri)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -315,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cfg = config_from_args(args)
-        return COMMANDS[args.command](cfg, args)
+        return run_command(args.command, cfg, args.tracking_uri)
     except StockcastError as exc:
         if args.debug:
             traceback.print_exc()

@@ -79,3 +79,15 @@ def test_tickers_from_a_file(tmp_path):
     assert _cfg("--tickers", f"@{path}").tickers == ("AAPL", "MSFT", "NVDA")
     with pytest.raises(ConfigError, match="cannot read"):
         _cfg("--tickers", f"@{tmp_path / 'nope.txt'}")
+
+
+def test_retrain_reads_live_data_unless_a_config_file_or_an_option_says_otherwise(tmp_path):
+    def retrain(*argv: str) -> Config:
+        return config_from_args(build_parser().parse_args(["retrain", *argv]))
+
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"data.source": "sample"}))
+    assert retrain().data.source == "yfinance"
+    assert retrain("--config", str(path)).data.source == "sample"  # the file wins
+    assert retrain("--config", str(path), "--source", "csv", "--data", "x.csv").data.source == "csv"
+    assert _cfg().data.source == "sample"  # other commands keep the config's default

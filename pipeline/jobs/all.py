@@ -2,39 +2,78 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.core.features import Features
 from pipeline.data.sources import source_uri
+from pipeline.evaluation.evaluate import Evaluation
 from pipeline.jobs import promotion, stages
 from pipeline.jobs.common import StageClock, Summary
-from pipeline.tracking import registry, runs
+from pipeline.serving.forecaster import Forecaster
+from pipeline.tracking import lifecycle, registry, train_log
 
 
-def run_all(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: str) -> Summary:
-    """Features, training, evaluation against the baselines, logging and registration."""
+def run_all(
+    cfg: Config,
+    ticker: str,
+    prices: pd.DataFrame,
+    experiment_id: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> Summary:
+    """Features, training, evaluation against the baselines, logging and registration.
+
+    ``tags`` go on the run (the driver's job and task ids, a sweep's parent run).
+    """
+    tags = dict(tags or {})
     clock = StageClock()
     stages.save_prices(cfg, ticker, prices)
     with clock.stage("features"):
         features = stages.features_stage(cfg, ticker, prices)
     with (
         clock.stage("mlflow"),
-        runs.run(cfg, ticker, experiment_id=experiment_id, kind="train", command="all") as active,
+        lifecycle.run(
+            cfg, ticker, experiment_id=experiment_id, kind="train", command="all", tags=tags
+        ) as active,
     ):
         run_id = active.info.run_id
-        runs.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
+        train_log.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
         with clock.stage("train"):
-            on_epoch = clock.timed("mlflow", runs.log_epoch)
-            on_scale_epoch = clock.timed("mlflow", runs.log_scale_epoch)
+            on_epoch = clock.timed("mlflow", train_log.log_epoch)
+            on_scale_epoch = clock.timed("mlflow", train_log.log_scale_epoch)
             forecaster = stages.train_stage(cfg, ticker, features, run_id, on_epoch, on_scale_epoch)
-        with clock.stage("evaluate"):
-            evaluation = stages.evaluate_stage(cfg, features, forecaster, prices)
-        model_uri = stages.log_stage(ticker, evaluation, forecaster, prices)
-        decision = promotion.first_champion(ticker)
-        version = promotion.register(model_uri, ticker, run_id, "all", decision)
+        evaluation, version, decision = register_evaluation(
+            cfg, ticker, features, forecaster, prices, run_id, tags.get("task_id"), clock
+        )
     text = stages.evaluation_text(ticker, features, evaluation)
     text += "\n" + registered_text(ticker, version, decision.promote)
     return Summary(ticker, text, run_id, dict(clock.seconds), {"version": version})
+
+
+def register_evaluation(
+    cfg: Config,
+    ticker: str,
+    features: Features,
+    forecaster: Forecaster,
+    prices: pd.DataFrame,
+    run_id: str,
+    task_id: str | None = None,
+    clock: StageClock | None = None,
+) -> tuple[Evaluation, str, promotion.Decision]:
+    """Evaluate on the test days, log the model and scores, register it (champion if first).
+
+    The second half of ``all``, and the whole ``evaluate`` stage command; in the active run.
+    """
+    clock = clock or StageClock()
+    with clock.stage("evaluate"):
+        evaluation = stages.evaluate_stage(cfg, features, forecaster, prices)
+    model_uri = stages.log_stage(ticker, evaluation, forecaster, prices)
+    decision = promotion.first_champion(ticker)
+    version = promotion.register(model_uri, ticker, run_id, "all", decision, task_id=task_id)
+    return evaluation, version, decision
 
 
 def registered_text(ticker: str, version: str, promoted: bool) -> str:

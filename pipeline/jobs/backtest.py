@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from pipeline import storage
@@ -20,11 +22,19 @@ from pipeline.models.conformal import AdaptiveRNN
 from pipeline.models.point import baselines
 from pipeline.models.rnn import Hooks, RNNForecaster
 from pipeline.models.volatility import interval_baselines
-from pipeline.tracking import runs
+from pipeline.tracking import backtest_log, lifecycle, train_log
 
 
-def run_backtest(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: str) -> Summary:
+def run_backtest(
+    cfg: Config,
+    ticker: str,
+    prices: pd.DataFrame,
+    experiment_id: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> Summary:
     """Walk-forward backtest of the RNN and every baseline; the pooled table comes back."""
+    tags = dict(tags or {})
 
     def make_models(fold: int) -> list:
         rnn = RNNForecaster(
@@ -34,10 +44,10 @@ def run_backtest(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: 
             cfg.runtime,
             label=f"{ticker} fold {fold}",
             hooks=Hooks(
-                on_epoch=runs.log_epoch,
-                on_trained=runs.log_training,
-                on_scale_epoch=runs.log_scale_epoch,
-                on_calibrated=runs.log_calibration,
+                on_epoch=train_log.log_epoch,
+                on_trained=train_log.log_training,
+                on_scale_epoch=train_log.log_scale_epoch,
+                on_calibrated=train_log.log_calibration,
             ),
         )
         return [
@@ -48,21 +58,27 @@ def run_backtest(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: 
         ]
 
     def fold_scope(fold: int):
-        return runs.run(
+        return lifecycle.run(
             cfg, ticker, experiment_id=experiment_id, kind="backtest-fold", command="backtest",
-            nested=True, run_name=f"{ticker}-fold-{fold}", tags={"fold": str(fold)},
+            nested=True, run_name=f"{ticker}-fold-{fold}", tags={**tags, "fold": str(fold)},
         )  # fmt: skip
 
-    with runs.run(
-        cfg, ticker, experiment_id=experiment_id, kind="backtest", command="backtest"
+    with lifecycle.run(
+        cfg, ticker, experiment_id=experiment_id, kind="backtest", command="backtest", tags=tags
     ) as active:
-        runs.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
+        train_log.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
         results = backtest(
-            prices, cfg.features, cfg.backtest, make_models, ticker, fold_scope, runs.log_fold
+            prices,
+            cfg.features,
+            cfg.backtest,
+            make_models,
+            ticker,
+            fold_scope,
+            backtest_log.log_fold,
         )
         pooled = pooled_table(results)
         intervals = pooled_interval_table(results)
-        runs.log_backtest(pooled, fold_errors(results), results, intervals)
+        backtest_log.log_backtest(pooled, fold_errors(results), results, intervals)
         run_id = active.info.run_id
     heading = backtest_heading(ticker, results)
     text = f"\n{heading}\n{text_table(pooled)}"

@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 
@@ -31,12 +32,35 @@ from pipeline.errors import (
 )
 from pipeline.jobs.common import StageClock, Summary
 from pipeline.jobs.executors import make_executor
-from pipeline.tracking import runs, store
+from pipeline.tracking import lifecycle, store
 
 # Failures of one ticker that leave the others worth running.
 TICKER_FAILURES = (DataError, FetchError, TrainingError, RegistryError)
 
-Job = Callable[[Config, str, pd.DataFrame, str], Summary]
+
+class Job(Protocol):
+    """One ticker's job: config, prices and experiment as values; ``tags`` go on its runs."""
+
+    def __call__(
+        self,
+        cfg: Config,
+        ticker: str,
+        prices: pd.DataFrame,
+        experiment_id: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+    ) -> Summary: ...
+
+
+def prepare(cfg: Config, tracking_uri: str | None = None) -> str:
+    """Check the device, point MLflow at its store and create the experiment once; its id."""
+    from pipeline.models.training import pick_device
+
+    pick_device(cfg.runtime.device)  # a missing GPU is an option error, before any work
+    store.configure(tracking_uri)
+    experiment_id = store.prepare_experiment(cfg.experiment)
+    store.prepare_registry()
+    return experiment_id
 
 
 def tickers_for(cfg: Config) -> tuple[str, ...]:
@@ -87,9 +111,9 @@ def run_task(task: Task) -> Summary:
     store.configure(task.tracking_uri, task.registry_uri)
     if task.cfg.cluster.engine != "local":
         # A retried task (its worker was killed) first closes what the dead attempt left open.
-        runs.end_runs(task.experiment_id, "FAILED", task_id=task.task_id)
-    with runs.task_tags({"job_id": task.job_id, "task_id": task.task_id}):
-        return task.job(task.cfg, task.ticker, task.prices, task.experiment_id)
+        lifecycle.end_runs(task.experiment_id, "FAILED", task_id=task.task_id)
+    tags = {"job_id": task.job_id, "task_id": task.task_id}
+    return task.job(task.cfg, task.ticker, task.prices, task.experiment_id, tags=tags)
 
 
 def priced_job(
@@ -151,7 +175,7 @@ def priced_job(
                     raise outcome.error
     except (KeyboardInterrupt, Interrupted):
         if cfg.cluster.engine != "local":  # killed workers could not end their runs
-            runs.end_runs(experiment_id, "KILLED", job_id=job_id)
+            lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
         raise
     return exit_code(failed, len(tickers))
 

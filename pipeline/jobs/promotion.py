@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.tracking import registry, runs
+from pipeline.tracking import registry
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,6 @@ def register(
     same task (a worker killed after registering) left a version, it is reused
     rather than registered twice.
     """
-    task_id = task_id or runs.current_task_id()
     version = registry.version_with_tag(ticker, "task_id", task_id) if task_id else None
     if version is None:
         identity = {"run_id": run_id, "job": job, **({"task_id": task_id} if task_id else {})}

@@ -8,6 +8,8 @@ the current champion forecast the same holdout days; the promotion policy
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -19,7 +21,7 @@ from pipeline.jobs import promotion, stages
 from pipeline.jobs.common import Summary
 from pipeline.metrics.point import score
 from pipeline.serving.forecaster import Forecaster
-from pipeline.tracking import registry, runs
+from pipeline.tracking import lifecycle, registry, retrain_log, train_log
 from pipeline.tracking.models import log_model
 
 
@@ -30,8 +32,16 @@ def holdout_forecasts(forecaster: Forecaster, prices: pd.DataFrame, holdout: int
     return forecaster.forecast(rows)
 
 
-def run_retrain(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: str) -> Summary:
+def run_retrain(
+    cfg: Config,
+    ticker: str,
+    prices: pd.DataFrame,
+    experiment_id: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> Summary:
     """Train, score challenger and champion on the holdout, register, promote if better."""
+    tags = dict(tags or {})
     holdout, window = cfg.retrain.holdout, cfg.features.window
     split = holdout_split(len(prices), window, holdout, cfg.features.val_frac)
     check_sizes(
@@ -43,12 +53,12 @@ def run_retrain(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: s
     close = prices["Close"].to_numpy()
     actual, previous = close[-holdout:], close[-holdout - 1 : -1]
     dates = features.dates
-    with runs.run(
-        cfg, ticker, experiment_id=experiment_id, kind="retrain", command="retrain"
+    with lifecycle.run(
+        cfg, ticker, experiment_id=experiment_id, kind="retrain", command="retrain", tags=tags
     ) as active:
         run_id = active.info.run_id
-        runs.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
-        runs.log_tags(
+        train_log.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
+        lifecycle.log_tags(
             {
                 "data_from": str(dates[0].date()),
                 "data_to": str(dates[-1].date()),
@@ -71,10 +81,10 @@ def run_retrain(cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: s
         decision = promotion.decide(
             scores["challenger"]["rmse"], scores.get("champion", {}).get("rmse")
         )
-        runs.log_retrain(scores, decision, old)
+        retrain_log.log_retrain(scores, decision, old)
         model_uri = log_model(challenger, prices.iloc[-window:]).model_uri
         version = promotion.register(
-            model_uri, ticker, run_id, "retrain", decision,
+            model_uri, ticker, run_id, "retrain", decision, task_id=tags.get("task_id"),
             holdout_rmse=f"{scores['challenger']['rmse']:.6f}",
         )  # fmt: skip
     verb = "promoted" if decision.promote else "kept the champion"

@@ -34,7 +34,7 @@ from pipeline.models.scale_head import ScaleEpoch
 from pipeline.models.training import Epoch
 from pipeline.models.volatility import interval_baselines
 from pipeline.serving.forecaster import Forecaster
-from pipeline.tracking import runs
+from pipeline.tracking import eval_log, train_log
 from pipeline.tracking.models import log_model
 from pipeline.tracking.plots import forecast_figure
 
@@ -119,15 +119,15 @@ def train_model(
     ticker: str,
     features: Features,
     meta: dict,
-    on_epoch: Callable[[Epoch], None] = runs.log_epoch,
-    on_scale_epoch: Callable[[ScaleEpoch], None] = runs.log_scale_epoch,
+    on_epoch: Callable[[Epoch], None] = train_log.log_epoch,
+    on_scale_epoch: Callable[[ScaleEpoch], None] = train_log.log_scale_epoch,
 ) -> Trained:
     """``train_forecaster`` in the active MLflow run, logging as it goes.
 
     The Forecaster's meta gets the whole model config (runtime settings left
     out), so that any saved or promoted model can be rebuilt from it.
     """
-    hooks = Hooks(on_epoch, runs.log_training, on_scale_epoch, runs.log_calibration)
+    hooks = Hooks(on_epoch, train_log.log_training, on_scale_epoch, train_log.log_calibration)
     return train_forecaster(
         features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
         label=ticker, meta={**meta, "config": flatten(cfg, runtime=False)}, hooks=hooks,
@@ -139,8 +139,8 @@ def train_stage(
     ticker: str,
     features: Features,
     run_id: str,
-    on_epoch: Callable[[Epoch], None] = runs.log_epoch,
-    on_scale_epoch: Callable[[ScaleEpoch], None] = runs.log_scale_epoch,
+    on_epoch: Callable[[Epoch], None] = train_log.log_epoch,
+    on_scale_epoch: Callable[[ScaleEpoch], None] = train_log.log_scale_epoch,
 ) -> Forecaster:
     """Train in the active MLflow run; save the forecaster and the training record.
 
@@ -208,14 +208,14 @@ def log_stage(
     """Log the pyfunc model, the test metrics (linked to it) and the plots to the active run."""
     # The model first: logging it fetches the history of every metric already logged.
     logged = log_model(forecaster, prices.iloc[-forecaster.window :])
-    runs.log_evaluation(evaluation, prefix="test", model_id=logged.model_id)
+    eval_log.log_evaluation(evaluation, prefix="test", model_id=logged.model_id)
     title = f"{ticker}: next-day Close on the last test days"
     if evaluation.bands is not None:
         levels = forecaster.multipliers.levels
-        runs.log_interval_plots(evaluation.forecasts, evaluation.bands, levels, title)
+        eval_log.log_interval_plots(evaluation.forecasts, evaluation.bands, levels, title)
     else:  # a model saved before intervals: no band to draw
         fig = forecast_figure(evaluation.forecasts.iloc[-120:], title, [RNN, "persistence"])
-        runs.log_figure(fig, "plots/test_forecast.png")
+        eval_log.log_figure(fig, "plots/test_forecast.png")
     return logged.model_uri
 
 

@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -35,7 +36,7 @@ from pipeline.jobs.all import run_all
 from pipeline.jobs.common import Summary
 from pipeline.jobs.driver import for_engine, priced_job, tickers_for
 from pipeline.jobs.executors import RayExecutor
-from pipeline.tracking import runs, sweeps
+from pipeline.tracking import lifecycle, sweeps
 
 log = logging.getLogger("stockcast")
 
@@ -84,7 +85,7 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
                     trial_cfg, prices, context, tune_storage, f"sweep-{sweep_id}"
                 )
             except (KeyboardInterrupt, Interrupted):  # trials killed mid-run cannot end theirs
-                runs.end_runs(experiment_id, "KILLED", sweep_id=sweep_id)
+                lifecycle.end_runs(experiment_id, "KILLED", sweep_id=sweep_id)
                 raise
             ended = {o.trial_id: o.status for o in outcomes}
             run_ids = sweeps.settle_trials(experiment_id, sweep_id, ended)
@@ -92,7 +93,7 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
             best = best_outcome(outcomes)
             best_cfg = cfg.with_values(best.values)
             sweeps.log_sweep(best_cfg, label, best.objective, table)
-            runs.log_tags({"tune_path": f"{tune_storage}/sweep-{sweep_id}"})
+            lifecycle.log_tags({"tune_path": f"{tune_storage}/sweep-{sweep_id}"})
         save_results(best_cfg, table, out, folder / "trials.csv")
         print(f"\nsweep {sweep_id}: trials, best first (objective: mean loss on the folds' "
               "blocks / persistence's; over the folds done for trials stopped early)\n"
@@ -138,11 +139,17 @@ def save_results(best: Config, table: pd.DataFrame, out: Path, trials_csv: Path)
 
 
 def score_best(
-    cfg: Config, ticker: str, prices: pd.DataFrame, experiment_id: str, *, sweep_id: str
+    cfg: Config,
+    ticker: str,
+    prices: pd.DataFrame,
+    experiment_id: str,
+    *,
+    sweep_id: str,
+    tags: Mapping[str, str] | None = None,
 ) -> Summary:
     """The ``all`` job with the best config, its run a child of the sweep's (by tag)."""
-    with runs.task_tags({"mlflow.parentRunId": sweep_id, "sweep_id": sweep_id}):
-        return run_all(cfg, ticker, prices, experiment_id)
+    tags = {**(tags or {}), "mlflow.parentRunId": sweep_id, "sweep_id": sweep_id}
+    return run_all(cfg, ticker, prices, experiment_id, tags=tags)
 
 
 def _label(tickers: tuple[str, ...]) -> str:

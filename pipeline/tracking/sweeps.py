@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.config import Config, flatten
 from pipeline.evaluation.objective import Progress
 from pipeline.evaluation.report import markdown_table
-from pipeline.tracking import runs
+from pipeline.tracking import lifecycle
 
 SWEEP = "sweep"  # the parent's kind
 TRIAL = "sweep-trial"  # each trial's kind
@@ -30,7 +30,7 @@ END_STATUS = {"complete": "FINISHED", "stopped early": "FINISHED", "failed": "FA
 
 def sweep_run(cfg: Config, label: str, *, experiment_id: str) -> contextlib.AbstractContextManager:
     """The parent run (kind ``sweep``); its params are the best config, logged by ``log_sweep``."""
-    return runs.run(
+    return lifecycle.run(
         cfg, label, experiment_id=experiment_id, kind=SWEEP, command="sweep",
         run_name=f"sweep-{label}", log_config=False,
     )  # fmt: skip
@@ -42,7 +42,7 @@ def trial_run(
 ) -> Iterator[str]:
     """One trial's run, nested under the sweep's, with the trial's config as params."""
     tags = {"mlflow.parentRunId": sweep_id, "sweep_id": sweep_id, "trial_id": trial_id}
-    with runs.run(
+    with lifecycle.run(
         cfg, label, experiment_id=experiment_id, kind=TRIAL, command="sweep",
         run_name=f"trial-{trial_id}", tags=tags,
     ) as active:  # fmt: skip

@@ -27,7 +27,7 @@ from pipeline.config import (
 )
 from pipeline.jobs.all import run_all
 from pipeline.jobs.driver import priced_job
-from pipeline.tracking import runs
+from pipeline.tracking import lifecycle
 from pipeline.tracking.store import prepare_experiment
 
 pytestmark = pytest.mark.slow
@@ -101,17 +101,17 @@ def _first_attempt(cfg: Config, ticker: str) -> bool:
     return marker.read_text() == "x"
 
 
-def die_inside_a_run_once(cfg, ticker, prices, experiment_id):
+def die_inside_a_run_once(cfg, ticker, prices, experiment_id, tags):
     """Open a run and kill the worker in it (first attempt); then do the real job."""
     if _first_attempt(cfg, ticker):
-        with runs.run(cfg, ticker, experiment_id=experiment_id, kind="train"):
+        with lifecycle.run(cfg, ticker, experiment_id=experiment_id, kind="train", tags=tags):
             os._exit(1)
-    return run_all(cfg, ticker, prices, experiment_id)
+    return run_all(cfg, ticker, prices, experiment_id, tags=tags)
 
 
-def die_after_registering_once(cfg, ticker, prices, experiment_id):
+def die_after_registering_once(cfg, ticker, prices, experiment_id, tags):
     """Do the whole job, then kill the worker before it reports back (first attempt)."""
-    summary = run_all(cfg, ticker, prices, experiment_id)
+    summary = run_all(cfg, ticker, prices, experiment_id, tags=tags)
     if _first_attempt(cfg, ticker):
         os._exit(1)
     return summary

@@ -1,0 +1,123 @@
+"""Each CLI command as a job entry: the wiring the command line dispatches to.
+
+``cli.py`` parses the options into a Config and calls one of these with it and
+the tracking URI; nothing here parses options. The stage commands (fetch,
+features, train, evaluate) run one stage per ticker on the previous stage's
+files (``stages.py``); ``all``, ``backtest`` and ``retrain`` run a job per
+ticker through the driver (local or Ray).
+"""
+
+from __future__ import annotations
+
+from pipeline.config import Config
+from pipeline.jobs import stages
+from pipeline.jobs.all import register_evaluation, registered_text, run_all
+from pipeline.jobs.backtest import run_backtest, save_report
+from pipeline.jobs.common import StageClock, Summary
+from pipeline.jobs.driver import each_ticker, prepare, priced_job
+from pipeline.jobs.lock import exclusive_lock
+from pipeline.jobs.retrain import run_retrain
+from pipeline.serving.forecaster import Forecaster
+from pipeline.tracking import lifecycle
+
+
+def fetch(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Load and validate each ticker's prices; save them for the features stage."""
+
+    def one(ticker: str) -> Summary:
+        prices = stages.fetch_stage(cfg, ticker)
+        first, last = prices.index[0].date(), prices.index[-1].date()
+        return Summary(ticker, f"{ticker}: {len(prices)} days, {first} to {last}")
+
+    return each_ticker(cfg, one)
+
+
+def features(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Split, fit the scalers on training rows and save the features of each ticker."""
+
+    def one(ticker: str) -> Summary:
+        n_train, n_val, n_test = stages.features_stage(cfg, ticker).split.sizes()
+        text = f"{ticker}: windows train {n_train}, validation {n_val}, test {n_test}"
+        return Summary(ticker, text)
+
+    return each_ticker(cfg, one)
+
+
+def train(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Train each ticker's model on its saved features, in a new MLflow run."""
+    experiment_id = prepare(cfg, tracking_uri)
+
+    def one(ticker: str) -> None:
+        saved = stages.saved_features(cfg, ticker)
+        run = lifecycle.run(cfg, ticker, experiment_id=experiment_id, kind="train", command="train")
+        with run as active:
+            stages.train_stage(cfg, ticker, saved, active.info.run_id)
+
+    return each_ticker(cfg, one)
+
+
+def evaluate(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Score each saved model on its test days and register it, in the train stage's run."""
+    experiment_id = prepare(cfg, tracking_uri)
+
+    def one(ticker: str) -> Summary:
+        run_id = stages.saved_run_id(cfg, ticker)
+        saved = stages.saved_features(cfg, ticker)
+        prices = stages.saved_prices(cfg, ticker)
+        forecaster = Forecaster.load(cfg.paths.processed_dir(ticker) / stages.MODEL_DIR)
+        run = lifecycle.run(cfg, ticker, experiment_id=experiment_id, kind="train", run_id=run_id)
+        with run:
+            evaluation, version, decision = register_evaluation(
+                cfg, ticker, saved, forecaster, prices, run_id
+            )
+        text = stages.evaluation_text(ticker, saved, evaluation)
+        return Summary(ticker, f"{text}\n{registered_text(ticker, version, decision.promote)}")
+
+    return each_ticker(cfg, one)
+
+
+def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Fetch, features, train and evaluate every ticker; print the time by stage."""
+    clock = StageClock()
+    with clock.stage("mlflow"):
+        experiment_id = prepare(cfg, tracking_uri)
+    code = priced_job(cfg, run_all, experiment_id, clock)
+    total = sum(clock.seconds.values())
+    parts = ", ".join(f"{k} {v:.1f}s" for k, v in clock.seconds.items())
+    print(f"time by stage: {parts} (total {total:.1f}s)")
+    return code
+
+
+def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Walk-forward backtest of every ticker; the tables go to the reports folder."""
+    experiment_id = prepare(cfg, tracking_uri)
+    code = priced_job(cfg, run_backtest, experiment_id, on_summary=lambda s: save_report(cfg, s))
+    print(f"reports: {cfg.paths.reports_dir / 'backtest'}")
+    return code
+
+
+def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Challengers against the champions, one retrain job at a time (a file lock)."""
+    experiment_id = prepare(cfg, tracking_uri)
+    with exclusive_lock(cfg.paths.retrain_lock):
+        return priced_job(cfg, run_retrain, experiment_id)
+
+
+def predict(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Each ticker's champion forecast for the next session, with its intervals."""
+    from pipeline.data.sources import load_prices
+    from pipeline.jobs.predict import run_predict
+    from pipeline.tracking.store import configure
+
+    configure(tracking_uri)
+    return each_ticker(
+        cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
+    )
+
+
+def sweep(cfg: Config, tracking_uri: str | None = None) -> int:
+    """The hyper-parameter sweep (Ray Tune), then the best config on the test days."""
+    from pipeline.jobs.sweep import check_sweep, run_sweep  # imports Ray
+
+    check_sweep(cfg)
+    return run_sweep(cfg, prepare(cfg, tracking_uri))

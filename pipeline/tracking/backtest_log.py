@@ -1,0 +1,69 @@
+"""What the backtest logs: each fold's scores in its nested run, the pooled ones in the parent."""
+
+from __future__ import annotations
+
+import mlflow
+import pandas as pd
+
+from pipeline.evaluation.backtest import FoldResult
+from pipeline.evaluation.report import markdown_table
+from pipeline.metrics.point import METRICS
+from pipeline.models.rnn import RNN
+from pipeline.tracking.eval_log import log_figure, log_interval_plots
+from pipeline.tracking.names import BACKTEST, metric_key, table_metrics
+from pipeline.tracking.plots import (
+    fold_error_figure,
+    forecast_figure,
+)
+
+
+def log_fold(result: FoldResult) -> None:
+    """Log one fold's test metrics (in its nested run) with the fold's test dates."""
+    metrics = table_metrics(result.table, "test")
+    if result.intervals is not None:
+        metrics |= table_metrics(result.intervals, "test", result.intervals.columns)
+    mlflow.log_metrics(metrics)
+    dates = result.forecasts.index
+    mlflow.set_tags({"test_from": str(dates[0].date()), "test_to": str(dates[-1].date())})
+
+
+def log_backtest(
+    pooled: pd.DataFrame,
+    per_fold: pd.DataFrame,
+    results: list[FoldResult],
+    pooled_intervals: pd.DataFrame | None = None,
+) -> None:
+    """Log the pooled metrics, DM tests, the tables and the plots to the parent run."""
+    metrics: dict[str, float] = {}
+    for model, row in pooled.iterrows():
+        for metric in METRICS:
+            metrics[metric_key(str(model), BACKTEST, metric)] = float(row[metric])
+        if model != RNN:
+            metrics[f"backtest_dm_stat_{model}"] = float(row["dm_stat"])
+            metrics[f"backtest_dm_pvalue_{model}"] = float(row["dm_pvalue"])
+    if pooled_intervals is not None:
+        metrics |= table_metrics(pooled_intervals, BACKTEST, pooled_intervals.columns)
+        mlflow.log_text(markdown_table(pooled_intervals), "backtest_intervals.md")
+        mlflow.log_text(
+            pooled_intervals.to_csv(float_format="%.6f", index_label="model"),
+            "backtest_intervals.csv",
+        )
+    mlflow.log_metrics(metrics)
+    mlflow.log_text(markdown_table(pooled), "backtest.md")
+    mlflow.log_text(pooled.to_csv(float_format="%.6f", index_label="model"), "backtest.csv")
+    mlflow.log_text(per_fold.to_csv(float_format="%.6f"), "backtest_fold_rmse.csv")
+    log_figure(fold_error_figure(per_fold), "plots/fold_rmse.png")
+    last = results[-1]
+    models = [c for c in last.forecasts.columns if c not in ("actual", "previous")]
+    fig = forecast_figure(
+        last.forecasts, f"last fold ({last.fold}): forecasts against the actual Close", models
+    )
+    log_figure(fig, "plots/last_fold_forecasts.png")
+    if pooled_intervals is not None:
+        forecasts = pd.concat([r.forecasts for r in results])
+        bands = pd.concat([r.bands for r in results])
+        breaks = [r.forecasts.index[0] for r in results[1:]]
+        title = "walk-forward: the last test days with the RNN's interval"
+        log_interval_plots(
+            forecasts, bands, results[0].levels, title, breaks, "plots/last_days_interval.png"
+        )

@@ -1,0 +1,43 @@
+"""Metric names: one function decides every key the project logs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+
+from pipeline.metrics.point import METRICS
+from pipeline.models.rnn import RNN
+
+BACKTEST = "backtest"  # the pooled backtest's scope
+
+
+def metric_key(model: str, scope: str, metric: str) -> str:
+    """The one rule for metric names, for every job and table.
+
+    The RNN's are ``<scope>_<metric>`` (``test_rmse``, ``holdout_rmse``,
+    ``backtest_rmse``); a baseline's put its name in front for one split
+    (``ewma_test_interval_score_90``) and after the scope for the pooled
+    backtest (``backtest_ewma_interval_score_90``), as they have been named
+    since the first release.
+    """
+    if model == RNN:
+        return f"{scope}_{metric}"
+    if scope == BACKTEST:
+        return f"{scope}_{model}_{metric}"
+    return f"{model}_{scope}_{metric}"
+
+
+def table_metrics(
+    table: pd.DataFrame, scope: str, columns: Iterable[str] = METRICS
+) -> dict[str, float]:
+    """Every model's scores in ``table`` under its metric keys (``metric_key``).
+
+    Empty cells (the RNN's DM test against itself) are left out.
+    """
+    return {
+        metric_key(str(model), scope, metric): float(row[metric])
+        for model, row in table.iterrows()
+        for metric in columns
+        if not pd.isna(row[metric])
+    }
