@@ -119,9 +119,10 @@ bench: $(STAMP) ## benchmarks against plain PyTorch, then Ray and tracking (BENC
 	@scripts/tracking-server install
 	$(PY) -m benchmarks.scaling $(SCALE_ARGS)
 
-lint: $(STAMP) ## ruff: lint and format check
+lint: $(STAMP) ## ruff (lint, format, banned APIs) and import-linter (the layers' contracts)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=n to change)
 	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT)

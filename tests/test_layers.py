@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,3 +51,41 @@ def test_the_tree_keeps_the_layers():
         cwd=REPO,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout
+
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """import-linter's contracts (pyproject.toml) on the ``pipeline`` package under ``root``."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [str(LINT_IMPORTS)], cwd=root, env=env, capture_output=True, text=True
+    )  # fmt: skip
+
+
+def test_the_tree_keeps_the_import_contracts():
+    done = _lint_imports(REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("serving/forecaster.py", "import arch", "The served model imports neither"),
+        ("serving/forecaster.py", "from pipeline.metrics import intervals", "The served model"),
+        ("core/features.py", "from pipeline.models import rnn", "Layers"),
+        ("metrics/point.py", "from pipeline.evaluation import tables", "Layers"),
+    ],
+)
+def test_an_import_against_the_layers_breaks_the_lint(tmp_path, module, line, contract):
+    shutil.copytree(REPO / "pipeline", tmp_path / "pipeline", ignore=shutil.ignore_patterns(
+        "__pycache__", "sample"))  # fmt: skip
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / "pipeline" / module
+    target.write_text(f"{target.read_text()}\n{line}  # noqa\n")
+    done = _lint_imports(tmp_path)
+    assert done.returncode != 0
+    broken = [s for s in done.stdout.split("\n") if s.endswith("BROKEN")]
+    assert any(s.startswith(contract) for s in broken), done.stdout
