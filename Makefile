@@ -31,6 +31,8 @@ BENCH_ARGS ?=
 SCALE_ARGS ?=
 PORT    ?= 5000
 TICKER  ?= AAPL
+# make serve: local runs the model in .venv; uv in an environment built from its own requirements.txt.
+ENV_MANAGER ?= local
 # The retrain job reads live data (the CLI's default for it) unless SOURCE or a CONFIG file says
 # otherwise: --source is passed only when SOURCE was given on the command line or environment.
 RETRAIN_OPTS = --tickers $(TICKERS) \
@@ -95,9 +97,9 @@ predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its
 	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
 	  $(if $(CALENDAR),--calendar $(CALENDAR))
 
-serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here)
+serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here; ENV_MANAGER=uv)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
-	  -m "models:/stockcast-$(TICKER)@champion" --env-manager local -h 127.0.0.1 \
+	  -m "models:/stockcast-$(TICKER)@champion" --env-manager $(ENV_MANAGER) -h 127.0.0.1 \
 	  -p $(if $(filter command line,$(origin PORT)),$(PORT),5001)
 
 synthetic: $(STAMP) ## write N=8 synthetic tickers to data/synthetic/ (try: make all ENGINE=ray SOURCE=csv DATA=data/synthetic)

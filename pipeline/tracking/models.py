@@ -1,4 +1,9 @@
-"""The pyfunc model logged with each run: the Forecaster's files, built from code."""
+"""The pyfunc model logged with each run: the Forecaster's files, built from code.
+
+The model stands alone: it carries the ``pipeline`` modules it runs (``code_paths``, which
+MLflow puts first on ``sys.path`` when loading) and pins every package they import, so an
+environment built from its own ``requirements.txt`` serves it (tests/serving/test_standalone.py).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,13 @@ import tempfile
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
 from pipeline.serving import pyfunc_entry_path
 from pipeline.serving.forecaster import Forecaster
+from pipeline.tracking.served_code import copy_served_code, requirements
 
 MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
 
@@ -33,24 +38,9 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
             name=MODEL_NAME,
             python_model=str(pyfunc_entry_path()),
             artifacts={"forecaster": str(folder)},
+            code_paths=[str(copy_served_code(Path(tmp) / "code"))],
             signature=infer_signature(example, output),
             input_example=example,
-            pip_requirements=_requirements(),
+            pip_requirements=list(requirements()),
         )
     return info
-
-
-def _requirements() -> list[str]:
-    import sklearn
-    import torch
-
-    def pinned(name: str, version: str) -> str:
-        return f"{name}=={version.split('+')[0]}"
-
-    return [
-        pinned("mlflow", mlflow.__version__),
-        pinned("torch", torch.__version__),
-        pinned("pandas", pd.__version__),
-        pinned("numpy", np.__version__),
-        pinned("scikit-learn", sklearn.__version__),
-    ]
