@@ -42,7 +42,7 @@ RETRAIN_OPTS = --tickers $(TICKERS) \
        $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) \
        $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
-# Only the options that were given; the rest keep the defaults in pipeline/config.py.
+# Only the options that were given; the rest keep the defaults in pipeline/config/.
 OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \

@@ -1,7 +1,7 @@
 """Command line: ``python -m pipeline <command>`` or ``stockcast <command>``.
 
 Parse the options into a Config, run the command, map expected failures to
-exit codes (see the README): one ``error:`` line, no traceback unless
+exit codes (docs/cli.md, "Exit codes"): one ``error:`` line, no traceback unless
 ``--debug``. Every config option is generated from the config's own fields
 (``config.settings``). Heavy libraries are imported only once the options have
 been checked, so a bad option fails at once.

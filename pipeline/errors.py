@@ -2,7 +2,7 @@
 
 The CLI prints ``error: <message>`` for these, without a traceback unless
 ``--debug`` is given. Anything else is a bug and keeps its traceback.
-The codes are listed in the README.
+The codes are listed in docs/cli.md ("Exit codes").
 """
 
 from __future__ import annotations

@@ -142,7 +142,7 @@ class RuntimeConfig:
 
     device: str = setting("auto", "auto picks CUDA, then Apple MPS, then the CPU", choices=DEVICES)
     threads: int = setting(
-        1, "torch CPU threads in this process (1: safe beside other jobs; see README, Benchmarks)"
+        1, "torch CPU threads in this process (1: safe beside other jobs; see docs/benchmarks.md)"
     )
     amp: bool = setting(False, "bfloat16 autocast on CUDA (ignored elsewhere)")
     eval_batch: int = setting(4096, "windows per forward pass when only predicting")

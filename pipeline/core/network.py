@@ -22,7 +22,7 @@ class StockRNN(nn.Module):
 
     ``log_scale`` gives the log of the spread of that return (in the same
     scaled units) from a second head, trained after the centre (see
-    ``core/scale.py``). It reads the same recurrent layers, or its own copy of
+    ``models/scale_head.py``). It reads the same recurrent layers, or its own copy of
     them (``scale_rnn``) when those were fine-tuned for the spread; either way
     ``forward``, the centre, never depends on it.
     """

@@ -1,7 +1,7 @@
 """The RNN's intervals: a scale head chosen and calibrated on the validation days only.
 
 ``fit_intervals`` trains the scale head on each trunk asked for
-(``core/scale.py``), scores each candidate on the validation days by the
+(``models/scale_head.py``), scores each candidate on the validation days by the
 interval score of its split-conformal intervals, keeps the best, and
 calibrates the final multipliers on the normalised residuals of those same
 validation days (``(y - centre) / scale``). The EWMA baseline is scored the

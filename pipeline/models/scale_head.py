@@ -7,7 +7,7 @@ the optimiser. The loss is the Gaussian negative log-likelihood of the
 training targets around that centre; early stopping keeps the epoch with the
 lowest validation NLL (epoch 0 is the untrained head: the training days'
 spread on every day). The shape of the tails is left to the conformal
-calibration that follows (``evaluation/calibration.py``), which only needs
+calibration that follows (``models/calibration.py``), which only needs
 the scale to rank days by how volatile they will be.
 
 Two trunks for the head:

@@ -1,6 +1,6 @@
 """Bad input and faults, fed for real: each ends in one clear line, a non-zero exit,
 and nothing already saved lost. Exit codes: 2 option, 3 data, 4 fetch, 5 training,
-6 storage, 7 locked, 8 no champion, 143 SIGTERM (see the README)."""
+6 storage, 7 locked, 8 no champion, 143 SIGTERM (docs/cli.md)."""
 
 from __future__ import annotations
 
