@@ -160,22 +160,44 @@ def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypat
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))  # never ~/.ray/auth_token
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     out = tmp_path / "scaling.json"
-    assert scaling.main(["--quick", "--no-tracking", "--out", str(out)]) == 0
+    argv = ["--quick", "--no-tracking", "--rate-tickers", "3", "--out", str(out)]
+    assert scaling.main(argv) == 0
     results = json.loads(out.read_text())
-    fanout = results["fanout"]
+    fanout, ratios = results["fanout"], results["ratios"]
     assert fanout["tickers"] == 3 and fanout["local_s"] > 0 and fanout["ray_s"] > 0
+    # One pair in the quick run: the median of the paired ratios is that pair's ratio.
     assert fanout["fanout_speedup"] == pytest.approx(fanout["local_s"] / fanout["ray_s"])
     assert fanout["fanout_speedup_vs_all_cores"] == pytest.approx(
         fanout["local_all_cores_s"] / fanout["ray_s"]
     )
+    assert set(ratios) == {
+        "fanout_speedup",
+        "fanout_speedup_vs_all_cores",
+        "ray_task_overhead_share",
+        "speedup_2_threads",
+    }
+    for ratio in ratios.values():
+        assert ratio["statistic"] and ratio["min"] <= ratio["value"] <= ratio["max"]
+    assert ratios["fanout_speedup"]["value"] == fanout["fanout_speedup"]
+    assert len(ratios["ray_task_overhead_share"]["paired_ratios"]) == 5  # one per no-op call
+    assert list(results["part_seconds"]) == ["threads", "fanout", "rate"]
     assert 0 < fanout["ray_busy_share"] <= 1.05
     assert 0 < results["ray_task_overhead_share"]["share"] < 1
-    assert set(results["threads"]) == {"threads_1_s", "threads_2_s"}
+    assert set(results["threads"]) == {"threads_1_s", "threads_2_s", "speedup_2_threads"}
     rate = results["tickers_per_hour"]  # a real `stockcast all --engine ray` in a new process
     assert rate["tickers"] == 3 and rate["runs_by_status"] == {"FINISHED": 3}
     assert rate["measured_ray"] == pytest.approx(3 / rate["seconds"] * 3600)
     printed = capsys.readouterr().out
     assert "fanout_speedup" in printed and "tickers_per_hour" in printed
+    assert "[fanout, " in printed  # its lines as soon as the part ended
+
+
+def test_the_100_ticker_rate_runs_only_when_asked():
+    from benchmarks import scaling
+
+    assert scaling.parse_args([]).rate_tickers == 0  # make bench: skipped
+    assert scaling.parse_args(["--rate-only"]).rate_tickers == 100  # make bench-rate
+    assert scaling.parse_args(["--rate-only", "--rate-tickers", "7"]).rate_tickers == 7
 
 
 def test_paired_ratios_take_the_median_of_each_rounds_ratio():
