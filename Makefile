@@ -50,7 +50,7 @@ OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest sweep retrain predict serve schedule \
-        synthetic test bench lint ui tracking-server tracking-server-stop clean clean-runs
+        synthetic test bench bench-rate lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
@@ -120,6 +120,10 @@ bench: $(STAMP) ## benchmarks against plain PyTorch, then Ray and tracking (BENC
 	$(PY) -m benchmarks.bench $(if $(DEVICE),--device $(DEVICE)) $(BENCH_ARGS)
 	@scripts/tracking-server install
 	$(PY) -m benchmarks.scaling $(SCALE_ARGS)
+
+bench-rate: $(STAMP) ## make all ENGINE=ray on N=100 synthetic tickers, timed (about 7 min on 2 cores)
+	$(PY) -m benchmarks.scaling --rate-only --rate-tickers $(or $(N),100) \
+	  --out bench-results/rate.json $(SCALE_ARGS)
 
 lint: $(STAMP) ## ruff (lint, format, banned APIs) and import-linter (the layers' contracts)
 	$(VENV)/bin/ruff check .

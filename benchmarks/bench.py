@@ -1,9 +1,12 @@
 """Benchmarks (``make bench``): what the pipeline itself costs, against plain baselines.
 
 Each figure compares two things measured in this process on the same data:
-every job runs once to warm up, then ``repeats`` times, and the median counts.
-Jobs that form a ratio run in turns (A, B, A, B, ...), so a change in the
-machine's speed during the run (other load, clock scaling) reaches both sides.
+every job runs once to warm up, then ``repeats`` times. Jobs that form a ratio
+run in turns (A, B, A, B, ...), so a change in the machine's speed during the
+run (other load, clock scaling) reaches both sides, and each ratio is the
+median of the paired ratios (round i's A over round i's B), with their min and
+max as its spread (``paired_ratios``; the JSON's ``ratios`` says so for each).
+Each part's figures are written (and printed) as soon as the part ends.
 
 - ``data_path_speedup``: one epoch of batches the tutorial's way (a Dataset
   slicing one window per item, through a DataLoader) over the pipeline's way
@@ -137,6 +140,37 @@ def _summary(times: dict[str, list[float]], **extra: Any) -> dict[str, Any]:
     return {**{f"{job}_s": _median(t) for job, t in times.items()}, "repeats_s": times, **extra}
 
 
+RATIO_STATISTIC = "median of paired ratios"
+
+
+def paired_ratios(
+    numerator: list[float], denominator: list[float], statistic: str = RATIO_STATISTIC
+) -> dict[str, Any]:
+    """A ratio from paired runs: the median of round i's numerator over round i's denominator.
+
+    The two runs of a pair ran back to back, under the same load. One slow run
+    changes one paired ratio, which moves the median by at most one rank: it
+    cannot flip the figure the way it can move the median of one side. ``min``
+    and ``max`` of the paired ratios are the spread; the ratio of the two sides'
+    minimums (which a slow run cannot reach either) and of their medians are kept too.
+    """
+    ratios = [a / b for a, b in zip(numerator, denominator, strict=True)]
+    return {
+        "value": _median(ratios),
+        "statistic": statistic,
+        "min": min(ratios),
+        "max": max(ratios),
+        "ratio_of_minimums": min(numerator) / min(denominator),
+        "ratio_of_medians": _median(numerator) / _median(denominator),
+        "paired_ratios": ratios,
+    }
+
+
+def format_ratio(ratio: dict[str, Any], digits: int) -> str:
+    """``1.03 [0.98-1.05]``: the figure, and the spread of its paired ratios."""
+    return f"{ratio['value']:.{digits}f} [{ratio['min']:.{digits}f}-{ratio['max']:.{digits}f}]"
+
+
 # --------------------------------------------------------------------------- data path
 
 
@@ -234,7 +268,12 @@ def bench_data_path(
         device,
     )
     detail = _summary(times, windows=len(ends), batch_size=batch_size)
-    return {"data_path_speedup": detail["tutorial_s"] / detail["pipeline_s"], "data_path": detail}
+    ratio = paired_ratios(times["tutorial"], times["pipeline"])
+    return {
+        "data_path_speedup": ratio["value"],
+        "data_path": detail,
+        "ratios": {"data_path_speedup": ratio},
+    }
 
 
 # --------------------------------------------------------------------------- training
@@ -320,7 +359,12 @@ def bench_train_overhead(
     times = time_jobs({"pipeline": pipeline_job, "bare": bare_job}, repeats, device)
     same_losses = bool(np.allclose(losses["pipeline"], losses["bare"], rtol=1e-4))
     detail = _summary(times, windows=len(ends), batch_size=bs, amp=amp, same_losses=same_losses)
-    return {"train_overhead_ratio": detail["pipeline_s"] / detail["bare_s"], "train_epoch": detail}
+    ratio = paired_ratios(times["pipeline"], times["bare"])
+    return {
+        "train_overhead_ratio": ratio["value"],
+        "train_epoch": detail,
+        "ratios": {"train_overhead_ratio": ratio},
+    }
 
 
 # --------------------------------------------------------------------------- whole run
@@ -366,12 +410,23 @@ def run_config(settings: BenchConfig, device: torch.device, amp: bool, folder: P
 
 
 def run_all(cfg: Config) -> tuple[dict[str, float], dict[str, int]]:
-    """One ``make all``: seconds per stage and epochs run per ticker (tables not printed)."""
+    """One ``make all``: seconds per stage and epochs run per ticker (tables not printed).
+
+    A ticker that fails makes it raise StockcastError, one line with the job's error lines.
+    """
     clock = StageClock()
-    with contextlib.redirect_stdout(io.StringIO()):
+    errors = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
         with clock.stage("mlflow"):
             experiment_id = prepare_experiment(cfg.experiment)
-        priced_job(cfg, all_job, experiment_id, clock)
+        code = priced_job(cfg, all_job, experiment_id, clock)
+    if code != 0:
+        lines = errors.getvalue().splitlines()
+        said = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+        failure = StockcastError(f"make all failed (exit {code}): {'; '.join(said)}")
+        failure.exit_code = code
+        raise failure
+    sys.stderr.write(errors.getvalue())  # warnings and the like, as they came
     epochs = {
         t: len(json.loads((cfg.paths.processed_dir(t) / TRAINING).read_text())["history"]) - 1
         for t in cfg.tickers
@@ -417,9 +472,15 @@ def bench_stages(
     stage_seconds = {s: _median([seconds[s] for seconds, _ in runs]) for s in STAGES}
     total = sum(stage_seconds.values())
     import_s, mlflow_s = mlflow_import_seconds(), stage_seconds["mlflow"]
+    share = paired_ratios(
+        [seconds["mlflow"] for seconds, _ in runs],
+        [sum(seconds.values()) for seconds, _ in runs],
+        statistic="median of the runs' shares",
+    )
     return {
         "stage_seconds": stage_seconds,
-        "logging_share": mlflow_s / total,
+        "logging_share": share["value"],
+        "ratios": {"logging_share": share},
         "stage_run": {
             "tickers": list(cfg.tickers),
             "epochs_run": runs[-1][1],
@@ -480,35 +541,40 @@ def bench_features_scaling(
 ) -> dict[str, Any]:
     """Time (median) and peak memory of features and window views for each ticker count.
 
-    Memory is measured in a separate, untimed pass, because tracemalloc slows
-    allocation down. Growth is the per-ticker cost at the largest count over
-    that at the smallest: 1.0 is linear.
+    Each round times every count in turn. Memory is measured in a separate,
+    untimed pass, because tracemalloc slows allocation down. Growth is the
+    per-ticker cost at the largest count over that at the smallest (time: the
+    median of the rounds' ratios): 1.0 is linear.
     """
     frames = synthetic_prices(max(counts), days, seed)
     build_all(frames[: min(counts)], cfg)  # warm-up
-    sizes: dict[str, dict[str, float]] = {}
+    seconds: dict[int, list[float]] = {n: [] for n in counts}
     views = True
-    for n in counts:
-        seconds = []
-        for _ in range(repeats):
+    for _ in range(repeats):
+        for n in counts:
             began = time.perf_counter()
             built = build_all(frames[:n], cfg)
-            seconds.append(time.perf_counter() - began)
+            seconds[n].append(time.perf_counter() - began)
             views = views and all(np.shares_memory(w, f.log_prices) for f, w in built)
             del built
+    sizes: dict[str, dict[str, float]] = {}
+    for n in counts:
         peak = _peak_bytes(lambda n=n: build_all(frames[:n], cfg))
-        sizes[str(n)] = {"seconds": _median(seconds), "peak_mib": peak / 2**20}
-    small, large = str(min(counts)), str(max(counts))
-    per = lambda key, n: sizes[n][key] / int(n)  # noqa: E731
+        sizes[str(n)] = {"seconds": _median(seconds[n]), "peak_mib": peak / 2**20}
+    small, large = min(counts), max(counts)
+    growth = paired_ratios([t / large for t in seconds[large]], [t / small for t in seconds[small]])
     windows_per_ticker = days - cfg.window + 1
-    return {
+    scaling = {
         "days": days,
         "by_tickers": sizes,
-        "time_growth": per("seconds", large) / per("seconds", small),
-        "memory_growth": per("peak_mib", large) / per("peak_mib", small),
+        "time_growth": growth["value"],
+        "memory_growth": sizes[str(large)]["peak_mib"]
+        / large
+        / (sizes[str(small)]["peak_mib"] / small),
         "windows_are_views": views,
         "materialised_windows_mib": max(counts) * windows_per_ticker * cfg.window * 4 * 8 / 2**20,
     }
+    return {"features_scaling": scaling, "ratios": {"features_scaling": growth}}
 
 
 # --------------------------------------------------------------------------- inference
@@ -582,21 +648,58 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     }
 
 
+PARTS = ("data_path", "train_epoch", "stages", "features_scaling", "inference")
+
+
+def run_part(
+    results: dict[str, Any],
+    part: str,
+    measure: Callable[[], dict[str, Any]],
+    on_part: Callable[[dict[str, Any], str], None] | None = None,
+) -> None:
+    """Merge what ``measure`` returns into ``results``, then call ``on_part(results, part)``.
+
+    Its ``ratios`` join ``results["ratios"]``. A StockcastError (a ticker that
+    failed in the make-all run, say) is kept in ``results["errors"]`` instead,
+    and the other parts still run.
+    """
+    began = time.perf_counter()
+    try:
+        figures = measure()
+    except StockcastError as exc:
+        results["errors"][part] = {"error": str(exc), "exit_code": exc.exit_code}
+    else:
+        results["ratios"].update(figures.get("ratios", {}))
+        results.update({key: value for key, value in figures.items() if key != "ratios"})
+    results["part_seconds"][part] = time.perf_counter() - began
+    if on_part:
+        on_part(results, part)
+
+
 def run_benchmarks(
-    settings: BenchConfig, device: torch.device, amp: bool, folder: Path
+    settings: BenchConfig,
+    device: torch.device,
+    amp: bool,
+    folder: Path,
+    on_part: Callable[[dict[str, Any], str], None] | None = None,
 ) -> dict[str, Any]:
-    """Every benchmark, in one dictionary ready for JSON."""
+    """Every benchmark, in one dictionary ready for JSON; ``on_part`` sees it after each part."""
     results: dict[str, Any] = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(device),
         "settings": {**dataclasses.asdict(settings), "amp": amp},
+        "ratios": {},  # each ratio's statistic, spread and paired ratios
+        "errors": {},  # parts that failed: their error line and exit code
+        "part_seconds": {},
     }
     base = Config()
     prices = load_sample(settings.ticker)
     features = build_features(prices, base.features, settings.ticker)
     train_cfg = dataclasses.replace(base.train, seed=settings.seed)
-    results.update(
-        bench_data_path(
+    run_part(
+        results,
+        "data_path",
+        lambda: bench_data_path(
             features,
             prices,
             base.train.batch_size,
@@ -604,87 +707,130 @@ def run_benchmarks(
             settings.repeats,
             settings.seed,
             settings.train_samples,
-        )
+        ),
+        on_part,
     )
-    results.update(
-        bench_train_overhead(
+    run_part(
+        results,
+        "train_epoch",
+        lambda: bench_train_overhead(
             features, base.model, train_cfg, device, settings.repeats, settings.train_samples, amp
-        )
+        ),
+        on_part,
     )
-    results.update(bench_stages(settings, device, amp, folder))
-    results["features_scaling"] = bench_features_scaling(
-        settings.scaling_tickers,
-        settings.scaling_days,
-        settings.long_repeats,
-        settings.seed,
-        base.features,
+    run_part(results, "stages", lambda: bench_stages(settings, device, amp, folder), on_part)
+    run_part(
+        results,
+        "features_scaling",
+        lambda: bench_features_scaling(
+            settings.scaling_tickers,
+            settings.scaling_days,
+            settings.long_repeats,
+            settings.seed,
+            base.features,
+        ),
+        on_part,
     )
-    results["inference"] = bench_inference(features, prices, base.model, settings, folder / "run")
+    run_part(
+        results,
+        "inference",
+        lambda: {
+            "inference": bench_inference(features, prices, base.model, settings, folder / "run")
+        },
+        on_part,
+    )
     results["machine"]["load_average_at_end"] = (
         list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     )
     return results
 
 
-def format_table(results: dict[str, Any]) -> str:
-    """The figures as a plain-text table, one line each, with what was compared."""
-    d, t, r = results["data_path"], results["train_epoch"], results["stage_run"]
-    s, f, i = results["stage_seconds"], results["features_scaling"], results["inference"]
-    m = results["machine"]
-    stages = ", ".join(f"{k} {v:.2f}" for k, v in s.items())
-    sizes = "; ".join(
-        f"{n}: {v['seconds']:.2f} s, {v['peak_mib']:.1f} MiB" for n, v in f["by_tickers"].items()
-    )
-    rows = [
-        (
-            "data_path_speedup",
-            f"{results['data_path_speedup']:.1f}",
-            "> 10",
-            f"tutorial {d['tutorial_s']:.4f} s / pipeline {d['pipeline_s']:.4f} s per epoch "
-            f"({d['windows']} windows, batch {d['batch_size']})",
-        ),
-        (
-            "train_overhead_ratio",
-            f"{results['train_overhead_ratio']:.3f}",
-            "<= 1.10",
-            f"train_epoch {t['pipeline_s']:.3f} s / bare loop {t['bare_s']:.3f} s per epoch"
-            f" (same losses: {t['same_losses']})",
-        ),
-        (
-            "logging_share",
-            f"{results['logging_share']:.3f}",
-            "<= 0.25",
-            f"mlflow {s['mlflow']:.2f} s of {r['total_s']:.2f} s; "
+def _pairs(ratio: dict[str, Any], digits: int) -> str:
+    """How a ratio was taken: its statistic, over how many pairs, and the ratio of the minimums."""
+    said = f"{ratio['statistic']}, n={len(ratio['paired_ratios'])}"
+    if ratio["statistic"] == RATIO_STATISTIC:
+        said += f"; ratio of minimums {ratio['ratio_of_minimums']:.{digits}f}"
+    return said
+
+
+def _ratio_row(
+    figure: str, ratio: dict[str, Any], digits: int, target: str, measured: str
+) -> tuple[str, str, str, str]:
+    return figure, format_ratio(ratio, digits), target, f"{measured}; {_pairs(ratio, digits)}"
+
+
+def part_rows(results: dict[str, Any], part: str) -> list[tuple[str, str, str, str]]:
+    """The table's rows for one part: figure, value [spread], target, what was measured."""
+    if part in results["errors"]:
+        return [(part, "failed", "", results["errors"][part]["error"])]
+    ratios = results["ratios"]
+    if part == "data_path":
+        d = results["data_path"]
+        measured = (
+            f"tutorial {d['tutorial_s']:.4f} s / pipeline {d['pipeline_s']:.4f} s per epoch, "
+            f"medians ({d['windows']} windows, batch {d['batch_size']})"
+        )
+        return [_ratio_row("data_path_speedup", ratios["data_path_speedup"], 1, "> 10", measured)]
+    if part == "train_epoch":
+        t = results["train_epoch"]
+        measured = (
+            f"train_epoch {t['pipeline_s']:.3f} s / bare loop {t['bare_s']:.3f} s per epoch, "
+            f"medians (same losses: {t['same_losses']})"
+        )
+        ratio = ratios["train_overhead_ratio"]
+        return [_ratio_row("train_overhead_ratio", ratio, 3, "<= 1.10", measured)]
+    if part == "stages":
+        r, s = results["stage_run"], results["stage_seconds"]
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in s.items())
+        measured = (
+            f"medians: mlflow {s['mlflow']:.2f} s of {r['total_s']:.2f} s; "
             f"{r['logging_share_new_process']:.3f} with its import ({r['mlflow_import_s']:.2f} s), "
-            f"{r['logging_share_first_run']:.3f} with a new store too "
-            f"({r['store_create_s']:.2f} s)",
-        ),
-        (
-            "stage_seconds",
-            f"{r['total_s']:.2f}",
-            "",
-            f"{stages} ({','.join(r['tickers'])}; epochs {r['epochs_run']})",
-        ),
-        (
-            "features_scaling",
-            f"{f['time_growth']:.2f}",
-            "~1 (linear)",
-            f"tickers of {f['days']} days: {sizes}; memory growth {f['memory_growth']:.2f}; "
-            f"windows are views: {f['windows_are_views']}",
-        ),
+            f"{r['logging_share_first_run']:.3f} with a new store too ({r['store_create_s']:.2f} s)"
+        )
+        return [
+            _ratio_row("logging_share", ratios["logging_share"], 3, "<= 0.25", measured),
+            (
+                "stage_seconds",
+                f"{r['total_s']:.2f}",
+                "",
+                f"{stages} ({','.join(r['tickers'])}; epochs {r['epochs_run']})",
+            ),
+        ]
+    if part == "features_scaling":
+        f = results["features_scaling"]
+        sizes = "; ".join(
+            f"{n}: {v['seconds']:.2f} s, {v['peak_mib']:.1f} MiB"
+            for n, v in f["by_tickers"].items()
+        )
+        measured = (
+            f"time growth; tickers of {f['days']} days: {sizes}; memory growth "
+            f"{f['memory_growth']:.2f}; windows are views: {f['windows_are_views']}"
+        )
+        ratio = ratios["features_scaling"]
+        return [_ratio_row("features_scaling", ratio, 2, "~1 (linear)", measured)]
+    i = results["inference"]
+    return [
         (
             "inference",
             f"{i['pyfunc_one_window_ms']:.2f} ms",
             "",
             f"pyfunc predict, 1 window; forecaster {i['batch_windows']} windows in "
             f"{i['batch_s'] * 1000:.1f} ms ({i['windows_per_s']:,.0f} windows/s)",
-        ),
+        )
+    ]
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The figures as a plain-text table, one line each, with what was compared."""
+    rows = [
+        row for part in PARTS if part in results["part_seconds"] for row in part_rows(results, part)
     ]
     widths = [max(len(row[c]) for row in rows) for c in range(3)]
+    m = results["machine"]
     header = f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}, device {m['device']}"
     if m["gpu"]:
         header += f" ({m['gpu']})"
-    lines = [header]
+    lines = [header, "ratios and shares: the median over the paired runs [lowest-highest run]"]
     for row in rows:
         cells = [row[c].ljust(widths[c]) for c in range(3)]
         lines.append("  ".join([*cells, row[3]]))
@@ -721,26 +867,36 @@ def settings_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every benchmark, print the table and write the JSON."""
+    """Run every benchmark, writing the JSON and printing its rows as each part ends."""
     args = parse_args(argv)
     out = args.out.resolve()  # before the benchmarks change the working folder for MLflow
     threads = torch.get_num_threads()
+
+    def write_part(results: dict[str, Any], part: str) -> None:
+        storage.write_text(out, json.dumps(results, indent=2) + "\n")
+        for row in part_rows(results, part):
+            print(f"[{part}, {results['part_seconds'][part]:.0f} s] " + "  ".join(row), flush=True)
+
     try:
         settings = settings_from_args(args)
         device = pick_device(args.device)
         if args.threads:
             torch.set_num_threads(args.threads)
         with tempfile.TemporaryDirectory(prefix="stockcast-bench-") as tmp:
-            results = run_benchmarks(settings, device, args.amp, Path(tmp))
+            results = run_benchmarks(settings, device, args.amp, Path(tmp), write_part)
         storage.write_text(out, json.dumps(results, indent=2) + "\n")
     except StockcastError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:
         torch.set_num_threads(threads)  # leave the process as it was (tests call main)
+    print()
     print(format_table(results))
     print(f"wrote {out}")
-    return 0
+    for part, failure in results["errors"].items():
+        print(f"error: {part}: {failure['error']}", file=sys.stderr)
+    failures = list(results["errors"].values())
+    return failures[0]["exit_code"] if failures else 0
 
 
 if __name__ == "__main__":

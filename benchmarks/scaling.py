@@ -2,7 +2,8 @@
 
 - ``fanout_speedup``: the ``all`` job on N synthetic tickers (16), in-process (torch
   on ``runtime.threads`` threads) over ENGINE=ray with one CPU per task on a local
-  Ray, same config and seed: medians of runs taking turns on warm workers; the
+  Ray, same config and seed: the median of the paired ratios of runs taking
+  turns on warm workers (``bench.paired_ratios``), their min and max; the
   start (``ray.init`` and the workers' first run, imports included) apart; and
   against in-process with a torch thread per core (``fanout_speedup_vs_all_cores``,
   the faster in-process setting on an idle machine, not the default). Also
@@ -13,10 +14,14 @@
 - ``threads``: one ticker's training in-process with 1 and with 2 torch threads.
 - ``tickers_per_hour``: ``make all ENGINE=ray`` as a user runs it (a new process
   that starts its own local Ray, the default config, SQLite) on ``--rate-tickers``
-  synthetic tickers (100), wall clock from start to exit, runs counted after;
-  and what it gives on paper for 500 tickers here (labelled as arithmetic).
+  synthetic tickers, wall clock from start to exit, runs counted after; and what
+  it gives on paper for 500 tickers here (labelled as arithmetic). Not in
+  ``make bench`` (7 minutes on 2 cores for 100): ``make bench-rate`` runs it alone.
 - ``tracking``: MLflow calls per second, SQLite and the PostgreSQL server, with
   1, 4 and 16 writers (``benchmarks/tracking_throughput.py``).
+
+Every ratio comes with the spread of its paired runs (the JSON's ``ratios``), and
+each part's figures are written (and printed) as soon as it ends.
 
 ``python -m benchmarks.scaling --help`` lists the options; ``--quick`` is a smoke test.
 """
@@ -35,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +48,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from benchmarks import tracking_throughput
-from benchmarks.bench import mlflow_store, synthetic_prices
+from benchmarks.bench import format_ratio, mlflow_store, paired_ratios, synthetic_prices
 from benchmarks.synthetic import write_synthetic
 from pipeline import storage
 from pipeline.config import ClusterConfig, Config, DataConfig, Paths, RuntimeConfig, TrainConfig
@@ -130,8 +136,8 @@ def make_all_rate(tickers: int, days: int, epochs: int | None) -> dict[str, Any]
     }
 
 
-def task_round_trip(calls: int) -> float:
-    """Median seconds of a no-op Ray task's round trip on a warm worker."""
+def task_round_trips(calls: int) -> list[float]:
+    """Seconds of each of ``calls`` no-op Ray task round trips on a warm worker."""
     import ray
 
     from pipeline.jobs.executors import RayExecutor
@@ -147,11 +153,14 @@ def task_round_trip(calls: int) -> float:
             if outcome.error is not None:
                 raise RuntimeError(f"the no-op task failed: {outcome.error!r}")
     assert ray.is_initialized()
-    return statistics.median(times)
+    return times
 
 
-def thread_seconds(cfg: Config, prices, repeats: int) -> dict[str, float]:
-    """Median seconds of one ticker's training with 1 and 2 torch threads (taking turns)."""
+def thread_seconds(cfg: Config, prices, repeats: int) -> dict[str, Any]:
+    """Median seconds of one ticker's training with 1 and 2 torch threads (taking turns).
+
+    ``speedup_2_threads``: 1 thread's seconds over 2 threads', a paired ratio.
+    """
     features = build_features(prices, cfg.features)
     before = torch.get_num_threads()
     times: dict[str, list[float]] = {"1": [], "2": []}
@@ -164,15 +173,52 @@ def thread_seconds(cfg: Config, prices, repeats: int) -> dict[str, float]:
                 times[n].append(time.perf_counter() - began)
     finally:
         torch.set_num_threads(before)
-    return {f"threads_{n}_s": statistics.median(v) for n, v in times.items()}
+    return {
+        **{f"threads_{n}_s": statistics.median(v) for n, v in times.items()},
+        "speedup_2_threads": paired_ratios(times["1"], times["2"]),
+    }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Every scaling figure, in one dictionary ready for JSON."""
+def run(
+    args: argparse.Namespace, on_part: Callable[[dict[str, Any], str], None] | None = None
+) -> dict[str, Any]:
+    """Every scaling figure, in one dictionary ready for JSON; ``on_part`` sees it after each part.
+
+    Parts: ``threads``, ``fanout`` (with the task overhead), ``rate`` (only with
+    ``--rate-tickers``) and ``tracking``; ``--rate-only`` runs the rate alone.
+    """
+    results: dict[str, Any] = {"load_before": os.getloadavg(), "ratios": {}, "part_seconds": {}}
+
+    def done(part: str, began: float) -> None:
+        results["part_seconds"][part] = time.perf_counter() - began
+        if on_part:
+            on_part(results, part)
+
+    if not args.rate_only:
+        fan_out(args, results, done)
+    if args.rate_tickers:
+        began = time.perf_counter()
+        epochs = args.epochs if args.quick else None  # None: the default config's
+        results["tickers_per_hour"] = make_all_rate(args.rate_tickers, args.days, epochs)
+        done("rate", began)
+    if not (args.no_tracking or args.rate_only):
+        began = time.perf_counter()
+        writers = "1,4" if args.quick else "1,4,16"
+        quick = ["--quick"] if args.quick else []
+        results["tracking"] = tracking_throughput.main([*quick, "--writers", writers])
+        done("tracking", began)
+    results["load_after"] = os.getloadavg()
+    return results
+
+
+def fan_out(
+    args: argparse.Namespace, results: dict[str, Any], done: Callable[[str, float], None]
+) -> None:
+    """The ``threads`` and ``fanout`` parts (the latter with the task overhead) into ``results``."""
     import ray
 
-    results: dict[str, Any] = {"load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp, mlflow_store(Path(tmp)):
+        began = time.perf_counter()
         folder = write_synthetic(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
         runtime = RuntimeConfig(progress=False, device="cpu")
         base = Config(
@@ -183,9 +229,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         prices = synthetic_prices(1, args.days, seed=7)[0]
         results["threads"] = thread_seconds(base, prices, args.thread_repeats)
+        results["ratios"]["speedup_2_threads"] = results["threads"]["speedup_2_threads"]
+        done("threads", began)
 
-        on_ray = base.replace(cluster=ClusterConfig(engine="ray"))
         began = time.perf_counter()
+        on_ray = base.replace(cluster=ClusterConfig(engine="ray"))
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
         ray_init_s = time.perf_counter() - began
         try:
@@ -203,46 +251,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 seconds, tasks = timed_all(on_ray, f"bench-ray-{i}")
                 on.append(seconds)
                 ray_tasks += tasks
-            round_trip = task_round_trip(args.calls)
+            round_trips = task_round_trips(args.calls)
         finally:
             ray.shutdown()
-        local_s, ray_s = statistics.median(local), statistics.median(on)
-        per_task = statistics.median(local_tasks)
-        results["fanout"] = {
-            "tickers": args.tickers,
-            "local_s": local_s,
-            "ray_s": ray_s,
-            "local_runs_s": local,
-            "ray_runs_s": on,
-            "ray_init_s": ray_init_s,
-            "ray_cold_s": cold_s,
-            "fanout_speedup": local_s / ray_s,
-            "fanout_speedup_cold": local_s / (ray_init_s + cold_s),
-            "local_all_cores_s": statistics.median(local_cores),
-            "local_all_cores_runs_s": local_cores,
-            "fanout_speedup_vs_all_cores": statistics.median(local_cores) / ray_s,
-            # Where Ray's time goes: a ticker's own seconds in a task against in-process,
-            # and the share of the CPUs' time that tasks kept busy (1.0: no gaps, no tail).
-            "task_s_median_local": statistics.median(local_tasks),
-            "task_s_median_ray": statistics.median(ray_tasks),
-            "ray_busy_share": sum(ray_tasks) / (ray_cpus() * sum(on)),
-            "cpus": ray_cpus(),
-        }
-        results["ray_task_overhead_share"] = {
-            "round_trip_s": round_trip,
-            "median_task_s": per_task,
-            "share": round_trip / per_task,
-        }
-        results["fanout"]["tickers_per_hour_warm"] = args.tickers / ray_s * 3600
-    if args.rate_tickers:
-        epochs = args.epochs if args.quick else None  # None: the default config's
-        results["tickers_per_hour"] = make_all_rate(args.rate_tickers, args.days, epochs)
-    if not args.no_tracking:
-        writers = "1,4" if args.quick else "1,4,16"
-        quick = ["--quick"] if args.quick else []
-        results["tracking"] = tracking_throughput.main([*quick, "--writers", writers])
-    results["load_after"] = os.getloadavg()
-    return results
+    local_s, ray_s = statistics.median(local), statistics.median(on)
+    per_task = statistics.median(local_tasks)
+    speedup = paired_ratios(local, on)
+    vs_cores = paired_ratios(local_cores, on)
+    overhead = paired_ratios(
+        round_trips,
+        [per_task] * len(round_trips),
+        statistic="median of the no-op round trips over the median ticker's task",
+    )
+    results["ratios"].update(
+        fanout_speedup=speedup,
+        fanout_speedup_vs_all_cores=vs_cores,
+        ray_task_overhead_share=overhead,
+    )
+    results["fanout"] = {
+        "tickers": args.tickers,
+        "local_s": local_s,
+        "ray_s": ray_s,
+        "local_runs_s": local,
+        "ray_runs_s": on,
+        "ray_init_s": ray_init_s,
+        "ray_cold_s": cold_s,
+        "fanout_speedup": speedup["value"],
+        "fanout_speedup_cold": local_s / (ray_init_s + cold_s),  # one cold run: no spread
+        "local_all_cores_s": statistics.median(local_cores),
+        "local_all_cores_runs_s": local_cores,
+        "fanout_speedup_vs_all_cores": vs_cores["value"],
+        # Where Ray's time goes: a ticker's own seconds in a task against in-process,
+        # and the share of the CPUs' time that tasks kept busy (1.0: no gaps, no tail).
+        "task_s_median_local": per_task,
+        "task_s_median_ray": statistics.median(ray_tasks),
+        "ray_busy_share": sum(ray_tasks) / (ray_cpus() * sum(on)),
+        "cpus": ray_cpus(),
+        "tickers_per_hour_warm": args.tickers / ray_s * 3600,
+    }
+    results["ray_task_overhead_share"] = {
+        "round_trip_s": statistics.median(round_trips),
+        "median_task_s": per_task,
+        "share": overhead["value"],
+    }
+    done("fanout", began)
 
 
 def ray_cpus() -> int:
@@ -250,32 +302,55 @@ def ray_cpus() -> int:
     return os.cpu_count() or 1
 
 
+def part_lines(results: dict[str, Any], part: str) -> list[str]:
+    """The table's lines for one part; ratios read ``value [min-max of the paired ratios]``."""
+    ratios = results["ratios"]
+    if part == "threads":
+        t = results["threads"]
+        return [
+            f"threads                  1: {t['threads_1_s']:.2f}s, 2: {t['threads_2_s']:.2f}s "
+            f"(one ticker's training, medians); 1 thread over 2: "
+            f"{format_ratio(ratios['speedup_2_threads'], 2)}"
+        ]
+    if part == "fanout":
+        f, o = results["fanout"], results["ray_task_overhead_share"]
+        speedup, vs_cores = ratios["fanout_speedup"], ratios["fanout_speedup_vs_all_cores"]
+        overhead = ratios["ray_task_overhead_share"]
+        return [
+            f"fanout_speedup           {format_ratio(speedup, 2)}  ({f['tickers']} tickers: "
+            f"in-process {f['local_s']:.1f}s, ray {f['ray_s']:.1f}s on warm workers, medians; "
+            f"median of {len(speedup['paired_ratios'])} paired ratios, ratio of minimums "
+            f"{speedup['ratio_of_minimums']:.2f}; {f['fanout_speedup_cold']:.2f} cold: "
+            f"ray.init {f['ray_init_s']:.1f}s + first run {f['ray_cold_s']:.1f}s)",
+            f"  vs {f['cpus']} threads          {format_ratio(vs_cores, 2)}  "
+            f"(in-process with a torch thread per core: {f['local_all_cores_s']:.1f}s)",
+            f"  ray tasks                CPUs busy {f['ray_busy_share']:.0%} of the run; median "
+            f"ticker {f['task_s_median_ray']:.2f}s in a task, {f['task_s_median_local']:.2f}s "
+            "in-process",
+            f"ray_task_overhead_share  {format_ratio(overhead, 4)}  (round trip "
+            f"{o['round_trip_s'] * 1e3:.1f} ms, median of {len(overhead['paired_ratios'])}, "
+            f"over a {o['median_task_s']:.2f} s task)",
+        ]
+    if part == "rate":
+        h = results["tickers_per_hour"]
+        return [
+            f"tickers_per_hour         {h['measured_ray']:.0f}  (make all ENGINE=ray, "
+            f"{h['tickers']} tickers, up to {h['epochs']} epochs: {h['seconds'] / 60:.1f} min, "
+            f"one run; runs {h['runs_by_status']}; on paper: 500 tickers in "
+            f"{h['on_paper_500_tickers_here_min']:.0f} min here)"
+        ]
+    rows = results["tracking"]["results"]
+    speeds = "; ".join(
+        f"{r['backend']} x{r['writers']}: {r['calls_per_s']:.1f}/s "
+        f"({r['runs_found']}/{r['runs_expected']} runs)"
+        for r in rows
+    )
+    return [f"tracking                 MLflow calls per second, one run each: {speeds}"]
+
+
 def format_table(results: dict[str, Any]) -> str:
     """The figures as a plain table."""
-    f, o, t = results["fanout"], results["ray_task_overhead_share"], results["threads"]
-    lines = [
-        f"fanout_speedup           {f['fanout_speedup']:.2f}  ({f['tickers']} tickers: "
-        f"in-process {f['local_s']:.1f}s, ray {f['ray_s']:.1f}s on warm workers; "
-        f"{f['fanout_speedup_cold']:.2f} cold: ray.init {f['ray_init_s']:.1f}s "
-        f"+ first run {f['ray_cold_s']:.1f}s)",
-        f"  vs {f['cpus']} threads          {f['fanout_speedup_vs_all_cores']:.2f}  "
-        f"(in-process with a torch thread per core: {f['local_all_cores_s']:.1f}s)",
-        f"  ray tasks                CPUs busy {f['ray_busy_share']:.0%} of the run; median ticker "
-        f"{f['task_s_median_ray']:.2f}s in a task, {f['task_s_median_local']:.2f}s in-process",
-        f"ray_task_overhead_share  {o['share']:.4f}  (round trip {o['round_trip_s'] * 1e3:.1f} ms "
-        f"over a {o['median_task_s']:.2f} s task)",
-        f"threads                  1: {t['threads_1_s']:.2f}s, 2: {t['threads_2_s']:.2f}s "
-        "(one ticker's training)",
-    ]
-    if "tickers_per_hour" in results:
-        h = results["tickers_per_hour"]
-        lines.append(
-            f"tickers_per_hour         {h['measured_ray']:.0f}  (make all ENGINE=ray, "
-            f"{h['tickers']} tickers, up to {h['epochs']} epochs: {h['seconds'] / 60:.1f} min; "
-            f"runs {h['runs_by_status']}; on paper: 500 tickers in "
-            f"{h['on_paper_500_tickers_here_min']:.0f} min here)"
-        )
-    return "\n".join(lines)
+    return "\n".join(line for part in results["part_seconds"] for line in part_lines(results, part))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -291,13 +366,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--rate-tickers",
         type=int,
-        default=100,
-        help="tickers of the timed make all ENGINE=ray (default 100; 0 skips it)",
+        help="tickers of the timed make all ENGINE=ray (default: 100 with --rate-only, "
+        "else 0, which skips it; make bench-rate)",
     )
+    p.add_argument("--rate-only", action="store_true", help="only the timed make all ENGINE=ray")
     p.add_argument("--quick", action="store_true", help="smoke test: tiny sizes")
     p.add_argument("--no-tracking", action="store_true", help="skip the MLflow throughput part")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write")
     args = p.parse_args(argv)
+    if args.rate_tickers is None:
+        args.rate_tickers = 100 if args.rate_only else 0
     if args.quick:
         args.tickers, args.days, args.epochs, args.repeats, args.calls = 3, 300, 1, 1, 5
         args.thread_repeats = 1
@@ -306,10 +384,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the scaling figures, writing the JSON and printing each part's lines as it ends."""
     args = parse_args(argv)
-    results = run(args)
-    print(format_table(results))
+
+    def write_part(results: dict[str, Any], part: str) -> None:
+        storage.write_text(args.out, json.dumps(results, indent=2) + "\n")
+        seconds = results["part_seconds"][part]
+        for line in part_lines(results, part):
+            print(f"[{part}, {seconds:.0f} s] {line}", flush=True)
+
+    results = run(args, write_part)
     storage.write_text(args.out, json.dumps(results, indent=2) + "\n")
+    print()
+    print(format_table(results))
     print(f"wrote {args.out}")
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import torch
 from torch import nn
@@ -54,21 +55,60 @@ class StockRNN(nn.Module):
         self.scale_rnn: nn.RNNBase | None = None  # own recurrent layers for the scale, if tuned
 
     def last_hidden(self, x: torch.Tensor, rnn: nn.RNNBase | None = None) -> torch.Tensor:
-        """The last layer's final hidden state (both directions) of ``rnn`` (default: ours)."""
-        _, hidden = (self.rnn if rnn is None else rnn)(x)
+        """The last layer's final hidden state (both directions) of ``rnn`` (default: ours).
+
+        Under autocast the recurrent layers run in its dtype and the state comes
+        back in float32 (``_run_recurrent``); otherwise everything is float32.
+        """
+        _, hidden = _run_recurrent(self.rnn if rnn is None else rnn, x)
         if isinstance(hidden, tuple):  # LSTM returns (h, c)
             hidden = hidden[0]
+        hidden = hidden.float()  # no-op without autocast
         if self.cfg.bidirectional:
             return torch.cat([hidden[-2], hidden[-1]], dim=1)
         return hidden[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.last_hidden(x)).squeeze(-1)
+        return _in_float32(self.head, self.last_hidden(x)).squeeze(-1)
 
     def log_scale(self, x: torch.Tensor) -> torch.Tensor:
         """Log of the forecast spread of the scaled next-day log return, one per window."""
-        return self.scale_head(self.last_hidden(x, self.scale_rnn)).squeeze(-1)
+        return _in_float32(self.scale_head, self.last_hidden(x, self.scale_rnn)).squeeze(-1)
 
     def own_scale_trunk(self) -> None:
         """Give the scale head its own copy of the recurrent layers, to fine-tune apart."""
         self.scale_rnn = copy.deepcopy(self.rnn)
+        self.scale_rnn.flatten_parameters()  # a copy's weights are apart; cuDNN wants one chunk
+
+
+def _run_recurrent(
+    rnn: nn.RNNBase, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+    """``rnn(x)``; under autocast, in autocast's dtype, cast here rather than by autocast.
+
+    Autocast's own cuDNN RNN wrapper casts the weights and inputs to float16
+    whatever dtype autocast was given: with ``--amp`` (bfloat16) on CUDA the
+    recurrent layers ran in float16, without loss scaling, and a gradient
+    overflowed to inf in the backward pass (NaN weights after clipping). Cast
+    to the requested dtype explicitly, with autocast off inside; the casts are
+    part of the graph, so the float32 weights get the gradients.
+    """
+    device = x.device.type
+    if not torch.is_autocast_enabled(device):
+        return rnn(x)
+    dtype = torch.get_autocast_dtype(device)
+    weights = {name: w.to(dtype) for name, w in rnn.named_parameters()}
+    with torch.autocast(device, enabled=False), warnings.catch_warnings():
+        # The cast weights are separate tensors, which cuDNN copies into one
+        # chunk at every call and says so; that copy is the price of the cast.
+        warnings.filterwarnings("ignore", "RNN module weights are not part of single contiguous")
+        return torch.func.functional_call(rnn, weights, (x.to(dtype),))
+
+
+def _in_float32(head: nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
+    """``head(hidden)`` in float32 even under autocast: forecasts and spreads feed the losses."""
+    device = hidden.device.type
+    if not torch.is_autocast_enabled(device):
+        return head(hidden)
+    with torch.autocast(device, enabled=False):
+        return head(hidden.float())

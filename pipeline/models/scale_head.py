@@ -81,8 +81,9 @@ class _Part:
             self.hidden = torch.cat(chunks)
 
     def log_scale(self, net: StockRNN, data: DeviceData, pos: torch.Tensor) -> torch.Tensor:
-        if self.hidden is not None:
-            return net.scale_head(self.hidden[pos]).squeeze(-1)
+        if self.hidden is not None:  # a float32 head on float32 features, even under autocast
+            with torch.autocast(self.hidden.device.type, enabled=False):
+                return net.scale_head(self.hidden[pos]).squeeze(-1)
         return net.log_scale(data.batch(self.ends[pos]))
 
     def nll(self, net: StockRNN, data: DeviceData, batch: int) -> float:
@@ -113,6 +114,7 @@ def fit_scale(
     runtime = runtime or RuntimeConfig()
     device = next(model.parameters()).device
     net = copy.deepcopy(model)
+    net.rnn.flatten_parameters()  # a deep copy's weights are apart; cuDNN wants one chunk
     if trunk == "finetune":
         net.own_scale_trunk()
     params = [*net.scale_head.parameters()]

@@ -101,7 +101,11 @@ def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
-    """bfloat16 autocast on CUDA when asked for; a no-op elsewhere."""
+    """bfloat16 autocast on CUDA when asked for; a no-op elsewhere.
+
+    Under it ``StockRNN`` runs its recurrent layers in bfloat16 and its heads in
+    float32; losses and targets stay float32 because they are computed outside it.
+    """
     if amp and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

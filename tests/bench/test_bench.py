@@ -11,17 +11,25 @@ import pytest
 import torch
 
 from benchmarks.bench import (
+    PARTS,
+    RATIO_STATISTIC,
     STAGES,
+    BenchConfig,
     TutorialWindows,
     bare_epoch,
     bench_features_scaling,
     main,
+    paired_ratios,
+    run_all,
+    run_config,
+    run_part,
     synthetic_prices,
 )
 from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
 from pipeline.core.features import CLOSE, build_features
 from pipeline.core.network import StockRNN
 from pipeline.data.validate import validate_prices
+from pipeline.errors import DataError, StockcastError
 from pipeline.models.training import DeviceData, seed_everything, train_epoch
 
 FIGURES = (
@@ -32,6 +40,7 @@ FIGURES = (
     "features_scaling",
     "inference",
 )
+RATIOS = ("data_path_speedup", "train_overhead_ratio", "logging_share", "features_scaling")
 
 
 def _positive_numbers(tree: object) -> list[float]:
@@ -91,7 +100,9 @@ def test_synthetic_prices_are_valid_and_repeat_with_the_seed():
 
 
 def test_features_scaling_reports_every_count_and_views():
-    out = bench_features_scaling((2, 4), 200, repeats=1, seed=0, cfg=FeatureConfig(window=10))
+    part = bench_features_scaling((2, 4), 200, repeats=2, seed=0, cfg=FeatureConfig(window=10))
+    out, growth = part["features_scaling"], part["ratios"]["features_scaling"]
+    assert out["time_growth"] == growth["value"] and len(growth["paired_ratios"]) == 2
     assert set(out["by_tickers"]) == {"2", "4"}
     assert out["windows_are_views"] is True
     for size in out["by_tickers"].values():
@@ -119,6 +130,16 @@ def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
     for key in FIGURES:
         assert key in results, key
         assert key in printed, key
+    assert results["errors"] == {} and set(results["part_seconds"]) == set(PARTS)
+    for key in RATIOS:  # the figure, how it was taken, and its spread
+        ratio = results["ratios"][key]
+        assert ratio["statistic"] and len(ratio["paired_ratios"]) == 1, key
+        assert ratio["min"] <= ratio["value"] <= ratio["max"], key
+    assert results["train_overhead_ratio"] == results["ratios"]["train_overhead_ratio"]["value"]
+    assert (
+        results["features_scaling"]["time_growth"] == results["ratios"]["features_scaling"]["value"]
+    )
+    assert "[" in printed.split("train_overhead_ratio")[1].splitlines()[0]  # value [min-max]
     assert set(results["stage_seconds"]) == set(STAGES)
     assert 0 < results["logging_share"] < 1
     assert results["features_scaling"]["windows_are_views"] is True
@@ -139,19 +160,80 @@ def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypat
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))  # never ~/.ray/auth_token
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     out = tmp_path / "scaling.json"
-    assert scaling.main(["--quick", "--no-tracking", "--out", str(out)]) == 0
+    argv = ["--quick", "--no-tracking", "--rate-tickers", "3", "--out", str(out)]
+    assert scaling.main(argv) == 0
     results = json.loads(out.read_text())
-    fanout = results["fanout"]
+    fanout, ratios = results["fanout"], results["ratios"]
     assert fanout["tickers"] == 3 and fanout["local_s"] > 0 and fanout["ray_s"] > 0
+    # One pair in the quick run: the median of the paired ratios is that pair's ratio.
     assert fanout["fanout_speedup"] == pytest.approx(fanout["local_s"] / fanout["ray_s"])
     assert fanout["fanout_speedup_vs_all_cores"] == pytest.approx(
         fanout["local_all_cores_s"] / fanout["ray_s"]
     )
+    assert set(ratios) == {
+        "fanout_speedup",
+        "fanout_speedup_vs_all_cores",
+        "ray_task_overhead_share",
+        "speedup_2_threads",
+    }
+    for ratio in ratios.values():
+        assert ratio["statistic"] and ratio["min"] <= ratio["value"] <= ratio["max"]
+    assert ratios["fanout_speedup"]["value"] == fanout["fanout_speedup"]
+    assert len(ratios["ray_task_overhead_share"]["paired_ratios"]) == 5  # one per no-op call
+    assert list(results["part_seconds"]) == ["threads", "fanout", "rate"]
     assert 0 < fanout["ray_busy_share"] <= 1.05
     assert 0 < results["ray_task_overhead_share"]["share"] < 1
-    assert set(results["threads"]) == {"threads_1_s", "threads_2_s"}
+    assert set(results["threads"]) == {"threads_1_s", "threads_2_s", "speedup_2_threads"}
     rate = results["tickers_per_hour"]  # a real `stockcast all --engine ray` in a new process
     assert rate["tickers"] == 3 and rate["runs_by_status"] == {"FINISHED": 3}
     assert rate["measured_ray"] == pytest.approx(3 / rate["seconds"] * 3600)
     printed = capsys.readouterr().out
     assert "fanout_speedup" in printed and "tickers_per_hour" in printed
+    assert "[fanout, " in printed  # its lines as soon as the part ended
+
+
+def test_the_100_ticker_rate_runs_only_when_asked():
+    from benchmarks import scaling
+
+    assert scaling.parse_args([]).rate_tickers == 0  # make bench: skipped
+    assert scaling.parse_args(["--rate-only"]).rate_tickers == 100  # make bench-rate
+    assert scaling.parse_args(["--rate-only", "--rate-tickers", "7"]).rate_tickers == 7
+
+
+def test_paired_ratios_take_the_median_of_each_rounds_ratio():
+    # Round 3's slow first side (9.0) moves its ratio, not the median of the rounds'.
+    ratio = paired_ratios([2.0, 3.0, 9.0, 2.2], [2.0, 2.0, 2.0, 2.0])
+    assert ratio["statistic"] == RATIO_STATISTIC
+    assert ratio["paired_ratios"] == [1.0, 1.5, 4.5, 1.1]
+    assert ratio["value"] == pytest.approx(1.3)  # median of 1.0, 1.1, 1.5, 4.5
+    assert (ratio["min"], ratio["max"]) == (1.0, 4.5)
+    assert ratio["ratio_of_minimums"] == 1.0
+    assert ratio["ratio_of_medians"] == pytest.approx(2.6 / 2.0)
+
+
+def test_a_failing_part_is_recorded_and_the_next_parts_still_run():
+    results = {"ratios": {}, "errors": {}, "part_seconds": {}}
+    seen = []
+
+    def fail():
+        raise DataError("MSFT: loss became nan at epoch 6 (training diverged)")
+
+    run_part(results, "stages", fail, lambda r, part: seen.append((part, dict(r["errors"]))))
+    run_part(results, "inference", lambda: {"inference": {"ms": 1.0}, "ratios": {"x": {}}})
+    assert results["errors"] == {
+        "stages": {"error": "MSFT: loss became nan at epoch 6 (training diverged)", "exit_code": 3}
+    }
+    assert seen == [("stages", results["errors"])]  # told at once, as each part ends
+    assert results["inference"] == {"ms": 1.0} and results["ratios"] == {"x": {}}
+    assert set(results["part_seconds"]) == {"stages", "inference"}
+    with pytest.raises(ZeroDivisionError):  # a bug is no failed part: it stops the run
+        run_part(results, "data_path", lambda: {"x": 1 / 0})
+
+
+def test_a_ticker_failing_in_the_make_all_run_is_one_error_line(tmp_path, mlflow_store):
+    settings = BenchConfig(run_tickers=("NOPE",), run_epochs=1)
+    cfg = run_config(settings, torch.device("cpu"), amp=False, folder=tmp_path)
+    with pytest.raises(
+        StockcastError, match=r"^make all failed \(exit 3\): no sample prices for NOPE"
+    ):
+        run_all(cfg)

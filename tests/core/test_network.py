@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -29,3 +31,41 @@ def test_head_reads_last_layer_of_both_directions():
     _, hidden = model.rnn(x)
     expected = torch.cat([hidden[-2], hidden[-1]], dim=1).sum(dim=1)
     torch.testing.assert_close(model(x), expected)
+
+
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
+def test_under_bfloat16_autocast_the_recurrent_layers_run_in_it_and_the_heads_in_float32(cell):
+    model = StockRNN(ModelConfig(cell=cell, hidden_size=8), n_features=4)
+    model.own_scale_trunk()
+    torch.nn.init.normal_(model.head.weight)
+    torch.nn.init.normal_(model.scale_head.weight)
+    seen = []
+    for rnn in (model.rnn, model.scale_rnn):
+        rnn.register_forward_hook(lambda _module, _inputs, out: seen.append(out[0].dtype))
+    x = torch.randn(5, 10, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        centre, log_scale = model(x), model.log_scale(x)
+    assert seen == [torch.bfloat16, torch.bfloat16]
+    assert centre.dtype == log_scale.dtype == torch.float32  # what the losses read
+    torch.testing.assert_close(centre, model(x), rtol=0.05, atol=0.05)  # bfloat16 rounding only
+    (centre.sum() + log_scale.sum()).backward()
+    for name, weight in model.named_parameters():
+        assert weight.grad is not None and weight.grad.dtype == torch.float32, name
+        assert weight.grad.isfinite().all(), name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bfloat16_autocast_on_cuda_runs_the_recurrent_layers_in_bfloat16_not_float16():
+    # Autocast's own cuDNN RNN wrapper casts to float16 whatever dtype it was given,
+    # and float16 gradients overflowed in training (--amp, the sample's MSFT, epoch 6).
+    model = StockRNN(ModelConfig(hidden_size=8), n_features=4).cuda()
+    seen = []
+    model.rnn.register_forward_hook(lambda _module, _inputs, out: seen.append(out[0].dtype))
+    x = torch.randn(5, 10, 4, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = model(x)
+    assert seen == [torch.bfloat16] and out.dtype == torch.float32
+    model.own_scale_trunk()  # a copy, whose weights cuDNN wants in one chunk
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.log_scale(x)

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
+from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, RuntimeConfig, TrainConfig
 from pipeline.core.features import build_features
 from pipeline.errors import ConfigError, TrainingError
+from pipeline.models import scale_head as scale_module
+from pipeline.models import training as train_module
+from pipeline.models.scale_head import fit_scale
 from pipeline.models.training import DeviceData, fit, mean_loss, pick_device, predict_scaled
 
 MODEL = ModelConfig(hidden_size=8)
@@ -135,3 +138,29 @@ def test_watching_the_test_part_records_its_loss_and_changes_nothing_else(featur
     data = DeviceData(features, torch.device("cpu"))
     kept = mean_loss(watched.model, data, data.ends(features.split.test), 4096)
     assert watched.history[watched.best_epoch].test_loss == pytest.approx(kept, rel=1e-6)
+
+
+@pytest.fixture
+def cpu_amp(monkeypatch):
+    """``--amp``'s bfloat16 autocast on the CPU, where the real one does nothing (no GPU here)."""
+
+    def autocast_for(device: torch.device, amp: bool):
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp)
+
+    monkeypatch.setattr(train_module, "autocast_for", autocast_for)
+    monkeypatch.setattr(scale_module, "autocast_for", autocast_for)
+
+
+def test_a_short_training_under_bfloat16_autocast_stays_finite_and_near_float32(features, cpu_amp):
+    cfg = dataclasses.replace(TRAIN, lr=0.01, shrink=False)
+    amp_runtime = RuntimeConfig(device="cpu", amp=True, progress=False)
+    plain = fit(features, MODEL, cfg)
+    amp = fit(features, MODEL, cfg, amp_runtime)
+    assert len(amp.history) == len(plain.history)
+    for ours, full in zip(amp.history, plain.history, strict=True):
+        assert math.isfinite(ours.train_loss) and math.isfinite(ours.val_loss)
+        assert ours.train_loss == pytest.approx(full.train_loss, rel=0.05)
+        assert ours.val_loss == pytest.approx(full.val_loss, rel=0.05)
+    spread = IntervalConfig(scale_epochs=2, scale_lr=0.01)
+    scaled = fit_scale(amp.model, features, "finetune", spread, cfg, runtime=amp_runtime)
+    assert all(math.isfinite(e.train_nll) and math.isfinite(e.val_nll) for e in scaled.history)
