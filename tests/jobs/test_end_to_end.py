@@ -107,9 +107,12 @@ def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsy
 
 
 def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):
-    common = ["--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK]
-    for stage in ("fetch", "features", "train", "evaluate"):
-        assert main([stage, *common]) == 0, stage
+    data = ["--tickers", "AAPL", "--data-dir", str(tmp_path / "data")]
+    # Each stage takes the options it uses: the data stages not the model's.
+    assert main(["fetch", *data]) == 0
+    assert main(["features", *data, "--window", "10"]) == 0
+    for stage in ("train", "evaluate"):
+        assert main([stage, *data, *SHRUNK]) == 0, stage
     processed = tmp_path / "data" / "processed" / "AAPL"
     assert {p.name for p in processed.iterdir()} >= {
         "prices.csv", "features.npz", "model", "training.json"
