@@ -20,10 +20,10 @@ SHRUNK = [*helpers.SHRUNK, "--epochs", "2"]
 
 
 def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_path, capsys):
-    code = main(["all", "--tickers", "MSFT", "--data-dir", str(tmp_path / "data"), *SHRUNK])
+    code = main(["all", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK])
     assert code == 0
     out = capsys.readouterr().out
-    assert "MSFT:" in out and "persistence" in out and "time by stage" in out
+    assert "AAPL:" in out and "persistence" in out and "time by stage" in out
     assert out.index("interval_score_90") > out.index("theil_u")  # after the point table
 
     client = MlflowClient()
@@ -32,7 +32,7 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     (run,) = client.search_runs([exp.experiment_id])
     assert run.info.status == "FINISHED"
-    assert run.data.tags["ticker"] == "MSFT"
+    assert run.data.tags["ticker"] == "AAPL"
     assert run.data.tags["mlflow.source.name"] == "stockcast all"
     assert run.data.params["model.cell"] == "RNN" and run.data.params["features.window"] == "10"
     assert run.data.params["model.hidden_size"] == "8"
@@ -61,6 +61,17 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     (model,) = client.search_logged_models(experiment_ids=[exp.experiment_id])
     linked = {m.key: m.value for m in model.metrics}
     assert linked["test_rmse"] == metrics["test_rmse"] and "garch_test_pinball" in linked
+    # ... and the losses of the epoch whose weights it carries, not the untrained network's
+    # (AAPL: on MSFT this shrunk config keeps the untrained network, best epoch 0).
+    best = int(metrics["best_epoch"])
+    assert best > 0  # else step 0's losses would be the right ones and this would test nothing
+    for key in ("train_loss", "val_loss"):
+        points = client.get_metric_history(run.info.run_id, key)
+        assert [m.step for m in points] == steps  # linking added no point to the run's curve
+        history = {m.step: m.value for m in points}
+        assert [m.value for m in model.metrics if m.key == key] == [history[best]], key
+        assert history[best] != history[0]
+    assert linked["shrink_factor"] == metrics["shrink_factor"] and "conformal_upper_90" in linked
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "test_metrics.md", "test_forecasts.csv", "test_intervals.md"} <= artifacts
@@ -68,11 +79,11 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert plots == {
         "plots/test_forecast.png", "plots/rolling_coverage.png", "plots/cumulative_error.png"
     }  # fmt: skip
-    assert run.inputs.dataset_inputs[0].dataset.name == "MSFT-daily-prices"
+    assert run.inputs.dataset_inputs[0].dataset.name == "AAPL-daily-prices"
 
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.metadata.signature is not None
-    sample = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)
+    sample = pd.read_csv(SAMPLE_DIR / "AAPL.csv").tail(30)
     answer = model.predict(sample[["Open", "High", "Low", "Close"]])
     assert list(answer.columns) == ["predicted_close", "lower_90", "upper_90"]
     forecast = float(answer["predicted_close"].iloc[0])
@@ -84,7 +95,7 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
 
     # The model carries the whole config it was trained with: the run can be rebuilt from it.
-    spec = json.loads((tmp_path / "data/processed/MSFT/model/forecaster.json").read_text())
+    spec = json.loads((tmp_path / "data/processed/AAPL/model/forecaster.json").read_text())
     logged = {k: v for k, v in run.data.params.items() if k != "ticker"}
     # Runtime settings (device, threads, ...) are logged with the run, not saved as the model's.
     assert logged["runtime.device"] == "cpu" and logged["runtime.threads"] == "1"
