@@ -1,13 +1,18 @@
 """The figures logged with each run, drawn with matplotlib's object-oriented API.
 
 ``Figure`` objects need no pyplot, no display and no global backend choice,
-so importing this module changes nothing outside it.
+so importing this module changes nothing outside it. Every title names the
+ticker and every axis its units (prices are in the source's price units).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 from matplotlib.figure import Figure
+
+from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
+
+PRICE = "Close (price units)"
 
 
 def forecast_figure(forecasts: pd.DataFrame, title: str, models: list[str]) -> Figure:
@@ -18,7 +23,7 @@ def forecast_figure(forecasts: pd.DataFrame, title: str, models: list[str]) -> F
     for name in models:
         ax.plot(forecasts.index, forecasts[name], lw=1.0, alpha=0.85, label=name)
     ax.set_title(title)
-    ax.set_ylabel("price")
+    ax.set_ylabel(PRICE)
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
@@ -26,7 +31,7 @@ def forecast_figure(forecasts: pd.DataFrame, title: str, models: list[str]) -> F
     return fig
 
 
-def fold_error_figure(per_fold: pd.DataFrame) -> Figure:
+def fold_error_figure(per_fold: pd.DataFrame, ticker: str) -> Figure:
     """RMSE of each model in each fold."""
     fig = Figure(figsize=(9, 4.5), dpi=100)
     ax = fig.add_subplot()
@@ -35,7 +40,7 @@ def fold_error_figure(per_fold: pd.DataFrame) -> Figure:
     ax.set_xlabel("fold")
     ax.set_xticks(per_fold.index)
     ax.set_ylabel("RMSE (price units)")
-    ax.set_title("walk-forward: error per fold")
+    ax.set_title(f"{ticker}, walk-forward: RMSE of each model in each fold (price units)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -89,7 +94,7 @@ def band_figure(
         label=f"outside ({int(missed.sum())} of {len(tail)} days)",
     )
     ax.set_title(title)
-    ax.set_ylabel("price")
+    ax.set_ylabel(PRICE)
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
@@ -102,6 +107,7 @@ def rolling_coverage_figure(
     bands: pd.DataFrame,
     level: float,
     models: list[str],
+    ticker: str,
     window: int = 60,
     breaks: list[pd.Timestamp] | None = None,
 ) -> Figure:
@@ -115,8 +121,8 @@ def rolling_coverage_figure(
     ax.axhline(level, color="black", ls="--", lw=1.0, label=f"nominal {p}%")
     for day in breaks or []:
         ax.axvline(day, color="grey", lw=0.6, alpha=0.5)
-    ax.set_ylabel(f"coverage over the last {window} days")
-    ax.set_title(f"rolling coverage of the {p}% intervals")
+    ax.set_ylabel(f"share of the last {window} days inside")
+    ax.set_title(f"{ticker}: rolling coverage of the {p}% intervals over {window} days")
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
@@ -125,20 +131,38 @@ def rolling_coverage_figure(
 
 
 def cumulative_error_figure(
-    forecasts: pd.DataFrame, models: list[str], breaks: list[pd.Timestamp] | None = None
+    forecasts: pd.DataFrame,
+    models: list[str],
+    ticker: str,
+    breaks: list[pd.Timestamp] | None = None,
 ) -> Figure:
-    """Cumulative squared error of persistence minus each model's: rising means beating it."""
+    """Cumulative squared error of persistence minus each model's: rising means beating it.
+
+    A model whose forecasts are persistence's has the zero line for its line: the
+    legend and a note on the plot say so, rather than leaving a line nobody sees.
+    """
     fig = Figure(figsize=(11, 4.5), dpi=100)
     ax = fig.add_subplot()
     base = (forecasts["previous"] - forecasts["actual"]) ** 2
+    ax.axhline(0.0, color="black", lw=1.0)
+    same = [name for name in models if identical_to_persistence(forecasts, name)]
     for name in models:
         gain = (base - (forecasts[name] - forecasts["actual"]) ** 2).cumsum()
-        ax.plot(forecasts.index, gain, lw=1.1, label=name)
-    ax.axhline(0.0, color="black", lw=1.0)
+        label = f"{name} ({IDENTICAL})" if name in same else name
+        ax.plot(forecasts.index, gain, lw=2.0 if name in same else 1.1, label=label)
+    if same:
+        ax.text(
+            0.01, 0.97, f"{' and '.join(same)}: {IDENTICAL}; its line is the zero line",
+            transform=ax.transAxes, va="top", fontsize=9,
+            bbox={"facecolor": "white", "edgecolor": "grey", "alpha": 0.9},
+        )  # fmt: skip
     for day in breaks or []:
         ax.axvline(day, color="grey", lw=0.6, alpha=0.5)
-    ax.set_ylabel("cumulative SE(persistence) - SE(model)")
-    ax.set_title("squared-error difference against persistence over time (above 0: better)")
+    ax.set_ylabel("cumulative SE(persistence) - SE(model)\n(price units squared)")
+    ax.set_title(
+        f"{ticker}: squared error of persistence minus each model's, summed over the test days "
+        "(rising: beats persistence)"
+    )
     ax.legend(loc="best", fontsize=8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()

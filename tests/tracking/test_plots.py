@@ -1,7 +1,13 @@
 import numpy as np
 import pandas as pd
 
-from pipeline.tracking.plots import band_figure, cumulative_error_figure, rolling_coverage_figure
+from pipeline.evaluation.evaluate import IDENTICAL
+from pipeline.tracking.plots import (
+    band_figure,
+    cumulative_error_figure,
+    fold_error_figure,
+    rolling_coverage_figure,
+)
 
 
 def _days(n: int = 200):
@@ -30,12 +36,39 @@ def test_band_figure_shows_the_last_days_and_counts_the_misses():
 
 def test_rolling_coverage_and_cumulative_error_figures_draw_each_model():
     forecasts, bands = _days()
-    cov = rolling_coverage_figure(forecasts["actual"], bands, 0.9, ["rnn"], window=20)
+    cov = rolling_coverage_figure(forecasts["actual"], bands, 0.9, ["rnn"], "ACME", window=20)
     labels = [line.get_label() for line in cov.axes[0].get_lines()]
     assert labels[:2] == ["rnn", "nominal 90%"]
     covered = cov.axes[0].get_lines()[0].get_ydata()
     assert np.nanmax(covered) == 1.0  # every day inside
-    gain = cumulative_error_figure(forecasts, ["rnn"])
-    ydata = gain.axes[0].get_lines()[0].get_ydata()
+    gain = cumulative_error_figure(forecasts, ["rnn"], "ACME")
+    line = next(line for line in gain.axes[0].get_lines() if line.get_label() == "rnn")
     expected = ((forecasts["previous"] - forecasts["actual"]) ** 2 - 0.01).cumsum()
-    np.testing.assert_allclose(ydata, expected)
+    np.testing.assert_allclose(line.get_ydata(), expected)
+    assert not gain.axes[0].texts  # a model unlike persistence gets no note
+
+
+def test_every_title_names_the_ticker_and_the_units():
+    forecasts, bands = _days()
+    per_fold = pd.DataFrame({"rnn": [1.0, 1.2], "persistence": [1.1, 1.2]}, index=[1, 2])
+    figures = [
+        rolling_coverage_figure(forecasts["actual"], bands, 0.9, ["rnn"], "ACME"),
+        cumulative_error_figure(forecasts, ["rnn"], "ACME"),
+        fold_error_figure(per_fold, "ACME"),
+    ]
+    for fig in figures:
+        ax = fig.axes[0]
+        assert "ACME" in ax.get_title()
+        assert "price units" in ax.get_title() + ax.get_ylabel() or "share" in ax.get_ylabel()
+    assert "price units" in band_figure(forecasts, bands, 0.9, "ACME").axes[0].get_ylabel()
+
+
+def test_a_model_identical_to_persistence_is_said_so_on_the_cumulative_error_plot():
+    forecasts, _ = _days()
+    forecasts["rnn"] = forecasts["previous"]  # the model fell back to persistence
+    ax = cumulative_error_figure(forecasts, ["rnn"], "MSFT").axes[0]
+    line = next(line for line in ax.get_lines() if line.get_label().startswith("rnn"))
+    assert line.get_label() == f"rnn ({IDENTICAL})"
+    np.testing.assert_array_equal(line.get_ydata(), 0.0)  # hidden on the zero line ...
+    (note,) = ax.texts  # ... so the plot says where it is
+    assert note.get_text() == f"rnn: {IDENTICAL}; its line is the zero line"
