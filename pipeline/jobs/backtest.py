@@ -18,6 +18,7 @@ from pipeline.evaluation.backtest import (
 )
 from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
 from pipeline.evaluation.report import markdown_table, text_table
+from pipeline.evaluation.summary import Scores
 from pipeline.jobs.common import Summary
 from pipeline.models.conformal import AdaptiveRNN
 from pipeline.models.point import baselines
@@ -86,6 +87,7 @@ def run_backtest(
     same = identical_to_persistence(forecasts, RNN)
     text = f"\n{heading}\n{text_table(pooled, notes={RNN: IDENTICAL} if same else None)}"
     facts = {"heading": heading, "pooled": pooled, "intervals": intervals}
+    facts["scores"] = Scores(pooled, intervals, same)
     if intervals is not None:
         facts["intervals_heading"] = intervals_heading(ticker, results)
         text += f"\n{facts['intervals_heading']}\n{text_table(intervals)}"

@@ -14,7 +14,7 @@ from pipeline.jobs import stages
 from pipeline.jobs.all import register_evaluation, registered_text, run_all
 from pipeline.jobs.backtest import run_backtest, save_report
 from pipeline.jobs.common import StageClock, Summary
-from pipeline.jobs.driver import each_ticker, prepare, priced_job
+from pipeline.jobs.driver import each_ticker, new_job_id, prepare, priced_job, report_summary
 from pipeline.jobs.lock import exclusive_lock
 from pipeline.jobs.retrain import run_retrain
 from pipeline.serving.forecaster import Forecaster
@@ -81,7 +81,13 @@ def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
     clock = StageClock()
     with clock.stage("mlflow"):
         experiment_id = prepare(cfg, tracking_uri)
-    code = priced_job(cfg, run_all, experiment_id, clock)
+    summaries: list[Summary] = []
+    job_id = new_job_id()
+    code = priced_job(cfg, run_all, experiment_id, clock, summaries.append, job_id=job_id)
+    with clock.stage("mlflow"):
+        report_summary(
+            cfg, summaries, experiment_id, command="all", days="the test days", job_id=job_id
+        )
     total = sum(clock.seconds.values())
     parts = ", ".join(f"{k} {v:.1f}s" for k, v in clock.seconds.items())
     print(f"time by stage: {parts} (total {total:.1f}s)")
@@ -91,7 +97,16 @@ def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
 def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
     """Walk-forward backtest of every ticker; the tables go to the reports folder."""
     experiment_id = prepare(cfg, tracking_uri)
-    code = priced_job(cfg, run_backtest, experiment_id, on_summary=lambda s: save_report(cfg, s))
+    summaries: list[Summary] = []
+    job_id = new_job_id()
+
+    def on_summary(summary: Summary) -> None:
+        save_report(cfg, summary)
+        summaries.append(summary)
+
+    code = priced_job(cfg, run_backtest, experiment_id, on_summary=on_summary, job_id=job_id)
+    days = "the walk-forward folds' test days, pooled"
+    report_summary(cfg, summaries, experiment_id, command="backtest", days=days, job_id=job_id)
     print(f"reports: {cfg.paths.reports_dir / 'backtest'}")
     return code
 

@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
+from pipeline.evaluation.summary import interval_level
 
 PRICE = "Close (price units)"
 
@@ -168,3 +169,76 @@ def cumulative_error_figure(
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def summary_figure(table: pd.DataFrame, title: str) -> Figure:
+    """One row per ticker: the RNN (dot) against the best baseline (square).
+
+    Left, Theil's U (persistence is 1); right, the RNN's interval score over the
+    best interval baseline's (1 is that baseline), when the table has intervals.
+    Each marker carries its value to four decimals, the RNN's above, the
+    baseline's below, since the two often differ in the third decimal.
+    """
+    level = interval_level(table)
+    panels = 1 if level is None else 2
+    fig = Figure(figsize=(7 * panels, 1.6 + 0.9 * len(table)), dpi=100)
+    axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
+    rows = range(len(table))[::-1]  # the first ticker on top
+    notes = table["note"] if "note" in table else pd.Series("", index=table.index)
+    rnn = [
+        f"RNN {u:.4f}" + (f" ({note})" if note else "")
+        for u, note in zip(table["rnn_theil_u"], notes, strict=True)
+    ]
+    base = [
+        f"{b} {u:.4f}" for b, u in zip(table["baseline"], table["baseline_theil_u"], strict=True)
+    ]
+    _summary_panel(
+        axes[0], rows, table["rnn_theil_u"], table["baseline_theil_u"], rnn, base,
+        "Theil's U: RMSE over persistence's (below 1: beats persistence)", "persistence",
+    )  # fmt: skip
+    if level is not None:
+        score = table[f"rnn_interval_score_{level}"] / table[f"baseline_interval_score_{level}"]
+        rnn = [
+            f"RNN {s:.4f}, coverage {c:.4f}"
+            for s, c in zip(
+                table[f"rnn_interval_score_{level}"], table[f"rnn_coverage_{level}"], strict=True
+            )
+        ]
+        base = [
+            f"{b} {s:.4f}; DM p-value {p:.4f}"
+            for b, s, p in zip(
+                table["interval_baseline"], table[f"baseline_interval_score_{level}"],
+                table[f"dm_pvalue_{level}"], strict=True,
+            )
+        ]  # fmt: skip
+        _summary_panel(
+            axes[1], rows, score, pd.Series(1.0, index=table.index), rnn, base,
+            f"{level}% interval score over the best interval baseline's (below 1: RNN better)",
+            "best interval baseline",
+        )  # fmt: skip
+    axes[0].set_yticks(list(rows), list(table.index))
+    axes[0].set_ylim(-0.7, len(table) - 0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _summary_panel(ax, rows, rnn, baseline, rnn_text, baseline_text, xlabel, one) -> None:
+    """One panel of ``summary_figure``: a dot and a square per row, each with its label."""
+    ax.axvline(1.0, color="black", ls="--", lw=1.0, label=f"1: {one}")
+    ax.scatter(
+        baseline, rows, marker="s", s=40, color="tab:orange", zorder=3, label="best baseline"
+    )
+    ax.scatter(rnn, rows, marker="o", s=40, color="tab:blue", zorder=4, label="RNN")
+    for y, x, text in zip(rows, rnn, rnn_text, strict=True):
+        ax.annotate(text, (x, y), xytext=(0, 7), textcoords="offset points", ha="center",
+                    fontsize=8, color="tab:blue")  # fmt: skip
+    for y, x, text in zip(rows, baseline, baseline_text, strict=True):
+        ax.annotate(text, (x, y), xytext=(0, -13), textcoords="offset points", ha="center",
+                    fontsize=8, color="tab:orange")  # fmt: skip
+    values = [*rnn, *baseline, 1.0]
+    span = max(max(values) - min(values), 0.01)
+    ax.set_xlim(min(values) - 0.6 * span, max(values) + 0.6 * span)
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.legend(loc="lower right", fontsize=7)
+    ax.grid(axis="x", alpha=0.3)

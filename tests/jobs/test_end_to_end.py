@@ -30,7 +30,7 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     exp = client.get_experiment_by_name("stockcast")
     # The UI opens a model-training experiment on its runs, not on the GenAI overview.
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
-    (run,) = client.search_runs([exp.experiment_id])
+    (run,) = client.search_runs([exp.experiment_id], "tags.kind = 'train'")
     assert run.info.status == "FINISHED"
     assert run.data.tags["ticker"] == "AAPL"
     assert run.data.tags["mlflow.source.name"] == "stockcast all"
@@ -115,6 +115,32 @@ def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsy
     assert "epoch/s" not in err and "train ACME" not in err
     assert "registered stockcast-ACME version 1" in out
     assert "registered stockcast-BOLT version 1" in out
+
+    # One summary run for the job: the table across tickers, after theirs.
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("stockcast")
+    runs = client.search_runs([exp.experiment_id])
+    (summary,) = [r for r in runs if r.data.tags["kind"] == "summary"]
+    trained = {r.data.tags["ticker"]: r for r in runs if r.data.tags["kind"] == "train"}
+    assert sorted(trained) == ["ACME", "BOLT"]
+    assert out.index("summary, 2 tickers on the test days") > out.index("stockcast-BOLT")
+    assert summary.info.status == "FINISHED" and summary.info.run_name == "all-summary"
+    assert summary.data.tags["ticker"] == "ACME,BOLT"
+    assert {r.data.tags["job_id"] for r in runs} == {summary.data.tags["job_id"]}
+    for ticker, run in trained.items():
+        theirs, ours = run.data.metrics, summary.data.metrics
+        assert ours[f"{ticker}_rnn_theil_u"] == theirs["test_theil_u"]
+        assert ours[f"{ticker}_rnn_coverage_90"] == theirs["test_coverage_90"]
+        interval_baseline = min(
+            ("hist", "ewma", "garch"), key=lambda m: theirs[f"{m}_test_interval_score_90"]
+        )
+        pvalue = theirs[f"{interval_baseline}_test_dm_pvalue_90"]
+        assert ours[f"{ticker}_dm_pvalue_90"] == pvalue
+    text = mlflow.artifacts.load_text(f"runs:/{summary.info.run_id}/summary.md")
+    assert text.startswith("summary, 2 tickers") and "| ticker | rnn_theil_u |" in text
+    assert f"| ACME | {summary.data.metrics['ACME_rnn_theil_u']:.4f} |" in text
+    plots = {a.path for a in client.list_artifacts(summary.info.run_id, "plots")}
+    assert plots == {"plots/summary.png"}
 
 
 def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):

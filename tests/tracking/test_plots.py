@@ -7,6 +7,7 @@ from pipeline.tracking.plots import (
     cumulative_error_figure,
     fold_error_figure,
     rolling_coverage_figure,
+    summary_figure,
 )
 
 
@@ -72,3 +73,38 @@ def test_a_model_identical_to_persistence_is_said_so_on_the_cumulative_error_plo
     np.testing.assert_array_equal(line.get_ydata(), 0.0)  # hidden on the zero line ...
     (note,) = ax.texts  # ... so the plot says where it is
     assert note.get_text() == f"rnn: {IDENTICAL}; its line is the zero line"
+
+
+def test_the_summary_figure_has_a_row_per_ticker_with_four_decimals():
+    table = pd.DataFrame(
+        {
+            "rnn_theil_u": [0.99761, 1.0],
+            "baseline": ["persistence", "persistence"],
+            "baseline_theil_u": [1.0, 1.0],
+            "rnn_coverage_90": [0.8859, 0.8697],
+            "rnn_interval_score_90": [5.0973, 1.4212],
+            "interval_baseline": ["ewma", "garch"],
+            "baseline_interval_score_90": [5.3238, 1.4535],
+            "dm_pvalue_90": [0.0365, 0.1458],
+            "note": ["", "identical to persistence"],
+        },
+        index=["AAPL", "MSFT"],
+    )
+    fig = summary_figure(table, "AAPL,MSFT: the RNN against the best baseline")
+    theil, interval = fig.axes
+    assert [t.get_text() for t in theil.get_yticklabels()] == ["AAPL", "MSFT"]
+    assert theil.get_yticks().tolist() == [1, 0]  # the first ticker on top
+    texts = [t.get_text() for t in theil.texts]
+    # 0.9976 and 1.0000 apart, where two decimals would show 1.00 twice.
+    assert texts[:2] == ["RNN 0.9976", "RNN 1.0000 (identical to persistence)"]
+    assert texts[2:] == ["persistence 1.0000", "persistence 1.0000"]
+    assert "RNN 5.0973, coverage 0.8859" in [t.get_text() for t in interval.texts]
+    assert "ewma 5.3238; DM p-value 0.0365" in [t.get_text() for t in interval.texts]
+    assert fig.get_suptitle().startswith("AAPL,MSFT")
+
+
+def test_the_summary_figure_without_intervals_has_one_panel():
+    table = pd.DataFrame(
+        {"rnn_theil_u": [0.99], "baseline": ["drift"], "baseline_theil_u": [1.01]}, index=["ACME"]
+    )
+    assert len(summary_figure(table, "ACME").axes) == 1
