@@ -42,7 +42,7 @@ def text_table(
     fmt = lambda cells: "  ".join(  # noqa: E731
         c.ljust(w) if i == 0 else c.rjust(w)
         for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
+    ).rstrip()  # an empty last cell (a summary's note) leaves no trailing blanks
     notes = notes or {}
     lines = [fmt(r) + (f"  ({notes[r[0]]})" if r[0] in notes else "") for r in rows]
     return "\n".join([fmt(header), *lines]) + "\n"

@@ -181,7 +181,7 @@ def summary_figure(table: pd.DataFrame, title: str) -> Figure:
     """
     level = interval_level(table)
     panels = 1 if level is None else 2
-    fig = Figure(figsize=(7 * panels, 1.6 + 0.9 * len(table)), dpi=100)
+    fig = Figure(figsize=(7 * panels, 2.0 + 0.9 * len(table)), dpi=100)
     axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
     rows = range(len(table))[::-1]  # the first ticker on top
     notes = table["note"] if "note" in table else pd.Series("", index=table.index)
@@ -218,8 +218,12 @@ def summary_figure(table: pd.DataFrame, title: str) -> Figure:
         )  # fmt: skip
     axes[0].set_yticks(list(rows), list(table.index))
     axes[0].set_ylim(-0.7, len(table) - 0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if panels == 2:
+        labels[0] = "1: persistence (left), the best interval baseline (right)"
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
@@ -240,5 +244,4 @@ def _summary_panel(ax, rows, rnn, baseline, rnn_text, baseline_text, xlabel, one
     span = max(max(values) - min(values), 0.01)
     ax.set_xlim(min(values) - 0.6 * span, max(values) + 0.6 * span)
     ax.set_xlabel(xlabel, fontsize=9)
-    ax.legend(loc="lower right", fontsize=7)
     ax.grid(axis="x", alpha=0.3)

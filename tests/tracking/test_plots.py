@@ -101,6 +101,8 @@ def test_the_summary_figure_has_a_row_per_ticker_with_four_decimals():
     assert "RNN 5.0973, coverage 0.8859" in [t.get_text() for t in interval.texts]
     assert "ewma 5.3238; DM p-value 0.0365" in [t.get_text() for t in interval.texts]
     assert fig.get_suptitle().startswith("AAPL,MSFT")
+    (legend,) = fig.legends  # one for both panels, below them, covering no label
+    assert [t.get_text() for t in legend.get_texts()][1:] == ["best baseline", "RNN"]
 
 
 def test_the_summary_figure_without_intervals_has_one_panel():
