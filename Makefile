@@ -127,8 +127,8 @@ lint: $(STAMP) ## ruff (lint, format, banned APIs) and import-linter (the layers
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=n to change)
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT)
+ui: $(STAMP) ## serve the MLflow UI on 127.0.0.1:5000 (PORT=n) and print the URL of the runs
+	$(PY) -m pipeline ui --port $(PORT)
 
 tracking-server: $(STAMP) ## start MLflow on PostgreSQL, http://127.0.0.1:5050 (data in .tracking/)
 	@TRACKING_PYTHON=$(abspath $(PY)) scripts/tracking-server start

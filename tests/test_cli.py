@@ -43,7 +43,8 @@ def test_each_command_lists_exactly_its_sections_options_with_their_defaults(
         build_parser().parse_args([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     sections = {*COMMAND_SECTIONS[command], *(["general"] if command in TRACKED else [])}
-    expected = {"--help", "--tickers", "--ticker", "--config", "--debug"}
+    expected = {"--help", "--config", "--debug"}
+    expected |= {"--port"} if command == "ui" else {"--tickers", "--ticker"}
     if command in TRACKED or command == "predict":
         expected.add("--tracking-uri")
     for key, fld, kind in settings():

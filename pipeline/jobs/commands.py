@@ -19,6 +19,7 @@ from pipeline.jobs.lock import exclusive_lock
 from pipeline.jobs.retrain import run_retrain
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import lifecycle
+from pipeline.tracking.ui import runs_url
 
 
 def fetch(cfg: Config, tracking_uri: str | None = None) -> int:
@@ -88,6 +89,7 @@ def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
         report_summary(
             cfg, summaries, experiment_id, command="all", days="the test days", job_id=job_id
         )
+    print(f"the runs: {runs_url(experiment_id)} (`make ui` serves them)")
     total = sum(clock.seconds.values())
     parts = ", ".join(f"{k} {v:.1f}s" for k, v in clock.seconds.items())
     print(f"time by stage: {parts} (total {total:.1f}s)")
@@ -107,6 +109,7 @@ def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
     code = priced_job(cfg, run_backtest, experiment_id, on_summary=on_summary, job_id=job_id)
     days = "the walk-forward folds' test days, pooled"
     report_summary(cfg, summaries, experiment_id, command="backtest", days=days, job_id=job_id)
+    print(f"the runs: {runs_url(experiment_id)} (`make ui` serves them)")
     print(f"reports: {cfg.paths.reports_dir / 'backtest'}")
     return code
 
@@ -128,6 +131,22 @@ def predict(cfg: Config, tracking_uri: str | None = None) -> int:
     return each_ticker(
         cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
     )
+
+
+def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
+    """Print the URL of the experiment's runs; serve MLflow's UI there for a local store."""
+    from pipeline.tracking import store
+    from pipeline.tracking import ui as mlflow_ui
+
+    store.configure(tracking_uri)
+    experiment_id = mlflow_ui.find_experiment(cfg.experiment)
+    if experiment_id is None:
+        print(f"no experiment {cfg.experiment!r} yet: `make all` makes its runs", flush=True)
+    else:
+        print(f"the runs: {mlflow_ui.runs_url(experiment_id, port)}", flush=True)
+    if mlflow_ui.serves_its_own_ui():
+        return 0
+    return mlflow_ui.serve_ui(port)
 
 
 def sweep(cfg: Config, tracking_uri: str | None = None) -> int:

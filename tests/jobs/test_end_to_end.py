@@ -28,8 +28,11 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
-    # The UI opens a model-training experiment on its runs, not on the GenAI overview.
+    # The UI opens a model-training experiment on its runs, not on the GenAI overview: the
+    # tag says so to MLflow, the printed URL to a new browser (whose own setting wins).
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs?workflowType="
+    assert f"the runs: {runs}machine_learning" in out
     (run,) = client.search_runs([exp.experiment_id], "tags.kind = 'train'")
     assert run.info.status == "FINISHED"
     assert run.data.tags["ticker"] == "AAPL"
