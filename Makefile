@@ -42,12 +42,13 @@ RETRAIN_OPTS = --tickers $(TICKERS) \
        $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) \
        $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
-# Only the options that were given; the rest keep the defaults in pipeline/config/.
-OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
-       $(if $(DATA),--data $(DATA)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
+# Only the options that were given; the rest keep the defaults in pipeline/config/. The data
+# stages (fetch, features) take the data options alone: each command takes only what it uses.
+DATA_OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
+       $(if $(DATA),--data $(DATA)) $(if $(CONFIG),--config $(CONFIG))
+OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
-       $(if $(ENGINE),--engine $(ENGINE)) $(if $(CONFIG),--config $(CONFIG)) \
-       $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
+       $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest sweep retrain predict serve schedule \
         synthetic test bench bench-rate lint ui tracking-server tracking-server-stop clean clean-runs
@@ -72,10 +73,10 @@ all: $(STAMP) ## fetch, features, train and evaluate every ticker in TICKERS; lo
 	$(PY) -m pipeline all $(OPTS)
 
 fetch: $(STAMP) ## stage 1 alone: load and validate prices
-	$(PY) -m pipeline fetch $(OPTS)
+	$(PY) -m pipeline fetch $(DATA_OPTS) $(ARGS)
 
 features: $(STAMP) ## stage 2 alone: split, scale, window
-	$(PY) -m pipeline features $(OPTS)
+	$(PY) -m pipeline features $(DATA_OPTS) $(ARGS)
 
 train: $(STAMP) ## stage 3 alone: train the RNN
 	$(PY) -m pipeline train $(OPTS)
@@ -130,8 +131,8 @@ lint: $(STAMP) ## ruff (lint, format, banned APIs) and import-linter (the layers
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 (PORT=n to change)
-	$(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(PORT)
+ui: $(STAMP) ## serve the MLflow UI on 127.0.0.1:5000 (PORT=n) and print the URL of the runs
+	$(PY) -m pipeline ui --port $(PORT)
 
 tracking-server: $(STAMP) ## start MLflow on PostgreSQL, http://127.0.0.1:5050 (data in .tracking/)
 	@TRACKING_PYTHON=$(abspath $(PY)) scripts/tracking-server start

@@ -38,26 +38,55 @@ COMMAND_HELP = {
     "retrain": "refresh data, train a challenger, promote it if it beats the champion",
     "predict": "forecast the next Close with the champion model",
     "sweep": "search hyper-parameters with Ray Tune and Optuna; score the best on the test days",
+    "ui": "print the URL of the experiment's runs and serve MLflow's UI on 127.0.0.1",
 }
 
 
 # --------------------------------------------------------------------------- options
 
+# The config sections whose options each command takes: its --help lists these and no
+# others. ``train`` and ``evaluate`` take all of ``all``'s, since the run and the model
+# record the whole config, which must be the one the features were built with.
+_JOB = ("data", "features", "model", "train", "runtime", "intervals", "baselines", "cluster")
+COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
+    "fetch": ("data", "paths"),
+    "features": ("data", "features", "paths"),
+    "train": (*_JOB, "paths"),
+    "evaluate": (*_JOB, "paths"),
+    "all": (*_JOB, "paths"),
+    "backtest": (*_JOB, "backtest", "paths"),
+    "retrain": (*_JOB[:6], "retrain", "cluster", "paths"),  # no baselines
+    "predict": ("data", "paths"),
+    "sweep": (*_JOB, "sweep", "paths"),
+    "ui": (),
+}
+# Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict reads
+# the model registry (--tracking-uri).
+TRACKED = frozenset({"train", "evaluate", "all", "backtest", "retrain", "sweep", "ui"})
 
-def _common_options() -> argparse.ArgumentParser:
+
+def _command_options(command: str) -> argparse.ArgumentParser:
+    """The options of one command: the common ones and its config sections' settings."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument(
-        "--tickers", "--ticker", help="symbols separated by commas, or @FILE of symbols "
-        "(default AAPL,MSFT)"
-    )  # fmt: skip
+    if command != "ui":
+        p.add_argument(
+            "--tickers", "--ticker", help="symbols separated by commas, or @FILE of symbols "
+            "(default AAPL,MSFT)"
+        )  # fmt: skip
     p.add_argument("--config", type=Path, help="JSON file of settings ('section.field': value)")
-    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLflow's, ./mlflow.db)")
+    if command in TRACKED or command == "predict":
+        p.add_argument(
+            "--tracking-uri", help="MLflow tracking URI (default: MLflow's, ./mlflow.db)"
+        )
+    if command == "ui":
+        p.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
     p.add_argument("--debug", action="store_true", help="show tracebacks of expected errors")
+    sections = COMMAND_SECTIONS[command] + (("general",) if command in TRACKED else ())
     groups: dict[str, argparse._ArgumentGroup] = {}
     for key, fld, kind in settings():
-        if not fld.metadata.get("cli", True):
-            continue
         section = key.rpartition(".")[0] or "general"
+        if not fld.metadata.get("cli", True) or section not in sections:
+            continue
         group = groups.setdefault(section, p.add_argument_group(section))
         _add_option(group, key, fld, kind)
     return p
@@ -98,6 +127,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"error: {message} (`{self.prog} --help` lists the options)\n")
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """Options the command does not take name the command's own ``--help``."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            self.exit(2, f"error: unrecognized arguments: {' '.join(extra)} (`{prog} --help` "
+                      "lists the options)\n")  # fmt: skip
+        return parsed
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per stage or job."""
@@ -105,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stockcast", description="Forecast daily closing prices; track every run in MLflow."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
-    common = _common_options()
     for name, help_text in COMMAND_HELP.items():
-        sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        options = _command_options(name)
+        sub.add_parser(name, parents=[options], help=help_text, description=help_text)
     return parser
 
 
@@ -122,7 +161,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     base = Config().with_values(COMMAND_DEFAULTS.get(args.command, {}))
     base = base if args.config is None else load_config_file(args.config, base)
     values = given_settings(args)
-    if args.tickers is not None:
+    if getattr(args, "tickers", None) is not None:
         values["tickers"] = parse_tickers(args.tickers)
     if "data.csv_path" in values:
         source = values.setdefault("data.source", "csv")
@@ -148,14 +187,15 @@ COMMANDS = {
     "retrain": "retrain",
     "predict": "predict",
     "sweep": "sweep",
+    "ui": "ui",
 }
 
 
-def run_command(command: str, cfg: Config, tracking_uri: str | None) -> int:
-    """Dispatch to the command's job; its exit code comes back."""
+def run_command(command: str, cfg: Config, tracking_uri: str | None, **options: object) -> int:
+    """Dispatch to the command's job (``options``: its own, not settings); its exit code."""
     from pipeline.jobs import commands
 
-    return getattr(commands, COMMANDS[command])(cfg, tracking_uri)
+    return getattr(commands, COMMANDS[command])(cfg, tracking_uri, **options)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -190,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         cfg = config_from_args(args)
-        return run_command(args.command, cfg, args.tracking_uri)
+        options = {"port": args.port} if args.command == "ui" else {}
+        return run_command(args.command, cfg, getattr(args, "tracking_uri", None), **options)
     except StockcastError as exc:
         if args.debug:
             traceback.print_exc()

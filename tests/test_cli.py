@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from pipeline.cli import build_parser, config_from_args, main
+from pipeline.cli import (
+    COMMAND_HELP,
+    COMMAND_SECTIONS,
+    TRACKED,
+    build_parser,
+    config_from_args,
+    main,
+)
 from pipeline.config import Config, flatten, settings
 from pipeline.errors import ConfigError
 
@@ -15,30 +23,71 @@ def _cfg(*argv: str) -> Config:
     return config_from_args(build_parser().parse_args(["all", *argv]))
 
 
-def test_every_setting_is_an_option_with_its_default_in_the_help(capsys, monkeypatch):
+def _flag(fld) -> str:
+    return fld.metadata["flag"] or "--" + fld.name.replace("_", "-")
+
+
+def test_every_setting_is_an_option_of_some_command():
+    sections = {s for used in COMMAND_SECTIONS.values() for s in used} | {"general"}
+    for key, fld, _ in settings():
+        if fld.metadata["cli"]:
+            assert (key.rpartition(".")[0] or "general") in sections, key
+
+
+@pytest.mark.parametrize("command", list(COMMAND_HELP))
+def test_each_command_lists_exactly_its_sections_options_with_their_defaults(
+    command, capsys, monkeypatch
+):
     monkeypatch.setenv("COLUMNS", "400")  # no line breaks inside a help text
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["all", "--help"])
+        build_parser().parse_args([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for key, fld, _ in settings():
-        if not fld.metadata["cli"]:
+    sections = {*COMMAND_SECTIONS[command], *(["general"] if command in TRACKED else [])}
+    expected = {"--help", "--config", "--debug"}
+    expected |= {"--port"} if command == "ui" else {"--tickers", "--ticker"}
+    if command in TRACKED or command == "predict":
+        expected.add("--tracking-uri")
+    for key, fld, kind in settings():
+        if not fld.metadata["cli"] or (key.rpartition(".")[0] or "general") not in sections:
             continue
-        flag = fld.metadata["flag"] or "--" + fld.name.replace("_", "-")
-        assert flag in text, key
+        flag = _flag(fld)
+        expected |= {flag, f"--no-{flag[2:]}"} if kind is bool else {flag}
         shown = ",".join(map(str, fld.default)) if isinstance(fld.default, tuple) else fld.default
         assert f"{fld.metadata['help']} (default {shown})" in text, key
+    assert set(re.findall(r"--[a-z][a-z-]*", text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "refused"),
+    [
+        (["fetch", "--epochs", "3"], "--epochs 3"),  # a model setting
+        (["all", "--folds", "2"], "--folds 2"),  # the backtest's
+        (["all", "--holdout", "2"], "--holdout 2"),  # retrain's
+        (["all", "--trials", "2"], "--trials 2"),  # the sweep's
+    ],
+)
+def test_an_option_the_command_does_not_use_is_refused_naming_its_help(argv, refused, capsys):
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {refused}" in err
+    assert f"`stockcast {argv[0]} --help` lists the options" in err
 
 
 def test_options_reach_their_fields_typed():
     cfg = _cfg(
         "--window", "12", "--lr", "0.01", "--no-bidirectional", "--cell", "GRU",
-        "--ridge-alphas", "1,10", "--holdout", "20", "--backtest-val-frac", "0.2",
+        "--ridge-alphas", "1,10",
     )  # fmt: skip
     assert cfg.features.window == 12 and cfg.train.lr == 0.01
     assert cfg.model.bidirectional is False and cfg.model.cell == "GRU"
     assert cfg.baselines.ridge_alphas == (1.0, 10.0)
-    assert cfg.retrain.holdout == 20 and cfg.backtest.val_frac == 0.2
-    assert cfg.features.val_frac == Config().features.val_frac  # not the backtest's
+    parse = build_parser().parse_args
+    assert config_from_args(parse(["retrain", "--holdout", "20"])).retrain.holdout == 20
+    backtest = config_from_args(parse(["backtest", "--backtest-val-frac", "0.2"]))
+    assert backtest.backtest.val_frac == 0.2
+    assert backtest.features.val_frac == Config().features.val_frac  # not the backtest's
 
 
 def test_options_not_given_keep_the_defaults():

@@ -146,7 +146,7 @@ class RuntimeConfig:
     )
     amp: bool = setting(False, "bfloat16 autocast on CUDA (ignored elsewhere)")
     eval_batch: int = setting(4096, "windows per forward pass when only predicting")
-    progress: bool = setting(True, "show a progress bar per ticker")
+    progress: bool = setting(True, "allow a progress bar per ticker (shown only on a terminal)")
 
     def __post_init__(self) -> None:
         require(

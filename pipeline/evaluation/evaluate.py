@@ -13,6 +13,16 @@ from pipeline.evaluation.tables import band_frame, interval_table
 from pipeline.metrics.point import METRICS, score
 from pipeline.models.base import Forecaster, IntervalForecaster
 
+# Said wherever a model's forecasts are persistence's own (the RNN keeps the untrained,
+# persistence-equivalent network, or shrinks its forecasts to it, when validation supports
+# nothing better), so that two equal rows or an invisible line do not go without a word.
+IDENTICAL = "identical to persistence: the model fell back to it"
+
+
+def identical_to_persistence(forecasts: pd.DataFrame, model: str) -> bool:
+    """Whether ``model``'s forecasts equal persistence's (the previous Close) on every day."""
+    return bool(np.allclose(forecasts[model], forecasts["previous"], rtol=1e-9, atol=0.0))
+
 
 @dataclass(frozen=True)
 class Evaluation:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 
@@ -28,13 +29,20 @@ def markdown_table(table: pd.DataFrame, digits: int = 4, index_name: str = "mode
     return "\n".join(lines) + "\n"
 
 
-def text_table(table: pd.DataFrame, digits: int = 4, index_name: str = "model") -> str:
-    """A fixed-width table for the terminal."""
+def text_table(
+    table: pd.DataFrame,
+    digits: int = 4,
+    index_name: str = "model",
+    notes: Mapping[str, str] | None = None,
+) -> str:
+    """A fixed-width table for the terminal; ``notes`` follow their row (by index name)."""
     header = [index_name, *map(str, table.columns)]
     rows = [[str(n), *(_cell(v, digits) for v in r.tolist())] for n, r in table.iterrows()]
     widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
     fmt = lambda cells: "  ".join(  # noqa: E731
         c.ljust(w) if i == 0 else c.rjust(w)
         for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-    )
-    return "\n".join([fmt(header), *(fmt(r) for r in rows)]) + "\n"
+    ).rstrip()  # an empty last cell (a summary's note) leaves no trailing blanks
+    notes = notes or {}
+    lines = [fmt(r) + (f"  ({notes[r[0]]})" if r[0] in notes else "") for r in rows]
+    return "\n".join([fmt(header), *lines]) + "\n"

@@ -9,9 +9,11 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.core.features import Features
 from pipeline.data.sources import source_uri
-from pipeline.evaluation.evaluate import Evaluation
+from pipeline.evaluation.evaluate import Evaluation, identical_to_persistence
+from pipeline.evaluation.summary import Scores
 from pipeline.jobs import promotion, stages
 from pipeline.jobs.common import StageClock, Summary
+from pipeline.models.rnn import RNN
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import lifecycle, registry, train_log
 
@@ -50,7 +52,10 @@ def run_all(
         )
     text = stages.evaluation_text(ticker, features, evaluation)
     text += "\n" + registered_text(ticker, version, decision.promote)
-    return Summary(ticker, text, run_id, dict(clock.seconds), {"version": version})
+    same = identical_to_persistence(evaluation.forecasts, RNN)
+    scores = Scores(evaluation.table, evaluation.intervals, same)
+    facts = {"version": version, "scores": scores}
+    return Summary(ticker, text, run_id, dict(clock.seconds), facts)
 
 
 def register_evaluation(

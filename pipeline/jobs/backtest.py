@@ -16,11 +16,13 @@ from pipeline.evaluation.backtest import (
     pooled_interval_table,
     pooled_table,
 )
+from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
 from pipeline.evaluation.report import markdown_table, text_table
+from pipeline.evaluation.summary import Scores
 from pipeline.jobs.common import Summary
 from pipeline.models.conformal import AdaptiveRNN
 from pipeline.models.point import baselines
-from pipeline.models.rnn import Hooks, RNNForecaster
+from pipeline.models.rnn import RNN, Hooks, RNNForecaster
 from pipeline.models.volatility import interval_baselines
 from pipeline.tracking import backtest_log, lifecycle, train_log
 
@@ -78,11 +80,14 @@ def run_backtest(
         )
         pooled = pooled_table(results)
         intervals = pooled_interval_table(results)
-        backtest_log.log_backtest(pooled, fold_errors(results), results, intervals)
+        backtest_log.log_backtest(ticker, pooled, fold_errors(results), results, intervals)
         run_id = active.info.run_id
     heading = backtest_heading(ticker, results)
-    text = f"\n{heading}\n{text_table(pooled)}"
+    forecasts = pd.concat([r.forecasts for r in results])
+    same = identical_to_persistence(forecasts, RNN)
+    text = f"\n{heading}\n{text_table(pooled, notes={RNN: IDENTICAL} if same else None)}"
     facts = {"heading": heading, "pooled": pooled, "intervals": intervals}
+    facts["scores"] = Scores(pooled, intervals, same)
     if intervals is not None:
         facts["intervals_heading"] = intervals_heading(ticker, results)
         text += f"\n{facts['intervals_heading']}\n{text_table(intervals)}"

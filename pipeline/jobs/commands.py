@@ -14,11 +14,12 @@ from pipeline.jobs import stages
 from pipeline.jobs.all import register_evaluation, registered_text, run_all
 from pipeline.jobs.backtest import run_backtest, save_report
 from pipeline.jobs.common import StageClock, Summary
-from pipeline.jobs.driver import each_ticker, prepare, priced_job
+from pipeline.jobs.driver import each_ticker, new_job_id, prepare, priced_job, report_summary
 from pipeline.jobs.lock import exclusive_lock
 from pipeline.jobs.retrain import run_retrain
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import lifecycle
+from pipeline.tracking.ui import runs_url
 
 
 def fetch(cfg: Config, tracking_uri: str | None = None) -> int:
@@ -81,7 +82,14 @@ def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
     clock = StageClock()
     with clock.stage("mlflow"):
         experiment_id = prepare(cfg, tracking_uri)
-    code = priced_job(cfg, run_all, experiment_id, clock)
+    summaries: list[Summary] = []
+    job_id = new_job_id()
+    code = priced_job(cfg, run_all, experiment_id, clock, summaries.append, job_id=job_id)
+    with clock.stage("mlflow"):
+        report_summary(
+            cfg, summaries, experiment_id, command="all", days="the test days", job_id=job_id
+        )
+    print(f"the runs: {runs_url(experiment_id)} (`make ui` serves them)")
     total = sum(clock.seconds.values())
     parts = ", ".join(f"{k} {v:.1f}s" for k, v in clock.seconds.items())
     print(f"time by stage: {parts} (total {total:.1f}s)")
@@ -91,7 +99,17 @@ def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
 def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
     """Walk-forward backtest of every ticker; the tables go to the reports folder."""
     experiment_id = prepare(cfg, tracking_uri)
-    code = priced_job(cfg, run_backtest, experiment_id, on_summary=lambda s: save_report(cfg, s))
+    summaries: list[Summary] = []
+    job_id = new_job_id()
+
+    def on_summary(summary: Summary) -> None:
+        save_report(cfg, summary)
+        summaries.append(summary)
+
+    code = priced_job(cfg, run_backtest, experiment_id, on_summary=on_summary, job_id=job_id)
+    days = "the walk-forward folds' test days, pooled"
+    report_summary(cfg, summaries, experiment_id, command="backtest", days=days, job_id=job_id)
+    print(f"the runs: {runs_url(experiment_id)} (`make ui` serves them)")
     print(f"reports: {cfg.paths.reports_dir / 'backtest'}")
     return code
 
@@ -113,6 +131,22 @@ def predict(cfg: Config, tracking_uri: str | None = None) -> int:
     return each_ticker(
         cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
     )
+
+
+def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
+    """Print the URL of the experiment's runs; serve MLflow's UI there for a local store."""
+    from pipeline.tracking import store
+    from pipeline.tracking import ui as mlflow_ui
+
+    store.configure(tracking_uri)
+    experiment_id = mlflow_ui.find_experiment(cfg.experiment)
+    if experiment_id is None:
+        print(f"no experiment {cfg.experiment!r} yet: `make all` makes its runs", flush=True)
+    else:
+        print(f"the runs: {mlflow_ui.runs_url(experiment_id, port)}", flush=True)
+    if mlflow_ui.serves_its_own_ui():
+        return 0
+    return mlflow_ui.serve_ui(port)
 
 
 def sweep(cfg: Config, tracking_uri: str | None = None) -> int:

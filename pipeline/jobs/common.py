@@ -50,6 +50,13 @@ class StageClock:
             self.seconds[name] += value
 
 
+def tickers_label(tickers: tuple[str, ...]) -> str:
+    """The tickers as a job's shared runs (a sweep, a summary) name them: all, unless many."""
+    if len(tickers) <= 4:
+        return ",".join(tickers)
+    return f"{tickers[0]}..{tickers[-1]} ({len(tickers)})"
+
+
 @dataclass
 class Summary:
     """What a job returns for one ticker: the text to print and a few facts."""

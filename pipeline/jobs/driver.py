@@ -30,9 +30,11 @@ from pipeline.errors import (
     StockcastError,
     TrainingError,
 )
-from pipeline.jobs.common import StageClock, Summary
+from pipeline.evaluation.report import text_table
+from pipeline.evaluation.summary import summary_heading, summary_table
+from pipeline.jobs.common import StageClock, Summary, tickers_label
 from pipeline.jobs.executors import make_executor
-from pipeline.tracking import lifecycle, store
+from pipeline.tracking import lifecycle, store, summary_log
 
 # Failures of one ticker that leave the others worth running.
 TICKER_FAILURES = (DataError, FetchError, TrainingError, RegistryError)
@@ -123,10 +125,12 @@ def priced_job(
     clock: StageClock | None = None,
     on_summary: Callable[[Summary], None] | None = None,
     prices: Mapping[str, pd.DataFrame] | None = None,
+    job_id: str | None = None,
 ) -> int:
     """Fetch each ticker's prices here and run ``job`` on them with the configured engine.
 
-    ``prices`` already fetched (by the sweep) are used instead of fetching again.
+    ``prices`` already fetched (by the sweep) are used instead of fetching again;
+    ``job_id`` (tagged on every run) is a new one unless given.
     Summaries are printed as they come (in ticker order with the local engine).
     Ctrl-C or SIGTERM cancels the tasks, and the runs they had open end KILLED.
     """
@@ -134,7 +138,7 @@ def priced_job(
     tickers = tuple(prices) if prices is not None else tickers_for(cfg)
     failed: list[StockcastError] = []
     cfg, tracking_uri, registry_uri = for_engine(cfg)
-    job_id = uuid.uuid4().hex[:12]
+    job_id = job_id or new_job_id()
 
     def tasks() -> Iterator[Task]:
         for ticker in tickers:
@@ -178,6 +182,38 @@ def priced_job(
             lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
         raise
     return exit_code(failed, len(tickers))
+
+
+def new_job_id() -> str:
+    """The id tagged on every run of one job (``job_id``)."""
+    return uuid.uuid4().hex[:12]
+
+
+def report_summary(
+    cfg: Config,
+    summaries: list[Summary],
+    experiment_id: str,
+    *,
+    command: str,
+    days: str,
+    job_id: str,
+) -> None:
+    """Print the table across tickers and log it as the job's summary run.
+
+    Built from the ``scores`` each ticker's summary carries, in the tickers' order;
+    nothing when every ticker failed.
+    """
+    if not summaries:
+        return
+    order = {ticker: i for i, ticker in enumerate(tickers_for(cfg))}
+    ordered = sorted(summaries, key=lambda s: order.get(s.ticker, len(order)))
+    table = summary_table({s.ticker: s.facts["scores"] for s in ordered})
+    heading = summary_heading(table, days)
+    print(f"\n{heading}\n{text_table(table, index_name='ticker')}", flush=True)
+    summary_log.log_summary(
+        cfg, table, heading, days=days, label=tickers_label(tuple(table.index)),
+        experiment_id=experiment_id, command=command, tags={"job_id": job_id},
+    )  # fmt: skip
 
 
 def for_engine(cfg: Config) -> tuple[Config, str, str]:

@@ -22,10 +22,12 @@ from pipeline.data.sources import load_prices
 from pipeline.data.validate import read_price_csv
 from pipeline.errors import DataError
 from pipeline.evaluation.evaluate import (
+    IDENTICAL,
     Evaluation,
     evaluate,
     forecast_baselines,
     forecast_interval_baselines,
+    identical_to_persistence,
 )
 from pipeline.evaluation.report import text_table
 from pipeline.models.point import baselines
@@ -209,10 +211,10 @@ def log_stage(
     # The model first: logging it fetches the history of every metric already logged.
     logged = log_model(forecaster, prices.iloc[-forecaster.window :])
     eval_log.log_evaluation(evaluation, prefix="test", model_id=logged.model_id)
-    title = f"{ticker}: next-day Close on the last test days"
+    title = f"{ticker}: next-day Close on the last test days (price units)"
     if evaluation.bands is not None:
         levels = forecaster.multipliers.levels
-        eval_log.log_interval_plots(evaluation.forecasts, evaluation.bands, levels, title)
+        eval_log.log_interval_plots(evaluation.forecasts, evaluation.bands, levels, ticker, title)
     else:  # a model saved before intervals: no band to draw
         fig = forecast_figure(evaluation.forecasts.iloc[-120:], title, [RNN, "persistence"])
         eval_log.log_figure(fig, "plots/test_forecast.png")
@@ -220,12 +222,13 @@ def log_stage(
 
 
 def evaluation_text(ticker: str, features: Features, evaluation: Evaluation) -> str:
-    """The test table of one ticker, with its days."""
+    """The test table of one ticker, with its days; an RNN that is persistence is said so."""
     test = features.split.test
+    same = identical_to_persistence(evaluation.forecasts, RNN)
     text = (
         f"\n{ticker}: {len(test)} test days, "
         f"{features.dates[test[0] + 1].date()} to {features.dates[test[-1] + 1].date()}, "
-        f"price units\n{text_table(evaluation.table)}"
+        f"price units\n{text_table(evaluation.table, notes={RNN: IDENTICAL} if same else None)}"
     )
     if evaluation.intervals is not None:
         text += f"\n{intervals_heading(ticker, len(test))}\n{text_table(evaluation.intervals)}"

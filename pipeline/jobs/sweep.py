@@ -33,7 +33,7 @@ from pipeline.evaluation.objective import sweep_folds
 from pipeline.evaluation.report import text_table
 from pipeline.jobs import tune
 from pipeline.jobs.all import run_all
-from pipeline.jobs.common import Summary
+from pipeline.jobs.common import Summary, tickers_label
 from pipeline.jobs.driver import for_engine, priced_job, tickers_for
 from pipeline.jobs.executors import RayExecutor
 from pipeline.tracking import lifecycle, sweeps
@@ -61,7 +61,7 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
     trial_cfg, tracking_uri, _ = for_engine(  # trials register no model
         cfg.replace(cluster=dataclasses.replace(cfg.cluster, engine="ray"))
     )
-    label = _label(tickers)
+    label = tickers_label(tickers)
     folder = cfg.paths.reports_dir / "sweep"
     tune_storage = cfg.sweep.storage or str((folder / "tune").absolute())
     out = cfg.sweep.out or folder / "best.json"
@@ -150,10 +150,3 @@ def score_best(
     """The ``all`` job with the best config, its run a child of the sweep's (by tag)."""
     tags = {**(tags or {}), "mlflow.parentRunId": sweep_id, "sweep_id": sweep_id}
     return run_all(cfg, ticker, prices, experiment_id, tags=tags)
-
-
-def _label(tickers: tuple[str, ...]) -> str:
-    """The tickers as the sweep's runs name them: all of them, unless there are many."""
-    if len(tickers) <= 4:
-        return ",".join(tickers)
-    return f"{tickers[0]}..{tickers[-1]} ({len(tickers)})"

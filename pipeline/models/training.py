@@ -205,7 +205,8 @@ def fit(
         range(1, train_cfg.epochs + 1),
         desc=f"train {name}".strip(),
         unit="epoch",
-        disable=not runtime.progress,
+        # None: only when stderr is a terminal, so a log file gets no redrawn bars.
+        disable=None if runtime.progress else True,
         leave=True,
         dynamic_ncols=True,
     )

@@ -28,6 +28,7 @@ def log_fold(result: FoldResult) -> None:
 
 
 def log_backtest(
+    ticker: str,
     pooled: pd.DataFrame,
     per_fold: pd.DataFrame,
     results: list[FoldResult],
@@ -52,18 +53,18 @@ def log_backtest(
     mlflow.log_text(markdown_table(pooled), "backtest.md")
     mlflow.log_text(pooled.to_csv(float_format="%.6f", index_label="model"), "backtest.csv")
     mlflow.log_text(per_fold.to_csv(float_format="%.6f"), "backtest_fold_rmse.csv")
-    log_figure(fold_error_figure(per_fold), "plots/fold_rmse.png")
+    log_figure(fold_error_figure(per_fold, ticker), "plots/fold_rmse.png")
     last = results[-1]
     models = [c for c in last.forecasts.columns if c not in ("actual", "previous")]
-    fig = forecast_figure(
-        last.forecasts, f"last fold ({last.fold}): forecasts against the actual Close", models
-    )
+    title = f"{ticker}, last fold ({last.fold}): each model's next-day Close (price units)"
+    fig = forecast_figure(last.forecasts, title, models)
     log_figure(fig, "plots/last_fold_forecasts.png")
     if pooled_intervals is not None:
         forecasts = pd.concat([r.forecasts for r in results])
         bands = pd.concat([r.bands for r in results])
         breaks = [r.forecasts.index[0] for r in results[1:]]
-        title = "walk-forward: the last test days with the RNN's interval"
+        title = f"{ticker}, walk-forward: next-day Close and the RNN's interval (price units)"
         log_interval_plots(
-            forecasts, bands, results[0].levels, title, breaks, "plots/last_days_interval.png"
-        )
+            forecasts, bands, results[0].levels, ticker, title, breaks,
+            "plots/last_days_interval.png",
+        )  # fmt: skip

@@ -39,6 +39,7 @@ def log_interval_plots(
     forecasts: pd.DataFrame,
     bands: pd.DataFrame,
     levels: tuple[float, ...],
+    ticker: str,
     title: str,
     breaks: list[pd.Timestamp] | None = None,
     band_file: str = "plots/test_forecast.png",
@@ -47,14 +48,15 @@ def log_interval_plots(
     level = 0.9 if 0.9 in levels else levels[0]
     interval_models = frame_models(bands)
     log_figure(band_figure(forecasts, bands, level, title), band_file)
-    log_figure(
-        rolling_coverage_figure(forecasts["actual"], bands, level, interval_models, breaks=breaks),
-        "plots/rolling_coverage.png",
+    coverage = rolling_coverage_figure(
+        forecasts["actual"], bands, level, interval_models, ticker, breaks=breaks
     )
+    log_figure(coverage, "plots/rolling_coverage.png")
     # The close contenders only: the 5-day mean's losses would squash every other line.
     point_models = [m for m in (RNN, "drift", "ridge") if m in forecasts.columns]
     log_figure(
-        cumulative_error_figure(forecasts, point_models, breaks), "plots/cumulative_error.png"
+        cumulative_error_figure(forecasts, point_models, ticker, breaks),
+        "plots/cumulative_error.png",
     )
 
 

@@ -7,11 +7,13 @@ environment built from its own ``requirements.txt`` serves it (tests/serving/tes
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.entities import Metric
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
@@ -20,15 +22,24 @@ from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking.served_code import copy_served_code, requirements
 
 MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
+# Metrics logged once per epoch (training's losses, each scale head's NLL); the rest of what
+# training logs is logged once, at step 0 (best_epoch, shrink_factor, conformal multipliers, ...).
+_PER_EPOCH = re.compile(r"(train|val)_loss|scale_\w+_(train|val)_nll")
 
 
 def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
     """Log the forecaster as a pyfunc model with signature and input example.
 
-    MLflow then links the run's metrics of step 0 to the model, fetching every
-    metric's history one request at a time: log it before the test scores (and
-    pass those its ``model_id``), or a run against a server pays ~50 ms a metric.
+    MLflow links the active run's metrics of the model's step to it. That step is
+    the best epoch (training's ``best_epoch``), whose weights the model carries, so
+    the model shows their ``train_loss`` and ``val_loss``, not the untrained
+    network's of step 0; training's one-off metrics, logged at step 0, are linked
+    too (``_link_training``). (MLflow links by step number, so the scale heads' NLL
+    of the same epoch number comes along.) MLflow fetches every metric's history one request at
+    a time: log the model before the test scores (and pass those its ``model_id``),
+    or a run against a server pays ~50 ms a metric.
     """
+    best_epoch = _best_epoch()
     example = example_rows[["Open", "High", "Low", "Close"]].reset_index(drop=True)
     output = forecaster.answer(example)
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,5 +53,35 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
             signature=infer_signature(example, output),
             input_example=example,
             pip_requirements=list(requirements()),
+            step=best_epoch,
         )
+    if best_epoch:
+        _link_training(info.model_id)
     return info
+
+
+def _best_epoch() -> int:
+    """The active run's ``best_epoch`` (0 when there is no run or it trained nothing)."""
+    active = mlflow.active_run()
+    if active is None:
+        return 0
+    metrics = mlflow.MlflowClient().get_run(active.info.run_id).data.metrics
+    return int(metrics.get("best_epoch", 0))
+
+
+def _link_training(model_id: str) -> None:
+    """Link the active run's one-off training metrics (step 0) to the logged model.
+
+    Logged again as they were (same value, step and time), so the run's history keeps one
+    point each and only the link to the model is new.
+    """
+    client = mlflow.MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    keys = [k for k in client.get_run(run_id).data.metrics if not _PER_EPOCH.fullmatch(k)]
+    linked = [
+        Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id)
+        for key in keys
+        for m in client.get_metric_history(run_id, key)
+        if m.step == 0
+    ]
+    client.log_batch(run_id, metrics=linked)

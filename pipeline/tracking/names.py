@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import pandas as pd
@@ -26,6 +27,14 @@ def metric_key(model: str, scope: str, metric: str) -> str:
     if scope == BACKTEST:
         return f"{scope}_{model}_{metric}"
     return f"{model}_{scope}_{metric}"
+
+
+def summary_key(ticker: str, column: str) -> str:
+    """A summary run's metric: one ticker's value in one column (``AAPL_rnn_theil_u``).
+
+    Characters MLflow refuses in a metric name (``^GSPC``, ``EURUSD=X``) become ``_``.
+    """
+    return re.sub(r"[^\w.\-/ ]", "_", f"{ticker}_{column}")
 
 
 def table_metrics(

@@ -193,6 +193,15 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
         "plots/fold_rmse.png", "plots/last_fold_forecasts.png", "plots/last_days_interval.png",
         "plots/rolling_coverage.png", "plots/cumulative_error.png",
     }  # fmt: skip
+    # The job's summary run: the pooled RNN against its best baselines, with the DM tests.
+    (summary,) = [r for r in runs if r.data.tags["kind"] == "summary"]
+    assert summary.info.run_name == "backtest-summary"
+    best = min(
+        ("persistence", "drift", "ma5", "ridge", "hgb"), key=lambda n: m[f"backtest_{n}_rmse"]
+    )
+    assert summary.data.metrics["ACME_rnn_theil_u"] == m["backtest_theil_u"]
+    assert summary.data.metrics["ACME_dm_pvalue"] == m[f"backtest_dm_pvalue_{best}"]
+    assert "ACME_dm_pvalue_90" in summary.data.metrics
     report = tmp_path / "reports" / "backtest"
     table = pd.read_csv(report / "ACME.csv", index_col="model")
     assert list(table.index) == ["rnn", "persistence", "drift", "ma5", "ridge", "hgb"]

@@ -20,19 +20,22 @@ SHRUNK = [*helpers.SHRUNK, "--epochs", "2"]
 
 
 def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_path, capsys):
-    code = main(["all", "--tickers", "MSFT", "--data-dir", str(tmp_path / "data"), *SHRUNK])
+    code = main(["all", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK])
     assert code == 0
     out = capsys.readouterr().out
-    assert "MSFT:" in out and "persistence" in out and "time by stage" in out
+    assert "AAPL:" in out and "persistence" in out and "time by stage" in out
     assert out.index("interval_score_90") > out.index("theil_u")  # after the point table
 
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
-    # The UI opens a model-training experiment on its runs, not on the GenAI overview.
+    # The UI opens a model-training experiment on its runs, not on the GenAI overview: the
+    # tag says so to MLflow, the printed URL to a new browser (whose own setting wins).
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
-    (run,) = client.search_runs([exp.experiment_id])
+    runs = f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs?workflowType="
+    assert f"the runs: {runs}machine_learning" in out
+    (run,) = client.search_runs([exp.experiment_id], "tags.kind = 'train'")
     assert run.info.status == "FINISHED"
-    assert run.data.tags["ticker"] == "MSFT"
+    assert run.data.tags["ticker"] == "AAPL"
     assert run.data.tags["mlflow.source.name"] == "stockcast all"
     assert run.data.params["model.cell"] == "RNN" and run.data.params["features.window"] == "10"
     assert run.data.params["model.hidden_size"] == "8"
@@ -61,6 +64,17 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     (model,) = client.search_logged_models(experiment_ids=[exp.experiment_id])
     linked = {m.key: m.value for m in model.metrics}
     assert linked["test_rmse"] == metrics["test_rmse"] and "garch_test_pinball" in linked
+    # ... and the losses of the epoch whose weights it carries, not the untrained network's
+    # (AAPL: on MSFT this shrunk config keeps the untrained network, best epoch 0).
+    best = int(metrics["best_epoch"])
+    assert best > 0  # else step 0's losses would be the right ones and this would test nothing
+    for key in ("train_loss", "val_loss"):
+        points = client.get_metric_history(run.info.run_id, key)
+        assert [m.step for m in points] == steps  # linking added no point to the run's curve
+        history = {m.step: m.value for m in points}
+        assert [m.value for m in model.metrics if m.key == key] == [history[best]], key
+        assert history[best] != history[0]
+    assert linked["shrink_factor"] == metrics["shrink_factor"] and "conformal_upper_90" in linked
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "test_metrics.md", "test_forecasts.csv", "test_intervals.md"} <= artifacts
@@ -68,11 +82,11 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert plots == {
         "plots/test_forecast.png", "plots/rolling_coverage.png", "plots/cumulative_error.png"
     }  # fmt: skip
-    assert run.inputs.dataset_inputs[0].dataset.name == "MSFT-daily-prices"
+    assert run.inputs.dataset_inputs[0].dataset.name == "AAPL-daily-prices"
 
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.metadata.signature is not None
-    sample = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)
+    sample = pd.read_csv(SAMPLE_DIR / "AAPL.csv").tail(30)
     answer = model.predict(sample[["Open", "High", "Low", "Close"]])
     assert list(answer.columns) == ["predicted_close", "lower_90", "upper_90"]
     forecast = float(answer["predicted_close"].iloc[0])
@@ -84,7 +98,7 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
 
     # The model carries the whole config it was trained with: the run can be rebuilt from it.
-    spec = json.loads((tmp_path / "data/processed/MSFT/model/forecaster.json").read_text())
+    spec = json.loads((tmp_path / "data/processed/AAPL/model/forecaster.json").read_text())
     logged = {k: v for k, v in run.data.params.items() if k != "ticker"}
     # Runtime settings (device, threads, ...) are logged with the run, not saved as the model's.
     assert logged["runtime.device"] == "cpu" and logged["runtime.threads"] == "1"
@@ -97,17 +111,48 @@ def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsy
     for i, name in enumerate(("acme", "bolt")):
         make_prices(300, seed=i).to_csv(folder / f"{name}.csv", index_label="Date")
     code = main(["all", "--source", "csv", "--data", str(folder),
-                 "--data-dir", str(tmp_path / "data"), *SHRUNK])  # fmt: skip
+                 "--data-dir", str(tmp_path / "data"), *SHRUNK, "--progress"])  # fmt: skip
     assert code == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    # Bars are allowed, but stderr is not a terminal here: a log gets no redrawn bars.
+    assert "epoch/s" not in err and "train ACME" not in err
     assert "registered stockcast-ACME version 1" in out
     assert "registered stockcast-BOLT version 1" in out
 
+    # One summary run for the job: the table across tickers, after theirs.
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("stockcast")
+    runs = client.search_runs([exp.experiment_id])
+    (summary,) = [r for r in runs if r.data.tags["kind"] == "summary"]
+    trained = {r.data.tags["ticker"]: r for r in runs if r.data.tags["kind"] == "train"}
+    assert sorted(trained) == ["ACME", "BOLT"]
+    assert out.index("summary, 2 tickers on the test days") > out.index("stockcast-BOLT")
+    assert summary.info.status == "FINISHED" and summary.info.run_name == "all-summary"
+    assert summary.data.tags["ticker"] == "ACME,BOLT"
+    assert {r.data.tags["job_id"] for r in runs} == {summary.data.tags["job_id"]}
+    for ticker, run in trained.items():
+        theirs, ours = run.data.metrics, summary.data.metrics
+        assert ours[f"{ticker}_rnn_theil_u"] == theirs["test_theil_u"]
+        assert ours[f"{ticker}_rnn_coverage_90"] == theirs["test_coverage_90"]
+        interval_baseline = min(
+            ("hist", "ewma", "garch"), key=lambda m: theirs[f"{m}_test_interval_score_90"]
+        )
+        pvalue = theirs[f"{interval_baseline}_test_dm_pvalue_90"]
+        assert ours[f"{ticker}_dm_pvalue_90"] == pvalue
+    text = mlflow.artifacts.load_text(f"runs:/{summary.info.run_id}/summary.md")
+    assert text.startswith("summary, 2 tickers") and "| ticker | rnn_theil_u |" in text
+    assert f"| ACME | {summary.data.metrics['ACME_rnn_theil_u']:.4f} |" in text
+    plots = {a.path for a in client.list_artifacts(summary.info.run_id, "plots")}
+    assert plots == {"plots/summary.png"}
+
 
 def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):
-    common = ["--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK]
-    for stage in ("fetch", "features", "train", "evaluate"):
-        assert main([stage, *common]) == 0, stage
+    data = ["--tickers", "AAPL", "--data-dir", str(tmp_path / "data")]
+    # Each stage takes the options it uses: the data stages not the model's.
+    assert main(["fetch", *data]) == 0
+    assert main(["features", *data, "--window", "10"]) == 0
+    for stage in ("train", "evaluate"):
+        assert main([stage, *data, *SHRUNK]) == 0, stage
     processed = tmp_path / "data" / "processed" / "AAPL"
     assert {p.name for p in processed.iterdir()} >= {
         "prices.csv", "features.npz", "model", "training.json"

@@ -51,7 +51,7 @@ def csv_folder(tmp_path) -> Path:
 def _runs(experiment: str) -> list:
     client = MlflowClient()
     exp = client.get_experiment_by_name(experiment)
-    return client.search_runs([exp.experiment_id]) if exp else []
+    return client.search_runs([exp.experiment_id], "tags.kind = 'train'") if exp else []
 
 
 def test_ray_tasks_give_exactly_the_in_process_metrics_and_lose_no_run(

@@ -167,7 +167,7 @@ def test_all_on_the_cluster_logs_every_ticker_to_the_tracking_server(
 
     client = MlflowClient(tracking_server.uri)
     exp = client.get_experiment_by_name("on-the-cluster")
-    found = client.search_runs([exp.experiment_id])
+    found = client.search_runs([exp.experiment_id], "tags.kind = 'train'")
     assert sorted(r.data.tags["ticker"] for r in found) == sorted(tickers)
     assert {r.info.status for r in found} == {"FINISHED"}
     for r in found:

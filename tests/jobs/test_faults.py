@@ -26,11 +26,12 @@ from pipeline.errors import StorageError
 
 
 def runs(status: str | None = None) -> list:
+    """The tickers' runs (not the job's summary run), with ``status`` if given."""
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
     if exp is None:
         return []
-    found = client.search_runs([exp.experiment_id])
+    found = client.search_runs([exp.experiment_id], "tags.kind != 'summary'")
     return [r for r in found if status is None or r.info.status == status]
 
 
