@@ -2,7 +2,8 @@
 
 Historical simulation, EWMA (RiskMetrics) and GARCH(1,1)-t forecast quantiles
 of the next log return ``r[t+1]`` around persistence, from returns up to day
-``t`` only; ``BaselineBands`` turns them into price bands for any end days.
+``t`` only; ``BaselineBands`` turns them, and the range-based models of
+``range_volatility.py``, into price bands for any end days.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from scipy import signal, stats
 
 from pipeline.core.bands import Bands, parse_levels, price_bands
 from pipeline.core.features import CLOSE, Features, next_log_returns
+from pipeline.models.range_volatility import HARRange, RangeBaseline, RangeEWMA
 
 
 def _past_returns(log_close: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -151,12 +153,18 @@ class BaselineBands:
     """A volatility baseline's quantiles of the next log return, as price bands."""
 
     name: str
-    model: IntervalBaseline
+    model: IntervalBaseline | RangeBaseline
     levels: tuple[float, ...]
-    fitted: IntervalBaseline | None = None
+    fitted: IntervalBaseline | RangeBaseline | None = None
+
+    def _inputs(self, features: Features) -> np.ndarray:
+        """The log Open/High/Low/Close for a model that reads them, else the log Close."""
+        if getattr(self.model, "reads_ohlc", False):
+            return features.log_prices
+        return features.log_prices[:, CLOSE]
 
     def fit(self, features: Features) -> BaselineBands:
-        self.fitted = self.model.fit(features.log_prices[:, CLOSE], features.split.train)
+        self.fitted = self.model.fit(self._inputs(features), features.split.train)
         return self
 
     def bands(self, features: Features, ends: np.ndarray) -> Bands:
@@ -164,7 +172,7 @@ class BaselineBands:
         tails = [(1.0 - level) / 2 for level in levels]
         taus = [0.5, *tails, *(1.0 - t for t in tails)]
         log_close = features.log_prices[:, CLOSE]
-        q = self.fitted.quantiles(log_close, ends, taus)
+        q = self.fitted.quantiles(self._inputs(features), ends, taus)
         k = len(levels)
         return price_bands(log_close[ends], q[:, 0], q[:, 1 : 1 + k], q[:, 1 + k :], levels)
 
@@ -176,4 +184,7 @@ def interval_baselines(levels: Sequence[float]) -> list[BaselineBands]:
         BaselineBands("hist", HistoricalSimulation(), levels),
         BaselineBands("ewma", EWMAVolatility(lam=0.94), levels),
         BaselineBands("garch", GARCH11t(), levels),
+        BaselineBands("parkinson", RangeEWMA("parkinson", lam=0.94), levels),
+        BaselineBands("garman_klass", RangeEWMA("garman_klass", lam=0.94), levels),
+        BaselineBands("har", HARRange("garman_klass"), levels),
     ]

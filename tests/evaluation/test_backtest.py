@@ -171,7 +171,7 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
         keys += [f"backtest_{name}_rmse", f"backtest_dm_pvalue_{name}"]
     keys += ["backtest_coverage_90", "backtest_interval_score_90", "backtest_width_90",
              "backtest_width_pct_90", "backtest_pinball"]  # fmt: skip
-    for name in ("hist", "ewma", "garch", "rnn_aci"):
+    for name in ("hist", "ewma", "garch", "parkinson", "garman_klass", "har", "rnn_aci"):
         keys += [f"backtest_{name}_coverage_90", f"backtest_{name}_interval_score_90",
                  f"backtest_{name}_pinball", f"backtest_{name}_dm_pvalue_90"]  # fmt: skip
     for key in keys:
@@ -206,7 +206,9 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     table = pd.read_csv(report / "ACME.csv", index_col="model")
     assert list(table.index) == ["rnn", "persistence", "drift", "ma5", "ridge", "hgb"]
     intervals = pd.read_csv(report / "ACME_intervals.csv", index_col="model")
-    assert list(intervals.index) == ["rnn", "hist", "ewma", "garch", "rnn_aci"]
+    assert list(intervals.index) == [
+        "rnn", "hist", "ewma", "garch", "parkinson", "garman_klass", "har", "rnn_aci"
+    ]  # fmt: skip
     assert intervals.loc["garch", "interval_score_90"] == pytest.approx(
         m["backtest_garch_interval_score_90"], rel=1e-5
     )
