@@ -121,8 +121,7 @@ class RangeEWMA:
         # v[0] = initial; v[t] = lam v[t-1] + (1 - lam) k daily[t] from day 1, as EWMAVolatility.
         first = self.initial_variance
         inputs = (1.0 - self.lam) * self.scale * daily[1:]
-        rest, _ = signal.lfilter([1.0], [1.0, -self.lam], inputs, zi=[self.lam * first])
-        return np.sqrt(np.concatenate(([first], rest))[ends])
+        return np.sqrt(variance_path(first, inputs, self.lam)[ends])
 
     def quantiles(
         self, log_prices: np.ndarray, ends: np.ndarray, taus: Sequence[float]
@@ -207,3 +206,14 @@ class HARRange:
     ) -> np.ndarray:
         """Quantiles (days x taus): ``sigma * z_tau``."""
         return _normal_quantiles(self.sigma(log_prices, ends), taus)
+
+
+def variance_path(first: float, inputs: np.ndarray, decay: float) -> np.ndarray:
+    """``v[0] = first``, ``v[t] = decay * v[t-1] + inputs[t-1]``: a first-order linear filter.
+
+    The recursion of every EWMA and GARCH variance here (``volatility.py`` too).
+    """
+    if inputs.size == 0:
+        return np.array([first])
+    rest, _ = signal.lfilter([1.0], [1.0, -decay], inputs, zi=[decay * first])
+    return np.concatenate(([first], rest))

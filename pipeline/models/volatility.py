@@ -15,25 +15,17 @@ from typing import Protocol
 
 import numpy as np
 from arch import arch_model
-from scipy import signal, stats
+from scipy import stats
 
 from pipeline.core.bands import Bands, parse_levels, price_bands
 from pipeline.core.features import CLOSE, Features, next_log_returns
-from pipeline.models.range_volatility import HARRange, RangeBaseline, RangeEWMA
+from pipeline.models.range_volatility import HARRange, RangeBaseline, RangeEWMA, variance_path
 
 
 def _past_returns(log_close: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """``r[1..T]`` for ``T = max(ends)``: slicing here is what keeps later days unread."""
     ends = np.asarray(ends, dtype=int)
     return np.diff(np.asarray(log_close, dtype=float)[: int(ends.max()) + 1])
-
-
-def _variance_path(first: float, inputs: np.ndarray, decay: float) -> np.ndarray:
-    """``v[0] = first``, ``v[t] = decay * v[t-1] + inputs[t-1]``: a first-order linear filter."""
-    if inputs.size == 0:
-        return np.array([first])
-    rest, _ = signal.lfilter([1.0], [1.0, -decay], inputs, zi=[decay * first])
-    return np.concatenate(([first], rest))
 
 
 class IntervalBaseline(Protocol):
@@ -86,7 +78,7 @@ class EWMAVolatility:
         """Forecast standard deviation of ``r[t+1]`` for each end day, from returns up to t."""
         _require_fitted(self.initial_variance, "EWMAVolatility")
         inputs = (1.0 - self.lam) * _past_returns(log_close, ends) ** 2
-        path = _variance_path(float(self.initial_variance), inputs, self.lam)
+        path = variance_path(float(self.initial_variance), inputs, self.lam)
         return np.sqrt(path[np.asarray(ends, dtype=int)])
 
     def quantiles(
@@ -135,7 +127,7 @@ class GARCH11t:
         omega, alpha, beta, _ = self.params
         scaled = 100.0 * _past_returns(log_close, ends)
         first = omega + (alpha + beta) * float(self.backcast)
-        path = _variance_path(first, omega + alpha * scaled**2, beta)
+        path = variance_path(first, omega + alpha * scaled**2, beta)
         return np.sqrt(path[np.asarray(ends, dtype=int)]) / 100.0
 
     def quantiles(
