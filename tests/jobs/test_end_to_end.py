@@ -13,6 +13,7 @@ from helpers import SAMPLE_DIR, make_prices
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
+from pipeline.models.volatility import interval_baselines
 
 pytestmark = pytest.mark.slow
 
@@ -135,7 +136,8 @@ def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsy
         assert ours[f"{ticker}_rnn_theil_u"] == theirs["test_theil_u"]
         assert ours[f"{ticker}_rnn_coverage_90"] == theirs["test_coverage_90"]
         interval_baseline = min(
-            ("hist", "ewma", "garch"), key=lambda m: theirs[f"{m}_test_interval_score_90"]
+            (b.name for b in interval_baselines((0.9,))),
+            key=lambda m: theirs[f"{m}_test_interval_score_90"],
         )
         pvalue = theirs[f"{interval_baseline}_test_dm_pvalue_90"]
         assert ours[f"{ticker}_dm_pvalue_90"] == pvalue
