@@ -120,7 +120,10 @@ def make_all_rate(tickers: int, days: int, epochs: int | None) -> dict[str, Any]
             raise RuntimeError(f"make all ENGINE=ray exited {code}:\n" + "\n".join(tail))
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name("bench-rate")
-        runs = client.search_runs([experiment.experiment_id], max_results=50_000)
+        # The tickers' runs; the job's summary run (kind=summary) is not a ticker's.
+        runs = client.search_runs(
+            [experiment.experiment_id], "tags.kind = 'train'", max_results=50_000
+        )
         status: dict[str, int] = {}
         for r in runs:
             status[r.info.status] = status.get(r.info.status, 0) + 1
