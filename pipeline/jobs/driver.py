@@ -178,8 +178,9 @@ def priced_job(
                 else:
                     raise outcome.error
     except (KeyboardInterrupt, Interrupted):
-        if cfg.cluster.engine != "local":  # killed workers could not end their runs
-            lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
+        # Killed workers could not end their runs, and a signal inside MLflow's own call
+        # may have left one open here: every run of the job still open ends KILLED.
+        lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
         raise
     return exit_code(failed, len(tickers))
 

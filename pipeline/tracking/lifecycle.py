@@ -73,11 +73,25 @@ def run(
 
 
 def _end_run(status: int) -> None:
-    """End the active run with ``status`` without hiding the error that got us here."""
+    """End the active run with ``status`` without hiding the error that got us here.
+
+    A signal can land inside MLflow's own call to the store (a half-done
+    transaction), so a failed ``end_run`` is tried once more on a fresh client.
+    """
+    name = RunStatus.to_string(status)
+    active = mlflow.active_run()
     try:
-        mlflow.end_run(RunStatus.to_string(status))
+        mlflow.end_run(name)
+        return
     except Exception as exc:  # the store itself may be what failed
-        log.warning("could not mark the MLflow run %s: %s", RunStatus.to_string(status), exc)
+        first = exc
+    try:
+        if active is not None:
+            mlflow.MlflowClient().set_terminated(active.info.run_id, name)
+            if mlflow.active_run() is active:
+                mlflow.end_run(name)  # pops the ended run off MLflow's stack
+    except Exception as exc:
+        log.warning("could not mark the MLflow run %s: %s (then: %s)", name, first, exc)
 
 
 def end_runs(experiment_id: str, status: str, **tags: str) -> int:
