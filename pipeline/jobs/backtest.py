@@ -38,6 +38,8 @@ def run_backtest(
     """Walk-forward backtest of the RNN and every baseline; the pooled table comes back."""
     tags = dict(tags or {})
 
+    log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
+
     def make_models(fold: int) -> list:
         rnn = RNNForecaster(
             cfg.model,
@@ -46,9 +48,9 @@ def run_backtest(
             cfg.runtime,
             label=f"{ticker} fold {fold}",
             hooks=Hooks(
-                on_epoch=train_log.log_epoch,
+                on_epoch=log_epoch,
                 on_trained=train_log.log_training,
-                on_scale_epoch=train_log.log_scale_epoch,
+                on_scale_epoch=log_scale_epoch,
                 on_calibrated=train_log.log_calibration,
             ),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
 import mlflow
@@ -17,6 +18,9 @@ from pipeline.config import Config, flatten
 from pipeline.errors import Interrupted
 
 log = logging.getLogger("stockcast")
+
+# MLflow's futures for what was logged in the background (``synchronous=False``), by run id.
+_in_flight: dict[str, list] = defaultdict(list)
 
 
 @contextlib.contextmanager
@@ -62,6 +66,7 @@ def run(
         if run_id is None and log_config:
             mlflow.log_params({"ticker": ticker, **flatten(cfg)})
         yield active
+        wait_logged(active.info.run_id)  # a write that failed in the background fails the run
     except (KeyboardInterrupt, Interrupted):
         _end_run(RunStatus.KILLED)
         raise
@@ -92,6 +97,25 @@ def _end_run(status: int) -> None:
                 mlflow.end_run(name)  # pops the ended run off MLflow's stack
     except Exception as exc:
         log.warning("could not mark the MLflow run %s: %s (then: %s)", name, first, exc)
+
+
+def log_in_background(metrics: Mapping[str, float], step: int) -> None:
+    """Log metrics of the active run without waiting for the store (MLflow's async logging).
+
+    MLflow's thread sends them while the job goes on; ``wait_logged`` (called before the
+    model is logged and when the run ends) waits for them and raises the first failure, so
+    a run ends FINISHED only with every metric stored.
+    """
+    active = mlflow.active_run()
+    operations = mlflow.log_metrics(dict(metrics), step=step, synchronous=False)
+    if active is not None and operations is not None:
+        _in_flight[active.info.run_id].append(operations)
+
+
+def wait_logged(run_id: str) -> None:
+    """Wait until what ``log_in_background`` sent for ``run_id`` is stored; raise its failure."""
+    for operations in _in_flight.pop(run_id, []):
+        operations.wait()
 
 
 def end_runs(experiment_id: str, status: str, **tags: str) -> int:

@@ -19,6 +19,7 @@ from mlflow.models.model import ModelInfo
 
 from pipeline.serving import pyfunc_entry_path
 from pipeline.serving.forecaster import Forecaster
+from pipeline.tracking import lifecycle
 from pipeline.tracking.served_code import copy_served_code, requirements
 
 MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
@@ -39,6 +40,9 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
     a time: log the model before the test scores (and pass those its ``model_id``),
     or a run against a server pays ~50 ms a metric.
     """
+    active = mlflow.active_run()
+    if active is not None:  # the metrics MLflow links to the model must be stored first
+        lifecycle.wait_logged(active.info.run_id)
     best_epoch = _best_epoch()
     example = example_rows[["Open", "High", "Low", "Close"]].reset_index(drop=True)
     output = forecaster.answer(example)
