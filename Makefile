@@ -24,6 +24,11 @@ CONFIG  ?=
 TRIALS  ?=
 CONCURRENCY ?=
 ARGS    ?=
+# The forecast store (forecast, score, backfill, predict): default sqlite:///forecasts.db here;
+# `make tracking-server` prints the PostgreSQL one to export.
+STORE_URL ?=
+FROM    ?=
+TO      ?=
 # Test modules that start Ray in the test process itself: each runs in a process of its own.
 RAY_TESTS = tests/bench/test_bench.py tests/jobs/test_engine.py tests/jobs/test_executors.py \
             tests/jobs/test_executors_cluster.py tests/jobs/test_sweep.py
@@ -46,17 +51,20 @@ RETRAIN_OPTS = --tickers $(TICKERS) \
 # stages (fetch, features) take the data options alone: each command takes only what it uses.
 DATA_OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(CONFIG),--config $(CONFIG))
+STORE_OPTS = $(if $(STORE_URL),--store-url $(STORE_URL))
 OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
        $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
 
-.PHONY: help setup all fetch features train evaluate backtest sweep retrain predict serve schedule \
+.PHONY: help setup all fetch features train evaluate backtest sweep retrain predict forecast score \
+        backfill serve schedule \
         synthetic test bench bench-rate lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
 	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
-	@echo "                     [CALENDAR=XNYS] [ARGS='--more options']"
+	@echo "                     [CALENDAR=XNYS] [STORE_URL=sqlite:///forecasts.db] [FROM=.. TO=..]"
+	@echo "                     [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
@@ -96,7 +104,10 @@ retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote 
 
 predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its champion model
 	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
-	  $(if $(CALENDAR),--calendar $(CALENDAR))
+	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS)
+
+forecast: $(STAMP) ## nightly: refresh prices, forecast TICKERS (or @watchlist) with champions, store
+	$(PY) -m pipeline forecast $(DATA_OPTS) $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(ARGS)
 
 serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here; ENV_MANAGER=uv)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \

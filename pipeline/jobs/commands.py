@@ -122,15 +122,28 @@ def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
 
 
 def predict(cfg: Config, tracking_uri: str | None = None) -> int:
-    """Each ticker's champion forecast for the next session, with its intervals."""
+    """Each ticker's champion forecast for the next session, with its intervals, stored."""
+    return forecast(cfg, tracking_uri)
+
+
+def forecast(cfg: Config, tracking_uri: str | None = None) -> int:
+    """The nightly job: refresh each ticker's prices, forecast with its champion, store, print.
+
+    The store is opened (and its schema checked) once, before any ticker.
+    """
     from pipeline.data.sources import load_prices
-    from pipeline.jobs.predict import run_predict
+    from pipeline.jobs.forecast import run_forecast
+    from pipeline.store.forecasts import ForecastStore
     from pipeline.tracking.store import configure
 
     configure(tracking_uri)
-    return each_ticker(
-        cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
-    )
+    with ForecastStore(cfg.store.url) as store:
+        return each_ticker(
+            cfg,
+            lambda ticker: run_forecast(
+                cfg, ticker, load_prices(ticker, cfg.data, cfg.paths), store
+            ),
+        )
 
 
 def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
