@@ -109,6 +109,9 @@ predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its
 forecast: $(STAMP) ## nightly: refresh prices, forecast TICKERS (or @watchlist) with champions, store
 	$(PY) -m pipeline forecast $(DATA_OPTS) $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(ARGS)
 
+score: $(STAMP) ## score stored forecasts against realised Closes; MLflow monitoring run per ticker
+	$(PY) -m pipeline score $(DATA_OPTS) $(STORE_OPTS) $(ARGS)
+
 serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here; ENV_MANAGER=uv)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
 	  -m "models:/stockcast-$(TICKER)@champion" --env-manager $(ENV_MANAGER) -h 127.0.0.1 \

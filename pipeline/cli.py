@@ -38,6 +38,7 @@ COMMAND_HELP = {
     "retrain": "refresh data, train a challenger, promote it if it beats the champion",
     "predict": "forecast the next Close with the champion model (stored in the forecast store)",
     "forecast": "the nightly job: refresh prices, forecast each ticker with its champion, store",
+    "score": "score stored forecasts against realised Closes; a monitoring run per ticker",
     "sweep": "search hyper-parameters with Ray Tune and Optuna; score the best on the test days",
     "ui": "print the URL of the experiment's runs and serve MLflow's UI on 127.0.0.1",
 }
@@ -59,12 +60,13 @@ COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "retrain": (*_JOB[:6], "retrain", "cluster", "paths"),  # no baselines
     "predict": ("data", "store", "monitor", "paths"),
     "forecast": ("data", "store", "monitor", "paths"),
+    "score": ("data", "store", "monitor", "paths"),
     "sweep": (*_JOB, "sweep", "paths"),
     "ui": (),
 }
 # Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict and
 # forecast read the model registry (--tracking-uri).
-TRACKED = frozenset({"train", "evaluate", "all", "backtest", "retrain", "sweep", "ui"})
+TRACKED = frozenset({"train", "evaluate", "all", "backtest", "retrain", "sweep", "ui", "score"})
 REGISTRY_ONLY = frozenset({"predict", "forecast"})
 
 
@@ -190,6 +192,7 @@ COMMANDS = {
     "retrain": "retrain",
     "predict": "predict",
     "forecast": "forecast",
+    "score": "score",
     "sweep": "sweep",
     "ui": "ui",
 }

@@ -146,6 +146,24 @@ def forecast(cfg: Config, tracking_uri: str | None = None) -> int:
         )
 
 
+def score(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Score every ticker's stored forecasts against realised Closes; a monitoring run each."""
+    from pipeline.data.sources import load_prices
+    from pipeline.jobs.score import run_score
+    from pipeline.store.forecasts import ForecastStore
+
+    experiment_id = prepare(cfg, tracking_uri)
+    job_id = new_job_id()
+    with ForecastStore(cfg.store.url) as store:
+        return each_ticker(
+            cfg,
+            lambda ticker: run_score(
+                cfg, ticker, load_prices(ticker, cfg.data, cfg.paths), store, experiment_id,
+                tags={"job_id": job_id},
+            ),
+        )  # fmt: skip
+
+
 def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
     """Print the URL of the experiment's runs; serve MLflow's UI there for a local store."""
     from pipeline.tracking import store

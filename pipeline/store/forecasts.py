@@ -131,6 +131,17 @@ class ForecastStore:
             for r in rows
         ]
 
+    def levels(self, ticker: str) -> list[float]:
+        """The interval levels stored for ``ticker``, ascending."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(forecast_bounds.c.level)
+                .where(forecast_bounds.c.ticker == ticker)
+                .distinct()
+                .order_by(forecast_bounds.c.level)
+            ).scalars()
+            return [float(level) for level in found]
+
     def closes(self, ticker: str) -> pd.Series:
         """The realised Closes recorded for ``ticker``, by session."""
         with self.engine.connect() as conn:

@@ -1,0 +1,62 @@
+"""Live scores of stored forecasts against the Closes that came: coverage, interval score,
+Theil's U, over a rolling window of sessions and since the model version was promoted.
+
+Pure functions on the frame ``ForecastStore.outcomes`` returns; the scoring job
+wires them to the store and to MLflow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.metrics.intervals import interval_score
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A ticker's stored forecasts at one level, sorted into what can and cannot be scored."""
+
+    scored: pd.DataFrame  # the realised Close is known
+    missing: pd.DataFrame  # the target session has passed without a Close (holiday, halt, ...)
+    pending: pd.DataFrame  # the target session has not come yet
+
+
+def sort_outcomes(frame: pd.DataFrame, last_session: pd.Timestamp) -> Outcomes:
+    """Split ``outcomes`` rows by whether their Close is known, missing or still to come."""
+    known = frame["close"].notna()
+    passed = frame["target"] <= last_session
+    return Outcomes(frame[known], frame[~known & passed], frame[~known & ~passed])
+
+
+def live_scores(scored: pd.DataFrame, level: float, window: int) -> pd.DataFrame:
+    """Per target session: the day's hit and interval score, and the rolling and
+    since-promotion coverage, interval score and Theil's U.
+
+    Since-promotion scores restart with each model version (the sessions it served as
+    champion); the rolling ones run over the last ``window`` sessions whoever forecast them.
+    """
+    frame = scored.sort_values("target").set_index("target")
+    actual, lower, upper = (frame[c].to_numpy(float) for c in ("close", "lower", "upper"))
+    daily = pd.DataFrame(
+        {
+            "model_version": frame["model_version"],
+            "covered": ((actual >= lower) & (actual <= upper)).astype(float),
+            "interval_score": interval_score(actual, lower, upper, level),
+            "sq_error": (frame["median"].to_numpy(float) - actual) ** 2,
+            "sq_persistence": (frame["last_close"].to_numpy(float) - actual) ** 2,
+        },
+        index=frame.index,
+    )
+    rolling = daily.drop(columns="model_version").rolling(window, min_periods=1).mean()
+    since = daily.groupby("model_version", sort=False).expanding().mean()
+    since = since.reset_index(level=0, drop=True).reindex(daily.index)
+    out = daily[["model_version", "covered", "interval_score"]].copy()
+    for scope, means in (("live", rolling), ("since_promotion", since)):
+        out[f"{scope}_coverage"] = means["covered"]
+        out[f"{scope}_interval_score"] = means["interval_score"]
+        out[f"{scope}_theil_u"] = np.sqrt(means["sq_error"] / means["sq_persistence"])
+    out["sessions_since_promotion"] = daily.groupby("model_version", sort=False).cumcount() + 1
+    return out
