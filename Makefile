@@ -112,6 +112,10 @@ forecast: $(STAMP) ## nightly: refresh prices, forecast TICKERS (or @watchlist) 
 score: $(STAMP) ## score stored forecasts against realised Closes; MLflow monitoring run per ticker
 	$(PY) -m pipeline score $(DATA_OPTS) $(STORE_OPTS) $(ARGS)
 
+backfill: $(STAMP) ## replay forecast + score over past sessions with the champions (FROM=, TO=)
+	$(PY) -m pipeline backfill $(DATA_OPTS) $(STORE_OPTS) $(if $(FROM),--from $(FROM)) \
+	  $(if $(TO),--to $(TO)) $(ARGS)
+
 serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here; ENV_MANAGER=uv)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
 	  -m "models:/stockcast-$(TICKER)@champion" --env-manager $(ENV_MANAGER) -h 127.0.0.1 \

@@ -39,6 +39,7 @@ COMMAND_HELP = {
     "predict": "forecast the next Close with the champion model (stored in the forecast store)",
     "forecast": "the nightly job: refresh prices, forecast each ticker with its champion, store",
     "score": "score stored forecasts against realised Closes; a monitoring run per ticker",
+    "backfill": "replay forecast and score over past sessions (as-of data only), champion as is",
     "sweep": "search hyper-parameters with Ray Tune and Optuna; score the best on the test days",
     "ui": "print the URL of the experiment's runs and serve MLflow's UI on 127.0.0.1",
 }
@@ -61,12 +62,15 @@ COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "predict": ("data", "store", "monitor", "paths"),
     "forecast": ("data", "store", "monitor", "paths"),
     "score": ("data", "store", "monitor", "paths"),
+    "backfill": ("data", "store", "monitor", "backfill", "paths"),
     "sweep": (*_JOB, "sweep", "paths"),
     "ui": (),
 }
 # Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict and
 # forecast read the model registry (--tracking-uri).
-TRACKED = frozenset({"train", "evaluate", "all", "backtest", "retrain", "sweep", "ui", "score"})
+TRACKED = frozenset(
+    {"train", "evaluate", "all", "backtest", "retrain", "sweep", "ui", "score", "backfill"}
+)
 REGISTRY_ONLY = frozenset({"predict", "forecast"})
 
 
@@ -193,6 +197,7 @@ COMMANDS = {
     "predict": "predict",
     "forecast": "forecast",
     "score": "score",
+    "backfill": "backfill",
     "sweep": "sweep",
     "ui": "ui",
 }

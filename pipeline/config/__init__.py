@@ -69,6 +69,7 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    backfill: BackfillConfig = field(default_factory=BackfillConfig)
     paths: Paths = field(default_factory=Paths)
     experiment: str = setting("stockcast", "MLflow experiment name")
 

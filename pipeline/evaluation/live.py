@@ -60,3 +60,18 @@ def live_scores(scored: pd.DataFrame, level: float, window: int) -> pd.DataFrame
         out[f"{scope}_theil_u"] = np.sqrt(means["sq_error"] / means["sq_persistence"])
     out["sessions_since_promotion"] = daily.groupby("model_version", sort=False).cumcount() + 1
     return out
+
+
+def realised_misses(outcomes: pd.DataFrame, model_version: str, as_of: pd.Timestamp) -> list[bool]:
+    """Whether each of a version's forecasts missed, for the targets known by ``as_of``.
+
+    Oldest target first: online ACI's history. Only Closes up to ``as_of`` count,
+    so a forecast replayed as of a past session sees what was known then.
+    """
+    known = outcomes[
+        (outcomes["model_version"] == str(model_version))
+        & outcomes["close"].notna()
+        & (outcomes["target"] <= pd.Timestamp(as_of))
+    ].sort_values("target")
+    inside = (known["close"] >= known["lower"]) & (known["close"] <= known["upper"])
+    return list(~inside.to_numpy(bool))

@@ -148,18 +148,32 @@ def forecast(cfg: Config, tracking_uri: str | None = None) -> int:
 
 def score(cfg: Config, tracking_uri: str | None = None) -> int:
     """Score every ticker's stored forecasts against realised Closes; a monitoring run each."""
-    from pipeline.data.sources import load_prices
     from pipeline.jobs.score import run_score
+
+    return _stored_job(cfg, tracking_uri, run_score)
+
+
+def backfill(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Replay the nightly forecast over past sessions with each champion, then score."""
+    from pipeline.jobs.backfill import run_backfill
+
+    return _stored_job(cfg, tracking_uri, run_backfill)
+
+
+def _stored_job(cfg: Config, tracking_uri: str | None, job) -> int:
+    """Run ``job(cfg, ticker, prices, store, experiment_id, tags=...)`` for each ticker,
+    on one store opened (and its schema checked) before any ticker."""
+    from pipeline.data.sources import load_prices
     from pipeline.store.forecasts import ForecastStore
 
     experiment_id = prepare(cfg, tracking_uri)
-    job_id = new_job_id()
+    tags = {"job_id": new_job_id()}
     with ForecastStore(cfg.store.url) as store:
         return each_ticker(
             cfg,
-            lambda ticker: run_score(
+            lambda ticker: job(
                 cfg, ticker, load_prices(ticker, cfg.data, cfg.paths), store, experiment_id,
-                tags={"job_id": job_id},
+                tags=tags,
             ),
         )  # fmt: skip
 

@@ -31,7 +31,7 @@ class Forecast:
     last_close: float  # the Close on as_of
     bounds: dict[float, tuple[float, float]]  # level -> (lower, upper)
     horizon: int = 1
-    aci_alpha: float | None = None  # the miss rate online ACI set for these bounds, if it ran
+    aci_alphas: dict[float, float] = field(default_factory=dict)  # level -> ACI's miss rate
     issued_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def row(self) -> dict[str, object]:
@@ -44,7 +44,6 @@ class Forecast:
             "model_version": str(self.model_version),
             "median": float(self.median),
             "last_close": float(self.last_close),
-            "aci_alpha": None if self.aci_alpha is None else float(self.aci_alpha),
             "issued_at": self.issued_at,
         }
 
@@ -85,9 +84,10 @@ class ForecastStore:
                     )
                 )
                 rows = [
-                    {**key, "level": float(level), "lower": float(lo), "upper": float(hi)}
+                    {**key, "level": float(level), "lower": float(lo), "upper": float(hi),
+                     "aci_alpha": forecast.aci_alphas.get(level)}
                     for level, (lo, hi) in forecast.bounds.items()
-                ]
+                ]  # fmt: skip
                 _upsert(conn, forecast_bounds, rows, [*key, "level"])
 
     def save_closes(self, ticker: str, closes: pd.Series) -> int:
@@ -121,15 +121,31 @@ class ForecastStore:
                 sa.select(forecast_bounds).where(forecast_bounds.c.ticker == ticker)
             ).all()
         by_key: dict[tuple, dict[float, tuple[float, float]]] = {}
-        for b in bounds:
+        alphas: dict[tuple, dict[float, float]] = {}
+        for b in sorted(bounds, key=lambda b: b.level):
             by_key.setdefault((b.as_of, b.horizon), {})[b.level] = (b.lower, b.upper)
+            if b.aci_alpha is not None:
+                alphas.setdefault((b.as_of, b.horizon), {})[b.level] = b.aci_alpha
         return [
             Forecast(
                 **{**r._mapping, "issued_at": _utc(r.issued_at)},
-                bounds=dict(sorted(by_key.get((r.as_of, r.horizon), {}).items())),
+                bounds=by_key.get((r.as_of, r.horizon), {}),
+                aci_alphas=alphas.get((r.as_of, r.horizon), {}),
             )
             for r in rows
         ]
+
+    def waiting_targets(self, ticker: str) -> pd.DatetimeIndex:
+        """The target sessions of ``ticker``'s stored forecasts with no realised Close yet."""
+        f, r = forecasts, realised
+        query = (
+            sa.select(f.c.target)
+            .outerjoin(r, (r.c.ticker == f.c.ticker) & (r.c.session == f.c.target))
+            .where(f.c.ticker == ticker, r.c.close.is_(None))
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return pd.DatetimeIndex([pd.Timestamp(day) for day in conn.execute(query).scalars()])
 
     def levels(self, ticker: str) -> list[float]:
         """The interval levels stored for ``ticker``, ascending."""
@@ -162,9 +178,9 @@ class ForecastStore:
         yet, or never, for a holiday, a halt or a delisting).
         """
         f, b, r = forecasts, forecast_bounds, realised
-        shown = ("as_of", "target", "model_version", "median", "last_close", "aci_alpha")
+        shown = ("as_of", "target", "model_version", "median", "last_close")
         query = (
-            sa.select(*(f.c[name] for name in shown), b.c.lower, b.c.upper, r.c.close)
+            sa.select(*(f.c[n] for n in shown), b.c.lower, b.c.upper, b.c.aci_alpha, r.c.close)
             .join(
                 b,
                 (b.c.ticker == f.c.ticker)

@@ -37,7 +37,6 @@ forecasts = sa.Table(
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("median", sa.Float, nullable=False),
     sa.Column("last_close", sa.Float, nullable=False),  # Close on as_of: persistence, Theil's U
-    sa.Column("aci_alpha", sa.Float),  # 90%-style miss rate online ACI used (None: none)
     sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -48,6 +47,7 @@ forecast_bounds = sa.Table(
     sa.Column("level", sa.Float, primary_key=True),  # central coverage, e.g. 0.9
     sa.Column("lower", sa.Float, nullable=False),
     sa.Column("upper", sa.Float, nullable=False),
+    sa.Column("aci_alpha", sa.Float),  # the miss rate online ACI cut these bounds at (None: off)
 )
 
 realised = sa.Table(

@@ -20,7 +20,10 @@ DAY = dt.date(2024, 3, 1)
 def forecast(ticker="AAPL", as_of=DAY, median=100.0, version="1", levels=(0.8, 0.9), width=5.0):
     bounds = {lv: (median - width * lv, median + width * lv) for lv in levels}
     target = as_of + dt.timedelta(days=1)
-    return Forecast(ticker, as_of, target, f"stockcast-{ticker}", version, median, 99.0, bounds)
+    return Forecast(
+        ticker, as_of, target, f"stockcast-{ticker}", version, median, 99.0, bounds,
+        aci_alphas={levels[-1]: 0.08},
+    )  # fmt: skip
 
 
 def test_new_store_is_created_at_head(store_url):
@@ -36,6 +39,7 @@ def test_forecast_round_trips(store_url):
         (back,) = store.forecasts("AAPL")
     assert back.row() | {"issued_at": None} == issued.row() | {"issued_at": None}
     assert back.bounds == issued.bounds
+    assert back.aci_alphas == {0.9: 0.08}
     assert abs(back.issued_at - issued.issued_at) < dt.timedelta(seconds=1)
 
 

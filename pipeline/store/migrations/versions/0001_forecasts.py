@@ -29,7 +29,6 @@ def upgrade() -> None:
         sa.Column("model_version", sa.String(32), nullable=False),
         sa.Column("median", sa.Float, nullable=False),
         sa.Column("last_close", sa.Float, nullable=False),
-        sa.Column("aci_alpha", sa.Float),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
@@ -38,6 +37,7 @@ def upgrade() -> None:
         sa.Column("level", sa.Float, primary_key=True),
         sa.Column("lower", sa.Float, nullable=False),
         sa.Column("upper", sa.Float, nullable=False),
+        sa.Column("aci_alpha", sa.Float),
     )
     op.create_table(
         "realised",
