@@ -124,10 +124,13 @@ serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 
 synthetic: $(STAMP) ## write N=8 synthetic tickers to data/synthetic/ (try: make all ENGINE=ray SOURCE=csv DATA=data/synthetic)
 	$(PY) -m benchmarks.synthetic --tickers $(or $(N),8) --out data/synthetic
 
-schedule: ## print a crontab line that runs the retrain job on weekdays after the US close
+schedule: ## print crontab lines: retrain after the US close; or forecast + score, retrain on drift
 	@echo "# cron reads this in the machine's time zone: 22:30 suits UTC (after the 16:00 New York close"
 	@echo "# in both winter and summer time); elsewhere pick a time 1-2 hours after it. Install: crontab -e"
 	@echo "30 22 * * 1-5 cd $(CURDIR) && make retrain TICKERS=$(TICKERS) >> $(CURDIR)/retrain.log 2>&1"
+	@echo "# or: forecast and score every weekday night, retrain on drift only, and fully on Saturdays"
+	@echo "30 22 * * 1-5 cd $(CURDIR) && make forecast score SOURCE=yfinance TICKERS=$(TICKERS) >> $(CURDIR)/monitor.log 2>&1 && make retrain TICKERS=$(TICKERS) ARGS='--retrain-when drift' >> $(CURDIR)/retrain.log 2>&1"
+	@echo "0 6 * * 6 cd $(CURDIR) && make retrain TICKERS=$(TICKERS) >> $(CURDIR)/retrain.log 2>&1"
 
 test: $(STAMP) ## run the test suite (offline; installs PostgreSQL for the tracking tests if missing)
 	@scripts/tracking-server install

@@ -58,7 +58,7 @@ COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "evaluate": (*_JOB, "paths"),
     "all": (*_JOB, "paths"),
     "backtest": (*_JOB, "backtest", "paths"),
-    "retrain": (*_JOB[:6], "retrain", "cluster", "paths"),  # no baselines
+    "retrain": (*_JOB[:6], "retrain", "store", "monitor", "cluster", "paths"),  # no baselines
     "predict": ("data", "store", "monitor", "paths"),
     "forecast": ("data", "store", "monitor", "paths"),
     "score": ("data", "store", "monitor", "paths"),

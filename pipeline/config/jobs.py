@@ -11,6 +11,8 @@ from pathlib import Path
 from pipeline.config.fields import require, setting
 from pipeline.config.sections import ENGINES
 
+RETRAIN_WHEN = ("always", "drift")
+
 
 @dataclass(frozen=True)
 class BacktestConfig:
@@ -39,11 +41,22 @@ class BacktestConfig:
 @dataclass(frozen=True)
 class RetrainConfig:
     holdout: int = setting(60, "most recent days that score challenger and champion")
+    when: str = setting(
+        "always",
+        "always: train a challenger at every run; drift: only when the champion drifted "
+        "(its stored forecasts' live scores) or there is none",
+        choices=RETRAIN_WHEN,
+        flag="--retrain-when",
+    )
 
     def __post_init__(self) -> None:
         require(
             [
                 (self.holdout >= 1, f"--holdout must be at least 1 day, not {self.holdout}"),
+                (
+                    self.when in RETRAIN_WHEN,
+                    f"--retrain-when must be one of {', '.join(RETRAIN_WHEN)}, not {self.when!r}",
+                ),
             ]
         )
 
@@ -166,7 +179,9 @@ class MonitorConfig:
         0.01, "level of the binomial test that live coverage left its band (drift)"
     )
     drift_margin: float = setting(
-        0.25, "drift when the live interval score exceeds the test days' by this share"
+        1.0,
+        "drift when the live interval score (in % of the Close) exceeds the test days' by "
+        "this share (1.0: twice theirs)",
     )
     drift_min_sessions: int = setting(20, "scored sessions a champion needs before drift is judged")
 

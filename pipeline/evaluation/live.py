@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from pipeline.config import MonitorConfig
+from pipeline.core.bands import level_name
 from pipeline.metrics.intervals import interval_score
 
 
@@ -45,6 +48,10 @@ def live_scores(scored: pd.DataFrame, level: float, window: int) -> pd.DataFrame
             "model_version": frame["model_version"],
             "covered": ((actual >= lower) & (actual <= upper)).astype(float),
             "interval_score": interval_score(actual, lower, upper, level),
+            # In % of the Close it was issued on: comparable across price levels (drift).
+            "interval_score_pct": 100.0
+            * interval_score(actual, lower, upper, level)
+            / frame["last_close"].to_numpy(float),
             "sq_error": (frame["median"].to_numpy(float) - actual) ** 2,
             "sq_persistence": (frame["last_close"].to_numpy(float) - actual) ** 2,
         },
@@ -53,7 +60,7 @@ def live_scores(scored: pd.DataFrame, level: float, window: int) -> pd.DataFrame
     rolling = daily.drop(columns="model_version").rolling(window, min_periods=1).mean()
     since = daily.groupby("model_version", sort=False).expanding().mean()
     since = since.reset_index(level=0, drop=True).reindex(daily.index)
-    out = daily[["model_version", "covered", "interval_score"]].copy()
+    out = daily[["model_version", "covered", "interval_score", "interval_score_pct"]].copy()
     for scope, means in (("live", rolling), ("since_promotion", since)):
         out[f"{scope}_coverage"] = means["covered"]
         out[f"{scope}_interval_score"] = means["interval_score"]
@@ -75,3 +82,50 @@ def realised_misses(outcomes: pd.DataFrame, model_version: str, as_of: pd.Timest
     ].sort_values("target")
     inside = (known["close"] >= known["lower"]) & (known["close"] <= known["upper"])
     return list(~inside.to_numpy(bool))
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Whether a champion's live scores say it drifted, and why (one line)."""
+
+    fired: bool
+    reason: str
+
+
+def coverage_band(n: int, level: float, alpha: float) -> tuple[float, float]:
+    """The live coverages over ``n`` sessions that a two-sided binomial test at ``alpha``
+    does not reject for a true coverage of ``level``."""
+    kept = [k for k in range(n + 1) if stats.binomtest(k, n, level).pvalue >= alpha]
+    return kept[0] / n, kept[-1] / n
+
+
+def detect_drift(
+    live: pd.DataFrame, level: float, reference_pct: float | None, monitor: MonitorConfig
+) -> Drift:
+    """Judge one model version's last ``monitor.window`` scored sessions (``live_scores``).
+
+    Drift when the share of Closes inside the ``level`` interval leaves its band
+    (two-sided binomial test at ``monitor.drift_alpha``), or when the mean interval
+    score in % of the Close exceeds ``reference_pct`` (the test days') by more than
+    ``monitor.drift_margin``. Too few sessions: no verdict yet (not fired).
+    """
+    recent = live.tail(monitor.window)
+    n, p = len(recent), level_name(level)
+    if n < monitor.drift_min_sessions:
+        return Drift(False, f"{n} scored sessions, too few to judge ({monitor.drift_min_sessions})")
+    inside = int(recent["covered"].sum())
+    cover = inside / n
+    low, high = coverage_band(n, level, monitor.drift_alpha)
+    pvalue = stats.binomtest(inside, n, level).pvalue
+    score = float(recent["interval_score_pct"].mean())
+    facts = f"live {p}% coverage {cover:.3f} over {n} sessions (band {low:.3f} to {high:.3f})"
+    if pvalue < monitor.drift_alpha:
+        return Drift(True, f"{facts}: outside its band (binomial p={pvalue:.2g})")
+    if reference_pct is not None and score > reference_pct * (1 + monitor.drift_margin):
+        return Drift(
+            True,
+            f"live {p}% interval score {score:.3f}% of the Close over {n} sessions is worse "
+            f"than the test days' {reference_pct:.3f}% by more than {monitor.drift_margin:.0%}",
+        )
+    against = "" if reference_pct is None else f" (test days {reference_pct:.3f}%)"
+    return Drift(False, f"no drift: {facts}, interval score {score:.3f}% of the Close{against}")

@@ -82,9 +82,13 @@ class Forecaster:
         if self.multipliers is None or self.residuals is None:
             raise ValueError("this model has no calibration residuals for online ACI; retrain it")
         lower, upper = list(self.multipliers.lower), list(self.multipliers.upper)
+        # ACI's miss rate may fall below what the residuals can cut (an infinite
+        # interval in theory); a served interval stops at the widest calibrated one.
+        floor = 2.0 / (len(self.residuals) + 1)
         for j, level in enumerate(self.multipliers.levels):
             if level in alphas:
-                lower[j], upper[j] = aci_multipliers(self.residuals, alphas[level])
+                alpha = max(alphas[level], min(floor, 1.0 - level))
+                lower[j], upper[j] = aci_multipliers(self.residuals, alpha)
         return ConformalMultipliers(self.multipliers.levels, tuple(lower), tuple(upper))
 
     def forecast(self, rows: pd.DataFrame) -> np.ndarray:
