@@ -48,6 +48,12 @@ SPEC = "forecaster.json"
 OUTPUT_COLUMN = "predicted_close"
 
 
+def aci_params(levels: tuple[float, ...]) -> dict[str, float]:
+    """The served model's parameters: online ACI's miss rate per level (``aci_alpha_90``),
+    by default the calibrated ``1 - level`` (no adaptation)."""
+    return {f"aci_alpha_{level_name(level)}": round(1.0 - level, 12) for level in levels}
+
+
 def bound_columns(levels: tuple[float, ...]) -> list[str]:
     """The interval columns of an answer: ``lower_90``, ``upper_90``, ... per level."""
     return [f"{side}_{level_name(level)}" for level in levels for side in ("lower", "upper")]
@@ -141,6 +147,18 @@ class Forecaster:
         for j in range(len(bands.levels)):
             values += [float(bands.lower[-1, j]), float(bands.upper[-1, j])]
         return pd.DataFrame([values], columns=[OUTPUT_COLUMN, *bound_columns(bands.levels)])
+
+    def alphas_from_params(self, params: Mapping[str, object] | None) -> dict[float, float]:
+        """``aci_params``' values given to the served model, as ``answer``'s ``aci_alphas``."""
+        if not params or self.multipliers is None or self.residuals is None:
+            return {}
+        levels = self.multipliers.levels
+        names = aci_params(levels)
+        return {
+            level: float(params[name])
+            for level, name in zip(levels, names, strict=True)
+            if params.get(name) is not None
+        }
 
     def _inputs(self, rows: pd.DataFrame) -> tuple[np.ndarray, torch.Tensor]:
         """Today's log Close and the scaled window ending on each full-window day of ``rows``."""

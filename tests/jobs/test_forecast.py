@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from pipeline.cli import main
 from pipeline.store.forecasts import ForecastStore
 from pipeline.store.schema import VERSION_TABLE
+from pipeline.tracking import registry
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +70,20 @@ def test_a_store_from_a_newer_stockcast_is_refused_untouched(sample_champions, c
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM forecasts")).scalar() == 1
     engine.dispose()
+
+
+def test_the_served_model_takes_aci_rates_as_parameters(sample_champions):
+    import mlflow
+
+    from pipeline.data.sources import load_sample
+
+    model = mlflow.pyfunc.load_model(registry.champion_uri("AAPL"))
+    params = model.metadata.get_params_schema().to_dict()
+    assert [(p["name"], p["default"]) for p in params] == [("aci_alpha_90", 0.1)]
+    rows = load_sample("AAPL").tail(40)[["Open", "High", "Low", "Close"]]
+    calibrated = model.predict(rows)
+    assert model.predict(rows, params={"aci_alpha_90": 0.1}).equals(calibrated)
+    after_misses = model.predict(rows, params={"aci_alpha_90": 0.03})
+    assert after_misses["lower_90"].iloc[0] < calibrated["lower_90"].iloc[0]
+    assert after_misses["upper_90"].iloc[0] > calibrated["upper_90"].iloc[0]
+    assert after_misses["predicted_close"].equals(calibrated["predicted_close"])
