@@ -180,7 +180,7 @@ class MonitorConfig:
     )
     drift_margin: float = setting(
         1.0,
-        "drift when the live interval score (in % of the Close) exceeds the test days' by "
+        "drift when the live interval score (in percent of the Close) exceeds the test days' by "
         "this share (1.0: twice theirs)",
     )
     drift_min_sessions: int = setting(20, "scored sessions a champion needs before drift is judged")
