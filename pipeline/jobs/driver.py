@@ -225,7 +225,8 @@ def for_engine(cfg: Config) -> tuple[Config, str, str]:
     Ray, relative paths and a relative SQLite store are made absolute, since
     workers may run in another folder. A cluster needs a tracking server that
     every node reaches: a SQLite file or folder here is refused, for the runs or
-    for the model registry (``MLFLOW_REGISTRY_URI``).
+    for the model registry (``MLFLOW_REGISTRY_URI``). A relative SQLite forecast
+    store is made absolute too.
     """
     uri, registry = store.tracking_uri(), store.registry_uri()
     if cfg.cluster.engine == "local":
@@ -251,8 +252,9 @@ def for_engine(cfg: Config) -> tuple[Config, str, str]:
         reports_dir=cfg.paths.reports_dir.absolute(),
     )
     runtime = dataclasses.replace(cfg.runtime, progress=False)
+    forecasts = dataclasses.replace(cfg.store, url=store.absolute_uri(cfg.store.url))
     return (
-        cfg.replace(paths=paths, runtime=runtime),
+        cfg.replace(paths=paths, runtime=runtime, store=forecasts),
         store.absolute_uri(uri),
         store.absolute_uri(registry),
     )

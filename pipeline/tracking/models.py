@@ -18,7 +18,7 @@ from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
 from pipeline.serving import pyfunc_entry_path
-from pipeline.serving.forecaster import Forecaster
+from pipeline.serving.forecaster import Forecaster, aci_params
 from pipeline.tracking import lifecycle
 from pipeline.tracking.served_code import copy_served_code, requirements
 
@@ -54,7 +54,7 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
             python_model=str(pyfunc_entry_path()),
             artifacts={"forecaster": str(folder)},
             code_paths=[str(copy_served_code(Path(tmp) / "code"))],
-            signature=infer_signature(example, output),
+            signature=infer_signature(example, output, params=_params(forecaster)),
             input_example=example,
             pip_requirements=list(requirements()),
             step=best_epoch,
@@ -62,6 +62,13 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
     if best_epoch:
         _link_training(info.model_id)
     return info
+
+
+def _params(forecaster: Forecaster) -> dict[str, float] | None:
+    """Online ACI's rates as the model's parameters, when it carries its calibration."""
+    if forecaster.multipliers is None or forecaster.residuals is None:
+        return None
+    return aci_params(forecaster.multipliers.levels)
 
 
 def _best_epoch() -> int:

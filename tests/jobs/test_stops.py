@@ -43,8 +43,7 @@ def _training(runs: list) -> bool:
     client = MlflowClient()
     open_runs = [r for r in runs if r.info.status == "RUNNING"]
     return any(
-        r.data.tags.get("kind") == TRIAL
-        or client.get_metric_history(r.info.run_id, "val_loss")[1:]
+        r.data.tags.get("kind") == TRIAL or client.get_metric_history(r.info.run_id, "val_loss")[1:]
         for r in open_runs
     )
 
