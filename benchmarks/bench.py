@@ -408,7 +408,9 @@ def run_config(settings: BenchConfig, device: torch.device, amp: bool, folder: P
     return Config(
         tickers=settings.run_tickers,
         train=train,
-        runtime=RuntimeConfig(device=device.type, amp=amp, progress=False),
+        runtime=RuntimeConfig(
+            device=device.type, amp=amp, progress=False, threads=torch.get_num_threads()
+        ),  # --threads, or torch's default: not the idle cores, which vary run to run
         paths=Paths(data_dir=folder / "data", reports_dir=folder / "reports"),
         experiment="stockcast-bench",
     )

@@ -233,7 +233,7 @@ def fan_out(
     with tempfile.TemporaryDirectory() as tmp, mlflow_store(Path(tmp)):
         began = time.perf_counter()
         folder = write_synthetic(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
-        runtime = RuntimeConfig(progress=False, device="cpu")
+        runtime = RuntimeConfig(progress=False, device="cpu", threads=1)  # the figure's own count
         base = Config(
             data=DataConfig(source="csv", csv_path=folder),
             train=TrainConfig(epochs=args.epochs),
