@@ -173,7 +173,9 @@ class MonitorConfig:
         True, "adapt the printed and stored intervals to the store's outcomes (online ACI)"
     )
     aci_gamma: float = setting(
-        0.02, "step of online adaptive conformal inference per session", flag="--live-aci-gamma"
+        0.005,
+        "step of online adaptive conformal inference per session (the backtest's)",
+        flag="--live-aci-gamma",
     )
     drift_alpha: float = setting(
         0.01, "level of the binomial test that live coverage left its band (drift)"
