@@ -103,8 +103,8 @@ serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 
 	  -m "models:/stockcast-$(TICKER)@champion" --env-manager $(ENV_MANAGER) -h 127.0.0.1 \
 	  -p $(if $(filter command line,$(origin PORT)),$(PORT),5001)
 
-synthetic: $(STAMP) ## write N=8 synthetic tickers to data/synthetic/ (try: make all ENGINE=ray SOURCE=csv DATA=data/synthetic)
-	$(PY) -m benchmarks.synthetic --tickers $(or $(N),8) --out data/synthetic
+synthetic: $(STAMP) ## write N=8 synthetic OHLC tickers (GARCH volatility, path range) to data/synthetic/
+	$(PY) -m benchmarks.synthetic --tickers $(or $(N),8) --out data/synthetic $(ARGS)
 
 schedule: ## print a crontab line that runs the retrain job on weekdays after the US close
 	@echo "# cron reads this in the machine's time zone: 22:30 suits UTC (after the 16:00 New York close"
