@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import BacktestConfig, FeatureConfig
-from pipeline.core.bands import Bands
+from pipeline.core.bands import Bands, level_name
 from pipeline.core.features import Features, features_for_split
 from pipeline.core.splits import Split, check_sizes, min_backtest_days, walk_forward_splits
 from pipeline.evaluation.evaluate import evaluate
-from pipeline.evaluation.tables import interval_table
+from pipeline.evaluation.tables import frame_models, interval_table
 from pipeline.metrics.dm import diebold_mariano
 from pipeline.metrics.point import METRICS, score
 from pipeline.models.base import Forecaster, IntervalForecaster
@@ -107,6 +107,36 @@ def pooled_interval_table(results: list[FoldResult]) -> pd.DataFrame | None:
     frame = pd.concat([r.bands for r in results])
     forecasts = pd.concat([r.forecasts for r in results])
     return interval_table(forecasts["actual"], forecasts["previous"], frame, results[0].levels)
+
+
+def forecast_rows(ticker: str, results: list[FoldResult]) -> pd.DataFrame:
+    """Every model's forecast for every test day, long: one row per ticker, fold, date, model.
+
+    Columns ``ticker, fold, date, model, close`` (the realised Close), ``previous``
+    (the Close the forecast was made on), ``median`` and per level ``lower_90``,
+    ``upper_90``, ...; a point model's bounds are empty. From these rows alone
+    any score of the backtest can be recomputed.
+    """
+    bounds = [f"{side}_{level_name(x)}" for x in results[0].levels for side in ("lower", "upper")]
+    columns = ["median", *bounds]
+    parts = []
+    for r in results:
+        frame = r.forecasts.rename(columns={"actual": "close"})
+        interval_models = frame_models(r.bands) if r.bands is not None else []
+        points = [c for c in frame.columns if c not in ("close", "previous", *interval_models)]
+        for model in [*interval_models, *points]:
+            if model in interval_models:
+                own = r.bands[[f"{model}_{c}" for c in columns]]
+                own.columns = columns
+            else:
+                own = frame[[model]].set_axis(["median"], axis=1)
+            rows = frame[["close", "previous"]].join(own)
+            rows.insert(0, "model", model)
+            rows.insert(0, "fold", r.fold)
+            rows.insert(0, "ticker", ticker)
+            parts.append(rows.rename_axis("date").reset_index())
+    order = ["ticker", "fold", "date", "model", "close", "previous", *columns]
+    return pd.concat(parts, ignore_index=True).reindex(columns=order)
 
 
 def fold_errors(results: list[FoldResult]) -> pd.DataFrame:
