@@ -23,6 +23,7 @@ from pipeline.config.sections import (
     DEVICES,
     ENGINES,
     SCALE_TRUNKS,
+    SCOPES,
     SOURCES,
     TICKER,
     BaselineConfig,
@@ -36,10 +37,10 @@ from pipeline.config.sections import (
 from pipeline.errors import ConfigError
 
 __all__ = [
-    "CELLS", "DEVICES", "ENGINES", "SCALE_TRUNKS", "SOURCES", "BacktestConfig", "BaselineConfig",
-    "ClusterConfig", "Config", "DataConfig", "FeatureConfig", "IntervalConfig", "ModelConfig",
-    "Paths", "RetrainConfig", "RuntimeConfig", "SweepConfig", "TrainConfig", "flatten",
-    "load_config_file", "parse_tickers", "parse_value", "setting", "settings",
+    "CELLS", "DEVICES", "ENGINES", "SCALE_TRUNKS", "SCOPES", "SOURCES", "BacktestConfig",
+    "BaselineConfig", "ClusterConfig", "Config", "DataConfig", "FeatureConfig", "IntervalConfig",
+    "ModelConfig", "Paths", "RetrainConfig", "RuntimeConfig", "SweepConfig", "TrainConfig",
+    "flatten", "load_config_file", "parse_tickers", "parse_value", "setting", "settings",
 ]  # fmt: skip
 
 

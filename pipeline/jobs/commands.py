@@ -12,9 +12,17 @@ from __future__ import annotations
 from pipeline.config import Config
 from pipeline.jobs import stages
 from pipeline.jobs.all import register_evaluation, registered_text, run_all
-from pipeline.jobs.backtest import run_backtest, save_report
+from pipeline.jobs.backtest import run_backtest, run_global_backtest, save_report
 from pipeline.jobs.common import StageClock, Summary
-from pipeline.jobs.driver import each_ticker, new_job_id, prepare, priced_job, report_summary
+from pipeline.jobs.driver import (
+    each_ticker,
+    fetch_universe,
+    for_engine,
+    new_job_id,
+    prepare,
+    priced_job,
+    report_summary,
+)
 from pipeline.jobs.lock import exclusive_lock
 from pipeline.jobs.retrain import run_retrain
 from pipeline.serving.forecaster import Forecaster
@@ -106,7 +114,14 @@ def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
         save_report(cfg, summary)
         summaries.append(summary)
 
-    code = priced_job(cfg, run_backtest, experiment_id, on_summary=on_summary, job_id=job_id)
+    if cfg.train.scope == "global":  # one network for the universe: one job, here
+        cfg = for_engine(cfg)[0]  # torch's threads, as for the per-ticker jobs
+        prices, code = fetch_universe(cfg)
+        for summary in run_global_backtest(cfg, prices, experiment_id, tags={"job_id": job_id}):
+            on_summary(summary)
+            print(summary.text, flush=True)
+    else:
+        code = priced_job(cfg, run_backtest, experiment_id, on_summary=on_summary, job_id=job_id)
     days = "the walk-forward folds' test days, pooled"
     report_summary(cfg, summaries, experiment_id, command="backtest", days=days, job_id=job_id)
     print(f"the runs: {runs_url(experiment_id)} (`make ui` serves them)")

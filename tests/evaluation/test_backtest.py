@@ -254,3 +254,39 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     text = (report / "ACME.md").read_text()
     assert "dm_pvalue" in text and "| rnn_aci |" in text
     assert text.index("interval_score_90") > text.index("theil_u")
+
+
+@pytest.mark.slow
+def test_global_backtest_trains_one_network_per_fold_for_every_ticker(
+    mlflow_store, tmp_path, capsys
+):
+    folder = tmp_path / "csvs"
+    folder.mkdir()
+    make_prices(400, seed=1).to_csv(folder / "ACME.csv")
+    make_prices(330, seed=2, start="2020-04-01").to_csv(folder / "BOLT.csv")
+    code = main(
+        ["backtest", "--source", "csv", "--data", str(folder), "--scope", "global",
+         "--folds", "2", "--window", "10", "--hidden-size", "8", "--epochs", "1",
+         "--batch-size", "256", "--scale-epochs", "3", "--no-progress", "--device", "cpu",
+         "--data-dir", str(tmp_path / "data")]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ACME: walk-forward backtest, 2 folds" in out and "BOLT: forecast intervals" in out
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("stockcast").experiment_id])
+    kinds = [r.data.tags["kind"] for r in runs]
+    assert kinds.count("backtest-global") == 2 and kinds.count("backtest") == 2
+    networks = [r for r in runs if r.data.tags["kind"] == "backtest-global"]
+    assert {r.data.tags["ticker"] for r in networks} == {"ACME,BOLT"}
+    assert all("train_loss" in r.data.metrics for r in networks)
+    folds = [r for r in runs if r.data.tags["kind"] == "backtest-fold"]
+    assert all(r.data.tags["scope"] == "global" for r in folds)
+    # Both tickers' blocks start on the same calendar date in each fold.
+    for k in ("1", "2"):
+        starts = {r.data.tags["test_from"] for r in folds if r.data.tags["fold"] == k}
+        assert len(starts) == 1, starts
+    for parent in (r for r in runs if r.data.tags["kind"] == "backtest"):
+        assert parent.data.params["train.scope"] == "global"
+        assert np.isfinite(parent.data.metrics["backtest_interval_score_90"])
+    assert (tmp_path / "reports" / "backtest" / "BOLT_intervals.csv").exists()
