@@ -19,6 +19,7 @@ DEVICE  ?=
 SEED    ?=
 ENGINE  ?=
 LEVELS  ?=
+SCOPE   ?=
 CALENDAR ?=
 CONFIG  ?=
 TRIALS  ?=
@@ -48,7 +49,8 @@ DATA_OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURC
        $(if $(DATA),--data $(DATA)) $(if $(CONFIG),--config $(CONFIG))
 OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
-       $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
+       $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) \
+       $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest sweep retrain predict serve schedule \
         synthetic test bench bench-rate lint ui tracking-server tracking-server-stop clean clean-runs
@@ -56,7 +58,7 @@ OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
 	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
-	@echo "                     [CALENDAR=XNYS] [ARGS='--more options']"
+	@echo "                     [SCOPE=ticker|global] [CALENDAR=XNYS] [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
@@ -96,11 +98,12 @@ retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote 
 
 predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its champion model
 	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
-	  $(if $(CALENDAR),--calendar $(CALENDAR))
+	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(if $(SCOPE),--scope $(SCOPE))
 
-serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here; ENV_MANAGER=uv)
+serve: $(STAMP) ## serve TICKER's champion (SCOPE=global: the global one) on 127.0.0.1:PORT (5001)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
-	  -m "models:/stockcast-$(TICKER)@champion" --env-manager $(ENV_MANAGER) -h 127.0.0.1 \
+	  -m "models:/stockcast-$(if $(filter global,$(SCOPE)),global,$(TICKER))@champion" \
+	  --env-manager $(ENV_MANAGER) -h 127.0.0.1 \
 	  -p $(if $(filter command line,$(origin PORT)),$(PORT),5001)
 
 synthetic: $(STAMP) ## write N=8 synthetic OHLC tickers (GARCH volatility, path range) to data/synthetic/

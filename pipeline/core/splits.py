@@ -101,7 +101,7 @@ def calendar_splits(
     ticker traded on every day of it gets exactly its per-ticker folds); each
     ticker's samples then fall in the part their target *date* lies in.
     """
-    calendar = pd.DatetimeIndex(sorted(set().union(*(set(d) for d in dates.values()))))
+    calendar = union_calendar(dates)
     n = len(calendar)
     first_test_day = n - int(n * cfg.test_share)
     bounds = np.linspace(first_test_day, n, cfg.folds + 1).round().astype(int)
@@ -110,14 +110,41 @@ def calendar_splits(
         n_val = int((start - window) * cfg.val_frac)
         val_from, test_from = calendar[start - n_val], calendar[start]
         test_to = calendar[stop] if stop < n else None
-        splits = {}
-        for ticker, own in dates.items():
-            own = pd.DatetimeIndex(own)
-            cut = [int(own.searchsorted(d)) for d in (val_from, test_from)]
-            end = len(own) if test_to is None else int(own.searchsorted(test_to))
-            splits[ticker] = split_by_target_day(len(own), window, *cut, end)
+        splits = cut_by_date(dates, window, val_from, test_from, test_to)
         folds.append(CalendarFold(val_from, test_from, test_to, splits))
     return folds
+
+
+def cut_by_date(
+    dates: Mapping[str, pd.DatetimeIndex],
+    window: int,
+    val_from: pd.Timestamp,
+    test_from: pd.Timestamp,
+    test_to: pd.Timestamp | None = None,
+) -> dict[str, Split]:
+    """Each ticker's split with the same calendar cuts: a sample goes by its target's date."""
+    splits = {}
+    for ticker, own in dates.items():
+        own = pd.DatetimeIndex(own)
+        cut = [int(own.searchsorted(d)) for d in (val_from, test_from)]
+        end = len(own) if test_to is None else int(own.searchsorted(test_to))
+        splits[ticker] = split_by_target_day(len(own), window, *cut, end)
+    return splits
+
+
+def union_calendar(dates: Mapping[str, pd.DatetimeIndex]) -> pd.DatetimeIndex:
+    """Every date on which at least one ticker traded, ascending."""
+    return pd.DatetimeIndex(sorted(set().union(*(set(d) for d in dates.values()))))
+
+
+def calendar_default_split(
+    dates: Mapping[str, pd.DatetimeIndex], cfg: FeatureConfig
+) -> dict[str, Split]:
+    """The default train/validation/test split, cut by calendar date for a whole universe."""
+    calendar = union_calendar(dates)
+    n = len(calendar)
+    val_from, test_from = calendar[int(n * cfg.train_frac)], calendar[days_before_test(n, cfg)]
+    return cut_by_date(dates, cfg.window, val_from, test_from)
 
 
 def check_calendar_sizes(folds: list[CalendarFold], window: int) -> None:

@@ -10,6 +10,7 @@ ticker through the driver (local or Ray).
 from __future__ import annotations
 
 from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.jobs import stages
 from pipeline.jobs.all import register_evaluation, registered_text, run_all
 from pipeline.jobs.backtest import run_backtest, run_global_backtest, save_report
@@ -52,8 +53,18 @@ def features(cfg: Config, tracking_uri: str | None = None) -> int:
     return each_ticker(cfg, one)
 
 
+def per_ticker_only(cfg: Config, command: str) -> None:
+    """ConfigError for ``--scope global`` on a command that trains per-ticker models only."""
+    if cfg.train.scope == "global":
+        raise ConfigError(
+            f"{command} trains one model per ticker: --scope global is for all, backtest "
+            "and predict (drop --scope, or use `all --scope global`)"
+        )
+
+
 def train(cfg: Config, tracking_uri: str | None = None) -> int:
     """Train each ticker's model on its saved features, in a new MLflow run."""
+    per_ticker_only(cfg, "train")
     experiment_id = prepare(cfg, tracking_uri)
 
     def one(ticker: str) -> None:
@@ -67,6 +78,7 @@ def train(cfg: Config, tracking_uri: str | None = None) -> int:
 
 def evaluate(cfg: Config, tracking_uri: str | None = None) -> int:
     """Score each saved model on its test days and register it, in the train stage's run."""
+    per_ticker_only(cfg, "evaluate")
     experiment_id = prepare(cfg, tracking_uri)
 
     def one(ticker: str) -> Summary:
@@ -92,7 +104,19 @@ def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
         experiment_id = prepare(cfg, tracking_uri)
     summaries: list[Summary] = []
     job_id = new_job_id()
-    code = priced_job(cfg, run_all, experiment_id, clock, summaries.append, job_id=job_id)
+    if cfg.train.scope == "global":  # one network for the universe: one job, here
+        from pipeline.jobs.global_model import run_global_all
+
+        cfg = for_engine(cfg)[0]
+        with clock.stage("fetch"):
+            prices, code = fetch_universe(cfg)
+        with clock.stage("train"):
+            found = run_global_all(cfg, prices, experiment_id, tags={"job_id": job_id})
+        for summary in found:
+            summaries.append(summary)
+            print(summary.text, flush=True)
+    else:
+        code = priced_job(cfg, run_all, experiment_id, clock, summaries.append, job_id=job_id)
     with clock.stage("mlflow"):
         report_summary(
             cfg, summaries, experiment_id, command="all", days="the test days", job_id=job_id
@@ -131,6 +155,7 @@ def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
 
 def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
     """Challengers against the champions, one retrain job at a time (a file lock)."""
+    per_ticker_only(cfg, "retrain")
     experiment_id = prepare(cfg, tracking_uri)
     with exclusive_lock(cfg.paths.retrain_lock):
         return priced_job(cfg, run_retrain, experiment_id)
@@ -143,6 +168,8 @@ def predict(cfg: Config, tracking_uri: str | None = None) -> int:
     from pipeline.tracking.store import configure
 
     configure(tracking_uri)
+    if cfg.train.scope == "global":
+        from pipeline.jobs.global_model import run_global_predict as run_predict
     return each_ticker(
         cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
     )
@@ -166,6 +193,7 @@ def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
 
 def sweep(cfg: Config, tracking_uri: str | None = None) -> int:
     """The hyper-parameter sweep (Ray Tune), then the best config on the test days."""
+    per_ticker_only(cfg, "sweep")
     from pipeline.jobs.sweep import check_sweep, run_sweep  # imports Ray
 
     check_sweep(cfg)
