@@ -25,6 +25,11 @@ CONFIG  ?=
 TRIALS  ?=
 CONCURRENCY ?=
 ARGS    ?=
+# The forecast store (forecast, score, backfill, predict): default sqlite:///forecasts.db here;
+# `make tracking-server` prints the PostgreSQL one to export.
+STORE_URL ?=
+FROM    ?=
+TO      ?=
 # Test modules that start Ray in the test process itself: each runs in a process of its own.
 RAY_TESTS = tests/bench/test_bench.py tests/jobs/test_engine.py tests/jobs/test_executors.py \
             tests/jobs/test_executors_cluster.py tests/jobs/test_sweep.py
@@ -47,18 +52,21 @@ RETRAIN_OPTS = --tickers $(TICKERS) \
 # stages (fetch, features) take the data options alone: each command takes only what it uses.
 DATA_OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURCE) \
        $(if $(DATA),--data $(DATA)) $(if $(CONFIG),--config $(CONFIG))
+STORE_OPTS = $(if $(STORE_URL),--store-url $(STORE_URL))
 OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
        $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) \
        $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
-.PHONY: help setup all fetch features train evaluate backtest sweep retrain predict serve schedule \
+.PHONY: help setup all fetch features train evaluate backtest sweep retrain predict forecast score \
+        backfill serve schedule \
         synthetic test bench bench-rate lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
 	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
-	@echo "                     [SCOPE=ticker|global] [CALENDAR=XNYS] [ARGS='--more options']"
+	@echo "                     [CALENDAR=XNYS] [STORE_URL=sqlite:///forecasts.db] [FROM=.. TO=..]"
+	@echo "                     [SCOPE=ticker|global] [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
@@ -98,7 +106,17 @@ retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote 
 
 predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its champion model
 	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
-	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(if $(SCOPE),--scope $(SCOPE))
+	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(if $(SCOPE),--scope $(SCOPE))
+
+forecast: $(STAMP) ## nightly: refresh prices, forecast TICKERS (or @watchlist) with champions, store
+	$(PY) -m pipeline forecast $(DATA_OPTS) $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(ARGS)
+
+score: $(STAMP) ## score stored forecasts against realised Closes; MLflow monitoring run per ticker
+	$(PY) -m pipeline score $(DATA_OPTS) $(STORE_OPTS) $(ARGS)
+
+backfill: $(STAMP) ## replay forecast + score over past sessions with the champions (FROM=, TO=)
+	$(PY) -m pipeline backfill $(DATA_OPTS) $(STORE_OPTS) $(if $(FROM),--from $(FROM)) \
+	  $(if $(TO),--to $(TO)) $(ARGS)
 
 serve: $(STAMP) ## serve TICKER's champion (SCOPE=global: the global one) on 127.0.0.1:PORT (5001)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
@@ -109,10 +127,13 @@ serve: $(STAMP) ## serve TICKER's champion (SCOPE=global: the global one) on 127
 synthetic: $(STAMP) ## write N=8 synthetic OHLC tickers (GARCH volatility, path range) to data/synthetic/
 	$(PY) -m benchmarks.synthetic --tickers $(or $(N),8) --out data/synthetic $(ARGS)
 
-schedule: ## print a crontab line that runs the retrain job on weekdays after the US close
+schedule: ## print crontab lines: retrain after the US close; or forecast + score, retrain on drift
 	@echo "# cron reads this in the machine's time zone: 22:30 suits UTC (after the 16:00 New York close"
 	@echo "# in both winter and summer time); elsewhere pick a time 1-2 hours after it. Install: crontab -e"
 	@echo "30 22 * * 1-5 cd $(CURDIR) && make retrain TICKERS=$(TICKERS) >> $(CURDIR)/retrain.log 2>&1"
+	@echo "# or: forecast and score every weekday night, retrain on drift only, and fully on Saturdays"
+	@echo "30 22 * * 1-5 cd $(CURDIR) && make forecast score SOURCE=yfinance TICKERS=$(TICKERS) >> $(CURDIR)/monitor.log 2>&1 && make retrain TICKERS=$(TICKERS) ARGS='--retrain-when drift' >> $(CURDIR)/retrain.log 2>&1"
+	@echo "0 6 * * 6 cd $(CURDIR) && make retrain TICKERS=$(TICKERS) >> $(CURDIR)/retrain.log 2>&1"
 
 test: $(STAMP) ## run the test suite (offline; installs PostgreSQL for the tracking tests if missing)
 	@scripts/tracking-server install

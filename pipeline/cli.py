@@ -36,7 +36,10 @@ COMMAND_HELP = {
     "all": "fetch, features, train and evaluate every ticker",
     "backtest": "walk-forward backtest of the RNN against every baseline, with DM tests",
     "retrain": "refresh data, train a challenger, promote it if it beats the champion",
-    "predict": "forecast the next Close with the champion model",
+    "predict": "forecast the next Close with the champion model (stored in the forecast store)",
+    "forecast": "the nightly job: refresh prices, forecast each ticker with its champion, store",
+    "score": "score stored forecasts against realised Closes; a monitoring run per ticker",
+    "backfill": "replay forecast and score over past sessions (as-of data only), champion as is",
     "sweep": "search hyper-parameters with Ray Tune and Optuna; score the best on the test days",
     "ui": "print the URL of the experiment's runs and serve MLflow's UI on 127.0.0.1",
 }
@@ -55,17 +58,23 @@ COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "evaluate": (*_JOB, "paths"),
     "all": (*_JOB, "paths"),
     "backtest": (*_JOB, "backtest", "paths"),
-    "retrain": (*_JOB[:6], "retrain", "cluster", "paths"),  # no baselines
-    "predict": ("data", "paths"),
+    "retrain": (*_JOB[:6], "retrain", "store", "monitor", "cluster", "paths"),  # no baselines
+    "predict": ("data", "store", "monitor", "paths"),
+    "forecast": ("data", "store", "monitor", "paths"),
+    "score": ("data", "store", "monitor", "paths"),
+    "backfill": ("data", "store", "monitor", "backfill", "paths"),
     "sweep": (*_JOB, "sweep", "paths"),
     "ui": (),
 }
 # Single settings a command takes from a section it otherwise does not: predict asks the global
 # model (--scope global) or each ticker's own.
 COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {"predict": ("train.scope",)}
-# Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict reads
-# the model registry (--tracking-uri).
-TRACKED = frozenset({"train", "evaluate", "all", "backtest", "retrain", "sweep", "ui"})
+# Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict and
+# forecast read the model registry (--tracking-uri).
+TRACKED = frozenset(
+    {"train", "evaluate", "all", "backtest", "retrain", "sweep", "ui", "score", "backfill"}
+)
+REGISTRY_ONLY = frozenset({"predict", "forecast"})
 
 
 def _command_options(command: str) -> argparse.ArgumentParser:
@@ -77,7 +86,7 @@ def _command_options(command: str) -> argparse.ArgumentParser:
             "(default AAPL,MSFT)"
         )  # fmt: skip
     p.add_argument("--config", type=Path, help="JSON file of settings ('section.field': value)")
-    if command in TRACKED or command == "predict":
+    if command in TRACKED or command in REGISTRY_ONLY:
         p.add_argument(
             "--tracking-uri", help="MLflow tracking URI (default: MLflow's, ./mlflow.db)"
         )
@@ -190,6 +199,9 @@ COMMANDS = {
     "backtest": "backtest",
     "retrain": "retrain",
     "predict": "predict",
+    "forecast": "forecast",
+    "score": "score",
+    "backfill": "backfill",
     "sweep": "sweep",
     "ui": "ui",
 }

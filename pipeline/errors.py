@@ -56,5 +56,11 @@ class RegistryError(StockcastError):
     exit_code = 8
 
 
+class StoreError(StockcastError):
+    """The forecast store cannot be opened, or comes from a newer stockcast."""
+
+    exit_code = 9
+
+
 class Interrupted(BaseException):
     """Raised by the SIGTERM handler, so that a job stops like Ctrl-C (runs end KILLED)."""

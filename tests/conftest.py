@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import helpers
 import mlflow
 import pandas as pd
 import pytest
-from helpers import make_prices
+from helpers import SHRUNK, make_prices
 
 # Fixtures that start real services (PostgreSQL, an MLflow server); see tests/helpers/.
 pytest_plugins = ("helpers.services",)
@@ -56,3 +57,24 @@ def local_ray(request, tmp_path_factory):
         yield ray
         ray.shutdown()
     ray.cloudpickle.unregister_pickle_by_value(request.module)
+
+
+@pytest.fixture(scope="module")
+def sample_champions(tmp_path_factory) -> Iterator[Path]:
+    """An MLflow store (in a folder of the module's own, the working folder while the module's
+    tests run) where `all` trained AAPL and MSFT of the sample with the shrunk config once:
+    each is its ticker's champion, version 1."""
+    from pipeline.cli import main
+
+    folder = tmp_path_factory.mktemp("champions")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as env:
+        env.chdir(folder)
+        env.setenv("MLFLOW_TRACKING_URI", uri)
+        env.setenv("MLFLOW_REGISTRY_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        assert main(["all", "--tickers", "AAPL,MSFT", "--data-dir", "data", *SHRUNK]) == 0
+        yield folder
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)

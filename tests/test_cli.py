@@ -11,6 +11,7 @@ from pipeline.cli import (
     COMMAND_EXTRAS,
     COMMAND_HELP,
     COMMAND_SECTIONS,
+    REGISTRY_ONLY,
     TRACKED,
     build_parser,
     config_from_args,
@@ -46,7 +47,7 @@ def test_each_command_lists_exactly_its_sections_options_with_their_defaults(
     sections = {*COMMAND_SECTIONS[command], *(["general"] if command in TRACKED else [])}
     expected = {"--help", "--config", "--debug"}
     expected |= {"--port"} if command == "ui" else {"--tickers", "--ticker"}
-    if command in TRACKED or command == "predict":
+    if command in TRACKED or command in REGISTRY_ONLY:
         expected.add("--tracking-uri")
     for key, fld, kind in settings():
         wanted = (key.rpartition(".")[0] or "general") in sections

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.fields import setting
-from pipeline.config.jobs import BacktestConfig, ClusterConfig, Paths, RetrainConfig, SweepConfig
+from pipeline.config.jobs import (
+    BackfillConfig,
+    BacktestConfig,
+    ClusterConfig,
+    MonitorConfig,
+    Paths,
+    RetrainConfig,
+    StoreConfig,
+    SweepConfig,
+)
 from pipeline.config.sections import (
     CELLS,
     DEVICES,
@@ -37,10 +46,11 @@ from pipeline.config.sections import (
 from pipeline.errors import ConfigError
 
 __all__ = [
-    "CELLS", "DEVICES", "ENGINES", "SCALE_TRUNKS", "SCOPES", "SOURCES", "BacktestConfig",
-    "BaselineConfig", "ClusterConfig", "Config", "DataConfig", "FeatureConfig", "IntervalConfig",
-    "ModelConfig", "Paths", "RetrainConfig", "RuntimeConfig", "SweepConfig", "TrainConfig",
-    "flatten", "load_config_file", "parse_tickers", "parse_value", "setting", "settings",
+    "CELLS", "DEVICES", "ENGINES", "SCALE_TRUNKS", "SCOPES", "SOURCES", "BackfillConfig",
+    "BacktestConfig", "BaselineConfig", "ClusterConfig", "Config", "DataConfig", "FeatureConfig",
+    "IntervalConfig", "ModelConfig", "MonitorConfig", "Paths", "RetrainConfig", "RuntimeConfig",
+    "StoreConfig", "SweepConfig", "TrainConfig", "flatten",
+    "load_config_file", "parse_tickers", "parse_value", "setting", "settings",
 ]  # fmt: skip
 
 
@@ -58,6 +68,9 @@ class Config:
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    backfill: BackfillConfig = field(default_factory=BackfillConfig)
     paths: Paths = field(default_factory=Paths)
     experiment: str = setting("stockcast", "MLflow experiment name")
 
@@ -160,6 +173,8 @@ def flatten(cfg: Config, runtime: bool = True) -> dict[str, str]:
     """
     keys = [key for key, _, _ in settings() if runtime or not key.startswith("runtime.")]
     values = {key: _value(cfg, key) for key in keys}
+    # A password in the store's URL never reaches the logged params (PGPASSFILE keeps it out).
+    values["store.url"] = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", values["store.url"])
     return {key: _text(value) for key, value in values.items()}
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from pipeline.config.fields import require, setting
 from pipeline.config.sections import ENGINES
 
+RETRAIN_WHEN = ("always", "drift")
+
 
 @dataclass(frozen=True)
 class BacktestConfig:
@@ -39,11 +41,22 @@ class BacktestConfig:
 @dataclass(frozen=True)
 class RetrainConfig:
     holdout: int = setting(60, "most recent days that score challenger and champion")
+    when: str = setting(
+        "always",
+        "always: train a challenger at every run; drift: only when the champion drifted "
+        "(its stored forecasts' live scores) or there is none",
+        choices=RETRAIN_WHEN,
+        flag="--retrain-when",
+    )
 
     def __post_init__(self) -> None:
         require(
             [
                 (self.holdout >= 1, f"--holdout must be at least 1 day, not {self.holdout}"),
+                (
+                    self.when in RETRAIN_WHEN,
+                    f"--retrain-when must be one of {', '.join(RETRAIN_WHEN)}, not {self.when!r}",
+                ),
             ]
         )
 
@@ -134,3 +147,75 @@ class Paths:
     def processed_dir(self, ticker: str) -> Path:
         """Stage outputs for one ticker (prices, features, checkpoint)."""
         return self.data_dir / "processed" / ticker
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str = setting(
+        "sqlite:///forecasts.db",
+        "forecast store: a SQLAlchemy URL, a SQLite file or the PostgreSQL database "
+        "`make tracking-server` prints",
+        flag="--store-url",
+    )
+
+    def __post_init__(self) -> None:
+        require(
+            [(bool(self.url.strip()), "--store-url is empty: give e.g. sqlite:///forecasts.db")]
+        )
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """How stored forecasts are scored live, adapted online and judged for drift."""
+
+    window: int = setting(60, "sessions in the rolling live scores", flag="--live-window")
+    aci: bool = setting(
+        True, "adapt the printed and stored intervals to the store's outcomes (online ACI)"
+    )
+    aci_gamma: float = setting(
+        0.02, "step of online adaptive conformal inference per session", flag="--live-aci-gamma"
+    )
+    drift_alpha: float = setting(
+        0.01, "level of the binomial test that live coverage left its band (drift)"
+    )
+    drift_margin: float = setting(
+        1.0,
+        "drift when the live interval score (in percent of the Close) exceeds the test days' by "
+        "this share (1.0: twice theirs)",
+    )
+    drift_min_sessions: int = setting(20, "scored sessions a champion needs before drift is judged")
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (self.window >= 2, f"--live-window must be at least 2, not {self.window}"),
+                (
+                    0 <= self.aci_gamma < 1,
+                    f"--live-aci-gamma must lie in [0, 1), not {self.aci_gamma}",
+                ),
+                (
+                    0 < self.drift_alpha < 1,
+                    f"--drift-alpha must lie between 0 and 1, not {self.drift_alpha}",
+                ),
+                (
+                    self.drift_margin >= 0,
+                    f"--drift-margin must be 0 or more, not {self.drift_margin}",
+                ),
+                (
+                    self.drift_min_sessions >= 1,
+                    f"--drift-min-sessions must be at least 1, not {self.drift_min_sessions}",
+                ),
+            ]
+        )
+
+
+@dataclass(frozen=True)
+class BackfillConfig:
+    first: str | None = setting(
+        None, "first as-of session to replay (YYYY-MM-DD; None: 252 sessions before the last)",
+        flag="--from",
+    )  # fmt: skip
+    last: str | None = setting(
+        None, "last as-of session to replay (YYYY-MM-DD; None: the last with a known next Close)",
+        flag="--to",
+    )  # fmt: skip

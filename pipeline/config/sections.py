@@ -157,6 +157,9 @@ class RuntimeConfig:
     amp: bool = setting(False, "bfloat16 autocast on CUDA (ignored elsewhere)")
     eval_batch: int = setting(4096, "windows per forward pass when only predicting")
     progress: bool = setting(True, "allow a progress bar per ticker (shown only on a terminal)")
+    async_logging: bool = setting(
+        True, "log per-epoch metrics in the background; each run waits for them before it ends"
+    )
 
     def __post_init__(self) -> None:
         require(

@@ -1,4 +1,6 @@
-"""The jobs (all, backtest, retrain, predict) and the stage commands: the wiring, written once.
+"""The jobs (all, backtest, retrain, forecast, score, backfill) and the stage commands.
+
+The wiring, written once.
 
 A job takes a Config, one ticker's prices (values, not paths) and an MLflow
 experiment id, and returns a small summary that the driver prints. Nothing in

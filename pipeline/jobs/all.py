@@ -44,8 +44,9 @@ def run_all(
         run_id = active.info.run_id
         train_log.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
         with clock.stage("train"):
-            on_epoch = clock.timed("mlflow", train_log.log_epoch)
-            on_scale_epoch = clock.timed("mlflow", train_log.log_scale_epoch)
+            log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
+            on_epoch = clock.timed("mlflow", log_epoch)
+            on_scale_epoch = clock.timed("mlflow", log_scale_epoch)
             forecaster = stages.train_stage(cfg, ticker, features, run_id, on_epoch, on_scale_epoch)
         evaluation, version, decision = register_evaluation(
             cfg, ticker, features, forecaster, prices, run_id, tags.get("task_id"), clock

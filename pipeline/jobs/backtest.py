@@ -49,7 +49,7 @@ def run_backtest(
     def make_models(fold: int) -> list:
         rnn = RNNForecaster(
             cfg.model, cfg.train, cfg.intervals, cfg.runtime,
-            label=f"{ticker} fold {fold}", hooks=_training_hooks(),
+            label=f"{ticker} fold {fold}", hooks=_training_hooks(cfg),
         )  # fmt: skip
         return fold_models(cfg, rnn)
 
@@ -79,11 +79,12 @@ def run_backtest(
     return backtest_summary(ticker, results, pooled, intervals, run_id)
 
 
-def _training_hooks() -> Hooks:
+def _training_hooks(cfg: Config) -> Hooks:
+    log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
     return Hooks(
-        on_epoch=train_log.log_epoch,
+        on_epoch=log_epoch,
         on_trained=train_log.log_training,
-        on_scale_epoch=train_log.log_scale_epoch,
+        on_scale_epoch=log_scale_epoch,
         on_calibrated=train_log.log_calibration,
     )
 
@@ -141,7 +142,7 @@ def run_global_backtest(
         ):  # fmt: skip
             trained = train_global(
                 features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
-                label=f"global fold {fold}", hooks=_training_hooks(),
+                label=f"global fold {fold}", hooks=_training_hooks(cfg),
             )  # fmt: skip
         models = {}
         for ticker in tickers:

@@ -162,17 +162,75 @@ def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
 
 
 def predict(cfg: Config, tracking_uri: str | None = None) -> int:
-    """Each ticker's champion forecast for the next session, with its intervals."""
+    """Each ticker's champion forecast for the next session, with its intervals, stored.
+
+    With ``--scope global`` the global champion answers for any ticker (not stored yet).
+    """
+    if cfg.train.scope == "global":
+        from pipeline.data.sources import load_prices
+        from pipeline.jobs.global_model import run_global_predict
+        from pipeline.tracking.store import configure
+
+        configure(tracking_uri)
+        return each_ticker(
+            cfg,
+            lambda ticker: run_global_predict(
+                cfg, ticker, load_prices(ticker, cfg.data, cfg.paths)
+            ),
+        )
+    return forecast(cfg, tracking_uri)
+
+
+def forecast(cfg: Config, tracking_uri: str | None = None) -> int:
+    """The nightly job: refresh each ticker's prices, forecast with its champion, store, print.
+
+    The store is opened (and its schema checked) once, before any ticker.
+    """
     from pipeline.data.sources import load_prices
-    from pipeline.jobs.predict import run_predict
+    from pipeline.jobs.forecast import run_forecast
+    from pipeline.store.forecasts import ForecastStore
     from pipeline.tracking.store import configure
 
     configure(tracking_uri)
-    if cfg.train.scope == "global":
-        from pipeline.jobs.global_model import run_global_predict as run_predict
-    return each_ticker(
-        cfg, lambda ticker: run_predict(cfg, ticker, load_prices(ticker, cfg.data, cfg.paths))
-    )
+    with ForecastStore(cfg.store.url) as store:
+        return each_ticker(
+            cfg,
+            lambda ticker: run_forecast(
+                cfg, ticker, load_prices(ticker, cfg.data, cfg.paths), store
+            ),
+        )
+
+
+def score(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Score every ticker's stored forecasts against realised Closes; a monitoring run each."""
+    from pipeline.jobs.score import run_score
+
+    return _stored_job(cfg, tracking_uri, run_score)
+
+
+def backfill(cfg: Config, tracking_uri: str | None = None) -> int:
+    """Replay the nightly forecast over past sessions with each champion, then score."""
+    from pipeline.jobs.backfill import run_backfill
+
+    return _stored_job(cfg, tracking_uri, run_backfill)
+
+
+def _stored_job(cfg: Config, tracking_uri: str | None, job) -> int:
+    """Run ``job(cfg, ticker, prices, store, experiment_id, tags=...)`` for each ticker,
+    on one store opened (and its schema checked) before any ticker."""
+    from pipeline.data.sources import load_prices
+    from pipeline.store.forecasts import ForecastStore
+
+    experiment_id = prepare(cfg, tracking_uri)
+    tags = {"job_id": new_job_id()}
+    with ForecastStore(cfg.store.url) as store:
+        return each_ticker(
+            cfg,
+            lambda ticker: job(
+                cfg, ticker, load_prices(ticker, cfg.data, cfg.paths), store, experiment_id,
+                tags=tags,
+            ),
+        )  # fmt: skip
 
 
 def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:

@@ -198,8 +198,9 @@ def priced_job(
                 else:
                     raise outcome.error
     except (KeyboardInterrupt, Interrupted):
-        if cfg.cluster.engine != "local":  # killed workers could not end their runs
-            lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
+        # Killed workers could not end their runs, and a signal inside MLflow's own call
+        # may have left one open here: every run of the job still open ends KILLED.
+        lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
         raise
     return exit_code(failed, len(tickers))
 
@@ -244,7 +245,8 @@ def for_engine(cfg: Config) -> tuple[Config, str, str]:
     Ray, relative paths and a relative SQLite store are made absolute, since
     workers may run in another folder. A cluster needs a tracking server that
     every node reaches: a SQLite file or folder here is refused, for the runs or
-    for the model registry (``MLFLOW_REGISTRY_URI``).
+    for the model registry (``MLFLOW_REGISTRY_URI``). A relative SQLite forecast
+    store is made absolute too.
     """
     uri, registry = store.tracking_uri(), store.registry_uri()
     if cfg.cluster.engine == "local":
@@ -270,8 +272,9 @@ def for_engine(cfg: Config) -> tuple[Config, str, str]:
         reports_dir=cfg.paths.reports_dir.absolute(),
     )
     runtime = dataclasses.replace(cfg.runtime, progress=False)
+    forecasts = dataclasses.replace(cfg.store, url=store.absolute_uri(cfg.store.url))
     return (
-        cfg.replace(paths=paths, runtime=runtime),
+        cfg.replace(paths=paths, runtime=runtime, store=forecasts),
         store.absolute_uri(uri),
         store.absolute_uri(registry),
     )

@@ -49,6 +49,8 @@ from typing import Any, Generic, TypeVar
 
 from pipeline.errors import ConfigError
 
+log = logging.getLogger("stockcast")
+
 Item = TypeVar("Item")
 Value = TypeVar("Value")
 
@@ -57,6 +59,9 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the pipeline package, shipp
 # Worker crashes (a killed process, a lost node) a task survives; exceptions the
 # job raises are never retried, since the same inputs would fail the same way.
 MAX_RETRIES = 3
+# A crashed task waits this long before it starts again: a SIGTERM to the whole process
+# group kills the workers as it reaches the driver, and that stop must win.
+RETRY_DELAY_S = 1.0
 # After Ctrl-C or SIGTERM, running tasks get this long to stop on their own (a
 # KeyboardInterrupt inside the task, so a job can end its MLflow run as KILLED)
 # before their worker processes are killed.
@@ -191,33 +196,104 @@ class RayExecutor:
     ) -> Iterator[Outcome[Item, Value]]:
         import ray
 
-        task = ray.remote(_run_task)
+        remote = ray.remote(_run_task)
         cpus = self.num_cpus_per_task
-        pending: dict[Any, Item] = {}  # ObjectRef -> item, for the tasks not yet reported
+
+        def submit(item: Item) -> Any:
+            # max_retries=0: the watcher retries a crashed worker itself, and never after a stop.
+            options = {"name": name(item), "num_cpus": cpus, "max_retries": 0}
+            return remote.options(**options, retry_exceptions=False).remote(fn, item, cpus)
+
+        attempts = _Attempts(submit, self.max_retries)
+        pending: dict[int, Item] = {}  # item number -> item, for the items not yet reported
         ended: queue.SimpleQueue = queue.SimpleQueue()
         stop = threading.Event()
         watcher = None
         try:
-            for item in items:
-                options = {"name": name(item), "num_cpus": cpus, "max_retries": self.max_retries}
-                ref = task.options(**options, retry_exceptions=False).remote(fn, item, cpus)
-                pending[ref] = item
-            watcher = threading.Thread(
-                target=_watch, args=(ray, dict(pending), ended, stop), daemon=True
-            )
+            for number, item in enumerate(items):
+                attempts.start(number, item)
+                pending[number] = item
+            watcher = threading.Thread(target=attempts.watch, args=(ray, ended, stop), daemon=True)
             watcher.start()
             while pending:
-                ref, outcome = ended.get()  # unlike ray.wait, lets any signal's exception out
-                del pending[ref]
+                number, outcome = ended.get()  # unlike ray.wait, lets any signal's exception out
+                del pending[number]
                 yield outcome
         finally:
             # Tasks are left only after Ctrl-C, SIGTERM, or a caller that stopped early.
             try:
-                _cancel(ray, pending, ended if watcher else None)
+                attempts.close()  # first, so that no task is started again from here on
+                _cancel(ray, attempts, pending, ended if watcher else None)
             finally:
                 stop.set()
                 if watcher:
                     watcher.join()
+
+
+class _Attempts:
+    """The running attempt of each item, and the one rule for starting another.
+
+    Ray retries nothing itself (``max_retries=0``): a task whose worker died (killed,
+    out of memory, its node lost) is started again here after ``RETRY_DELAY_S``,
+    at most ``retries`` times, and never once ``close`` was called. So a task
+    cancelled by Ctrl-C or SIGTERM, or one whose worker died in the same stop (a
+    process group's SIGTERM reaches the workers as well), is never run again.
+    """
+
+    def __init__(self, submit: Callable[[Any], Any], retries: int) -> None:
+        self._submit = submit
+        self._retries = retries
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._live: dict[Any, tuple[int, Any, int]] = {}  # ref -> (item number, item, attempt)
+
+    def start(self, number: int, item: Any, attempt: int = 0) -> bool:
+        """Submit an attempt of ``item``, unless closed; say whether it was submitted."""
+        with self._lock:
+            if self._closed.is_set():
+                return False
+            self._live[self._submit(item)] = (number, item, attempt)
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed.set()
+
+    def refs(self) -> list[Any]:
+        with self._lock:
+            return list(self._live)
+
+    def watch(self, ray: Any, ended: queue.SimpleQueue, stop: threading.Event) -> None:
+        """Put ``(item number, outcome)`` on ``ended`` as each item ends, until all have or
+        ``stop``; start a crashed item again while retries are left.
+
+        Runs in a thread of its own: there, Ray's waits run no signal handlers, and the
+        main thread waits on ``ended``, where any handler's exception gets out at once.
+        """
+        try:
+            while not stop.is_set():
+                refs = self.refs()
+                if not refs:
+                    return
+                done, _ = ray.wait(refs, num_returns=1, timeout=0.2)
+                for ref in done:
+                    with self._lock:
+                        number, item, attempt = self._live.pop(ref)
+                    outcome = _fetch(ray, ref, item)
+                    if (
+                        _crashed(ray, outcome.error)
+                        and attempt < self._retries
+                        and not self._closed.wait(RETRY_DELAY_S)  # a stop on its way
+                        and self.start(number, item, attempt + 1)
+                    ):
+                        log.warning("%s: its worker died; starting it again", outcome.item)
+                        continue
+                    ended.put((number, outcome))
+        except Exception as exc:  # Ray failed (the cluster went away): so did every task left
+            with self._lock:
+                left, self._live = list(self._live.values()), {}
+            for number, item, _ in left:
+                ended.put((number, Outcome(item, error=exc)))
 
 
 def _run_task(fn: Callable[[Any], Any], item: Any, num_cpus: float) -> Any:
@@ -231,23 +307,16 @@ def _run_task(fn: Callable[[Any], Any], item: Any, num_cpus: float) -> Any:
     return fn(item)
 
 
-def _watch(
-    ray: Any, items: dict[Any, Any], ended: queue.SimpleQueue, stop: threading.Event
-) -> None:
-    """Put ``(ref, outcome)`` on ``ended`` as each task ends, until all have or ``stop``.
-
-    Runs in a thread of its own: there, Ray's waits run no signal handlers, and the
-    main thread waits on ``ended``, where any handler's exception gets out at once.
-    """
-    refs = list(items)
-    try:
-        while refs and not stop.is_set():
-            done, refs = ray.wait(refs, num_returns=1, timeout=0.2)
-            for ref in done:
-                ended.put((ref, _fetch(ray, ref, items[ref])))
-    except Exception as exc:  # Ray itself failed (the cluster went away): so did every task left
-        for ref in refs:
-            ended.put((ref, Outcome(items[ref], error=exc)))
+def _crashed(ray: Any, error: Exception | None) -> bool:
+    """Whether the task died with its worker or node, rather than raising or being cancelled."""
+    crashes = (
+        ray.exceptions.WorkerCrashedError,
+        ray.exceptions.NodeDiedError,
+        ray.exceptions.LocalRayletDiedError,
+        ray.exceptions.OutOfMemoryError,
+        ray.exceptions.ObjectLostError,
+    )
+    return isinstance(error, crashes)
 
 
 def _fetch(ray: Any, ref: Any, item: Any) -> Outcome:
@@ -263,26 +332,29 @@ def _fetch(ray: Any, ref: Any, item: Any) -> Outcome:
             cause.__cause__ = exc
             return Outcome(item, error=cause)
         return Outcome(item, error=exc)
-    except Exception as exc:  # the worker crashed too often, was cancelled, ran out of memory
+    except Exception as exc:  # the worker crashed, was cancelled, ran out of memory
         return Outcome(item, error=exc)
 
 
-def _cancel(ray: Any, pending: dict[Any, Any], ended: queue.SimpleQueue | None) -> None:
-    """Stop the tasks in ``pending``: queued ones never start, running ones get a
+def _cancel(
+    ray: Any, attempts: _Attempts, pending: dict[int, Any], ended: queue.SimpleQueue | None
+) -> None:
+    """Stop the items in ``pending``: queued tasks never start, running ones get a
     KeyboardInterrupt, and those still running CANCEL_GRACE_S later lose their worker."""
-    for ref in pending:
+    for ref in attempts.refs():
         ray.cancel(ref)
     deadline = time.monotonic() + CANCEL_GRACE_S
     try:
         while pending and ended is not None and time.monotonic() < deadline:
             try:
-                ref, _ = ended.get(timeout=max(0.0, deadline - time.monotonic()))
+                number, _ = ended.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            pending.pop(ref, None)
+            pending.pop(number, None)
     finally:  # a second Ctrl-C cuts the grace period short
-        for ref in pending:
-            ray.cancel(ref, force=True)
+        if pending:
+            for ref in attempts.refs():
+                ray.cancel(ref, force=True)
 
 
 def make_executor(

@@ -11,7 +11,9 @@ calibration for, and every ticker's own in its meta.
 
 ``predict --scope global`` answers for any ticker from its recent rows: with
 the ticker's own multipliers when it was in the universe, else calibrated on
-the ticker's last ``RECENT_DAYS`` sessions, and it says which.
+the ticker's last ``RECENT_DAYS`` sessions, and it says which. Its forecasts
+are not written to the forecast store yet (the store keys them by a ticker's
+own registered model).
 """
 
 from __future__ import annotations
@@ -23,20 +25,21 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, flatten
-from pipeline.core.bands import ConformalMultipliers
+from pipeline.core.bands import ConformalMultipliers, level_name
 from pipeline.core.features import features_for_split
 from pipeline.core.splits import calendar_default_split, check_sizes
+from pipeline.data.calendar import next_session
 from pipeline.evaluation.evaluate import identical_to_persistence
 from pipeline.evaluation.summary import Scores
 from pipeline.jobs import promotion, stages
 from pipeline.jobs.all import registered_text
 from pipeline.jobs.common import Summary, tickers_label
-from pipeline.jobs.predict import prediction
+from pipeline.jobs.forecast import interval_text
 from pipeline.models.calibration import check_calibration_days
 from pipeline.models.conformal import calibrate_conformal, normalised_residuals
 from pipeline.models.global_rnn import GlobalRNN, train_global
 from pipeline.models.rnn import RNN, Hooks
-from pipeline.serving.forecaster import Forecaster
+from pipeline.serving.forecaster import OUTPUT_COLUMN, Forecaster
 from pipeline.tracking import eval_log, lifecycle, registry, train_log
 from pipeline.tracking.models import log_model
 
@@ -69,10 +72,8 @@ def run_global_all(
         run_name="global-train", tags=tags,
     ) as active:  # fmt: skip
         run_id = active.info.run_id
-        hooks = Hooks(
-            train_log.log_epoch, train_log.log_training, train_log.log_scale_epoch,
-            train_log.log_calibration,
-        )  # fmt: skip
+        log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
+        hooks = Hooks(log_epoch, train_log.log_training, log_scale_epoch, train_log.log_calibration)
         trained = train_global(
             features, cfg.model, cfg.train, cfg.intervals, cfg.runtime, hooks=hooks
         )
@@ -149,4 +150,19 @@ def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summar
     else:
         forecaster, days = recent_calibration(forecaster, prices)
         how = f"never trained on {ticker}: interval calibrated on its last {days} sessions"
-    return prediction(cfg, ticker, prices, champion, forecaster, GLOBAL, how)
+    answer = forecaster.answer(prices.iloc[-forecaster.window :]).iloc[0]
+    bounds = {
+        level: (
+            float(answer[f"lower_{level_name(level)}"]),
+            float(answer[f"upper_{level_name(level)}"]),
+        )
+        for level in forecaster.multipliers.levels
+    }
+    median, last_day = float(answer[OUTPUT_COLUMN]), prices.index[-1]
+    text = (
+        f"{ticker}: {median:.2f} {interval_text(bounds)}for "
+        f"{next_session(last_day, cfg.data.calendar).date()} (last Close "
+        f"{prices['Close'].iloc[-1]:.2f} on {last_day.date()}; model "
+        f"{registry.model_name(GLOBAL)} version {champion.version}, champion; {how}; not stored)"
+    )
+    return Summary(ticker, text, champion.run_id, facts={"forecast": median, "bounds": bounds})

@@ -4,6 +4,10 @@ A challenger is trained on every day but the most recent ``holdout`` trading
 days (its own validation part is the end of that history). The challenger and
 the current champion forecast the same holdout days; the promotion policy
 (``promotion.decide``) says whether the challenger takes the alias.
+
+First the champion is judged for drift on its stored forecasts (``drift.py``);
+the verdict and its reason are tagged on the run and printed. With
+``--retrain-when drift`` a champion that did not drift is kept without training.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from pipeline.core.splits import check_sizes, holdout_split
 from pipeline.data.sources import source_uri
 from pipeline.jobs import promotion, stages
 from pipeline.jobs.common import Summary
+from pipeline.jobs.drift import check_drift
 from pipeline.metrics.point import score
 from pipeline.serving.forecaster import Forecaster
+from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import lifecycle, registry, retrain_log, train_log
 from pipeline.tracking.models import log_model
 
@@ -49,13 +55,29 @@ def run_retrain(
         f"{ticker}: {len(prices)} days of prices is too little history to train on all but "
         f"the last {holdout} days with a {window}-day window",
     )
+    old = registry.champion_version(ticker)
+    drift = None
+    if old is not None:
+        with ForecastStore(cfg.store.url) as store:
+            drift = check_drift(cfg, ticker, old, store)
+    drift_tags = (
+        {} if drift is None else {"drift": str(drift.fired).lower(), "drift_reason": drift.reason}
+    )
+    if drift is not None and not drift.fired and cfg.retrain.when == "drift":
+        with lifecycle.run(
+            cfg, ticker, experiment_id=experiment_id, kind="retrain", command="retrain",
+            tags={**tags, **drift_tags, "decision": "skip", "champion_before": old},
+        ) as active:  # fmt: skip
+            text = f"{ticker}: kept the champion (version {old}) without retraining: {drift.reason}"
+        return Summary(ticker, text, active.info.run_id, facts={"promoted": False, "drift": drift})
     features = features_for_split(prices, split, window)
     close = prices["Close"].to_numpy()
     actual, previous = close[-holdout:], close[-holdout - 1 : -1]
     dates = features.dates
     with lifecycle.run(
-        cfg, ticker, experiment_id=experiment_id, kind="retrain", command="retrain", tags=tags
-    ) as active:
+        cfg, ticker, experiment_id=experiment_id, kind="retrain", command="retrain",
+        tags={**tags, **drift_tags},
+    ) as active:  # fmt: skip
         run_id = active.info.run_id
         train_log.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
         lifecycle.log_tags(
@@ -71,7 +93,6 @@ def run_retrain(
         scores = {
             "challenger": score(actual, holdout_forecasts(challenger, prices, holdout), previous)
         }
-        old = registry.champion_version(ticker)
         if old is not None:
             champion = registry.load_champion(ticker)
             scores["champion"] = score(
@@ -93,4 +114,7 @@ def run_retrain(
         f"{ticker}: {verb} ({decision.reason}); challenger is version {version}, "
         f"champion is version {now}; holdout {dates[-holdout].date()} to {dates[-1].date()}"
     )
-    return Summary(ticker, text, run_id, facts={"promoted": decision.promote, "version": version})
+    if drift is not None:
+        text += f"\n{ticker}: drift {'fired' if drift.fired else 'not fired'}: {drift.reason}"
+    facts = {"promoted": decision.promote, "version": version, "drift": drift}
+    return Summary(ticker, text, run_id, facts=facts)

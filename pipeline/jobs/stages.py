@@ -121,14 +121,17 @@ def train_model(
     ticker: str,
     features: Features,
     meta: dict,
-    on_epoch: Callable[[Epoch], None] = train_log.log_epoch,
-    on_scale_epoch: Callable[[ScaleEpoch], None] = train_log.log_scale_epoch,
+    on_epoch: Callable[[Epoch], None] | None = None,
+    on_scale_epoch: Callable[[ScaleEpoch], None] | None = None,
 ) -> Trained:
     """``train_forecaster`` in the active MLflow run, logging as it goes.
 
     The Forecaster's meta gets the whole model config (runtime settings left
-    out), so that any saved or promoted model can be rebuilt from it.
+    out), so that any saved or promoted model can be rebuilt from it. The epochs
+    are logged in the background unless ``--no-async-logging``.
     """
+    log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
+    on_epoch, on_scale_epoch = on_epoch or log_epoch, on_scale_epoch or log_scale_epoch
     hooks = Hooks(on_epoch, train_log.log_training, on_scale_epoch, train_log.log_calibration)
     return train_forecaster(
         features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
@@ -141,8 +144,8 @@ def train_stage(
     ticker: str,
     features: Features,
     run_id: str,
-    on_epoch: Callable[[Epoch], None] = train_log.log_epoch,
-    on_scale_epoch: Callable[[ScaleEpoch], None] = train_log.log_scale_epoch,
+    on_epoch: Callable[[Epoch], None] | None = None,
+    on_scale_epoch: Callable[[ScaleEpoch], None] | None = None,
 ) -> Forecaster:
     """Train in the active MLflow run; save the forecaster and the training record.
 

@@ -7,14 +7,20 @@ those residuals on calibration (validation) days.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.core.bands import Bands, ConformalMultipliers, parse_levels, price_bands
+from pipeline.core.bands import (
+    Bands,
+    ConformalMultipliers,
+    aci_multipliers,
+    conformal_quantile,
+    parse_levels,
+    price_bands,
+)
 from pipeline.core.features import CLOSE, Features, next_log_returns
 
 if TYPE_CHECKING:  # the RNN's module imports this one (calibration)
@@ -26,15 +32,6 @@ def normalised_residuals(actual: np.ndarray, centre: np.ndarray, scale: np.ndarr
     return (np.asarray(actual, dtype=float) - np.asarray(centre, dtype=float)) / np.asarray(
         scale, dtype=float
     )
-
-
-def _conformal_quantile(scores: np.ndarray, p: float) -> float:
-    """The ``ceil((n + 1) p)``-th smallest score: +inf when that exceeds ``n``."""
-    # The small slack keeps e.g. (19 + 1) * 0.9 = 18.000000000000004 from rounding up to 19.
-    k = math.ceil((len(scores) + 1) * p - 1e-9)
-    if k > len(scores):
-        return math.inf
-    return float(np.partition(scores, k - 1)[k - 1])
 
 
 def calibrate_conformal(
@@ -59,12 +56,12 @@ def calibrate_conformal(
     for level in parsed:
         alpha = 1.0 - level
         if symmetric:
-            half = _conformal_quantile(np.abs(scores), 1.0 - alpha)
+            half = conformal_quantile(np.abs(scores), 1.0 - alpha)
             lower.append(-half)
             upper.append(half)
         else:
-            lower.append(-_conformal_quantile(-scores, 1.0 - alpha / 2))
-            upper.append(_conformal_quantile(scores, 1.0 - alpha / 2))
+            lower.append(-conformal_quantile(-scores, 1.0 - alpha / 2))
+            upper.append(conformal_quantile(scores, 1.0 - alpha / 2))
     return ConformalMultipliers(levels=parsed, lower=tuple(lower), upper=tuple(upper))
 
 
@@ -100,10 +97,7 @@ class AdaptiveConformal:
 
     def multipliers(self) -> tuple[float, float]:
         """Lower and upper multipliers of scale for the next day's interval."""
-        if self.alpha_t >= 1.0:
-            return 0.0, 0.0
-        p = 1.0 - self.alpha_t / 2  # above 1 when alpha_t <= 0: infinite bounds
-        return -_conformal_quantile(-self.residuals, p), _conformal_quantile(self.residuals, p)
+        return aci_multipliers(self.residuals, self.alpha_t)
 
     def update(self, covered: bool) -> float:
         """Record whether the latest interval covered; return the next ``alpha_t``."""

@@ -60,6 +60,7 @@ class Trained:
             f.window,
             meta=self.meta,
             multipliers=self.intervals.multipliers if self.intervals else None,
+            residuals=self.intervals.residuals if self.intervals else None,
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,13 @@ import torch
 
 from pipeline import storage
 from pipeline.config import ModelConfig
-from pipeline.core.bands import Bands, ConformalMultipliers, conformal_bands, level_name
+from pipeline.core.bands import (
+    Bands,
+    ConformalMultipliers,
+    aci_multipliers,
+    conformal_bands,
+    level_name,
+)
 from pipeline.core.features import (
     CLOSE,
     N_FEATURES,
@@ -39,6 +46,12 @@ from pipeline.data.validate import PRICE_COLUMNS
 WEIGHTS = "weights.pt"
 SPEC = "forecaster.json"
 OUTPUT_COLUMN = "predicted_close"
+
+
+def aci_params(levels: tuple[float, ...]) -> dict[str, float]:
+    """The served model's parameters: online ACI's miss rate per level (``aci_alpha_90``),
+    by default the calibrated ``1 - level`` (no adaptation)."""
+    return {f"aci_alpha_{level_name(level)}": round(1.0 - level, 12) for level in levels}
 
 
 def bound_columns(levels: tuple[float, ...]) -> list[str]:
@@ -57,6 +70,7 @@ class Forecaster:
         window: int,
         meta: dict | None = None,
         multipliers: ConformalMultipliers | None = None,
+        residuals: np.ndarray | None = None,
     ):
         self.model = model.cpu().eval()
         self.x_scaler = x_scaler
@@ -64,6 +78,24 @@ class Forecaster:
         self.window = window
         self.meta = meta or {}
         self.multipliers = multipliers  # None: a point-only model (saved before intervals)
+        # The normalised validation residuals the multipliers came from: online ACI's
+        # calibration state (None: a model saved before it; it cannot adapt).
+        self.residuals = None if residuals is None else np.asarray(residuals, dtype=float)
+
+    def adapted(self, alphas: Mapping[float, float]) -> ConformalMultipliers:
+        """The multipliers with each level in ``alphas`` re-cut at ACI's miss rate
+        (``core.bands.aci_alpha``); the other levels keep their calibrated ones."""
+        if self.multipliers is None or self.residuals is None:
+            raise ValueError("this model has no calibration residuals for online ACI; retrain it")
+        lower, upper = list(self.multipliers.lower), list(self.multipliers.upper)
+        # ACI's miss rate may fall below what the residuals can cut (an infinite
+        # interval in theory); a served interval stops at the widest calibrated one.
+        floor = 2.0 / (len(self.residuals) + 1)
+        for j, level in enumerate(self.multipliers.levels):
+            if level in alphas:
+                alpha = max(alphas[level], min(floor, 1.0 - level))
+                lower[j], upper[j] = aci_multipliers(self.residuals, alpha)
+        return ConformalMultipliers(self.multipliers.levels, tuple(lower), tuple(upper))
 
     def forecast(self, rows: pd.DataFrame) -> np.ndarray:
         """The next Close after every full window in ``rows`` (oldest first).
@@ -76,10 +108,13 @@ class Forecaster:
             scaled = self.model(x).double().numpy()
         return to_price(log_close, scaled, self.y_scaler)
 
-    def forecast_bands(self, rows: pd.DataFrame) -> Bands:
+    def forecast_bands(
+        self, rows: pd.DataFrame, multipliers: ConformalMultipliers | None = None
+    ) -> Bands:
         """The next Close and its calibrated interval bounds after every full window in ``rows``.
 
-        The median is exactly ``forecast(rows)``; ValueError for a point-only model.
+        The median is exactly ``forecast(rows)``; ``multipliers`` (``adapted``) replace
+        the calibrated ones; ValueError for a point-only model.
         """
         if self.multipliers is None:
             raise ValueError("this model was saved before forecast intervals; retrain it")
@@ -88,7 +123,7 @@ class Forecaster:
             log_close,
             centre,
             scale,
-            self.multipliers,
+            multipliers or self.multipliers,
             median=np.exp(log_close + centre),  # forecast(rows)'s, to the last digit
         )
 
@@ -101,22 +136,44 @@ class Forecaster:
         unit = float(self.y_scaler.scale_[0])
         return log_close, scaled * unit, np.exp(log_scale) * unit
 
-    def with_multipliers(self, multipliers: ConformalMultipliers, **meta) -> Forecaster:
-        """The same network and scalers with other interval multipliers (and ``meta`` added)."""
+    def with_multipliers(
+        self, multipliers: ConformalMultipliers, residuals: np.ndarray | None = None
+    ) -> Forecaster:
+        """The same network and scalers with other interval multipliers (and the residuals
+        they came from, for online ACI; None: it cannot adapt)."""
         return Forecaster(
-            self.model, self.x_scaler, self.y_scaler, self.window, {**self.meta, **meta},
-            multipliers,
+            self.model, self.x_scaler, self.y_scaler, self.window, self.meta, multipliers,
+            residuals,
         )  # fmt: skip
 
-    def answer(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """One row for the day after the last row: ``predicted_close`` and each level's bounds."""
+    def answer(
+        self, rows: pd.DataFrame, aci_alphas: Mapping[float, float] | None = None
+    ) -> pd.DataFrame:
+        """One row for the day after the last row: ``predicted_close`` and each level's bounds.
+
+        ``aci_alphas`` (level -> miss rate, from the outcomes since calibration) adapt
+        those levels' bounds online; without them the calibrated bounds are given.
+        """
         if self.multipliers is None:
             return pd.DataFrame({OUTPUT_COLUMN: [float(self.forecast(rows)[-1])]})
-        bands = self.forecast_bands(rows)
+        multipliers = self.adapted(aci_alphas) if aci_alphas else None
+        bands = self.forecast_bands(rows.iloc[-self.window :], multipliers)
         values = [float(bands.median[-1])]
         for j in range(len(bands.levels)):
             values += [float(bands.lower[-1, j]), float(bands.upper[-1, j])]
         return pd.DataFrame([values], columns=[OUTPUT_COLUMN, *bound_columns(bands.levels)])
+
+    def alphas_from_params(self, params: Mapping[str, object] | None) -> dict[float, float]:
+        """``aci_params``' values given to the served model, as ``answer``'s ``aci_alphas``."""
+        if not params or self.multipliers is None or self.residuals is None:
+            return {}
+        levels = self.multipliers.levels
+        names = aci_params(levels)
+        return {
+            level: float(params[name])
+            for level, name in zip(levels, names, strict=True)
+            if params.get(name) is not None
+        }
 
     def _inputs(self, rows: pd.DataFrame) -> tuple[np.ndarray, torch.Tensor]:
         """Today's log Close and the scaled window ending on each full-window day of ``rows``."""
@@ -149,6 +206,8 @@ class Forecaster:
                 **dataclasses.asdict(self.multipliers),
                 "scale_trunk": "finetune" if self.model.scale_rnn is not None else "frozen",
             }
+            if self.residuals is not None:
+                spec["intervals"]["residuals"] = self.residuals.tolist()
         storage.write_text(folder / SPEC, json.dumps(spec, indent=2))
 
     @classmethod
@@ -178,6 +237,7 @@ class Forecaster:
             spec["window"],
             spec.get("meta", {}),
             multipliers,
+            (intervals or {}).get("residuals"),
         )
 
 

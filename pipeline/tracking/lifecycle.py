@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
 import mlflow
@@ -17,6 +18,9 @@ from pipeline.config import Config, flatten
 from pipeline.errors import Interrupted
 
 log = logging.getLogger("stockcast")
+
+# MLflow's futures for what was logged in the background (``synchronous=False``), by run id.
+_in_flight: dict[str, list] = defaultdict(list)
 
 
 @contextlib.contextmanager
@@ -62,6 +66,7 @@ def run(
         if run_id is None and log_config:
             mlflow.log_params({"ticker": ticker, **flatten(cfg)})
         yield active
+        wait_logged(active.info.run_id)  # a write that failed in the background fails the run
     except (KeyboardInterrupt, Interrupted):
         _end_run(RunStatus.KILLED)
         raise
@@ -73,11 +78,44 @@ def run(
 
 
 def _end_run(status: int) -> None:
-    """End the active run with ``status`` without hiding the error that got us here."""
+    """End the active run with ``status`` without hiding the error that got us here.
+
+    A signal can land inside MLflow's own call to the store (a half-done
+    transaction), so a failed ``end_run`` is tried once more on a fresh client.
+    """
+    name = RunStatus.to_string(status)
+    active = mlflow.active_run()
     try:
-        mlflow.end_run(RunStatus.to_string(status))
+        mlflow.end_run(name)
+        return
     except Exception as exc:  # the store itself may be what failed
-        log.warning("could not mark the MLflow run %s: %s", RunStatus.to_string(status), exc)
+        first = exc
+    try:
+        if active is not None:
+            mlflow.MlflowClient().set_terminated(active.info.run_id, name)
+            if mlflow.active_run() is active:
+                mlflow.end_run(name)  # pops the ended run off MLflow's stack
+    except Exception as exc:
+        log.warning("could not mark the MLflow run %s: %s (then: %s)", name, first, exc)
+
+
+def log_in_background(metrics: Mapping[str, float], step: int) -> None:
+    """Log metrics of the active run without waiting for the store (MLflow's async logging).
+
+    MLflow's thread sends them while the job goes on; ``wait_logged`` (called before the
+    model is logged and when the run ends) waits for them and raises the first failure, so
+    a run ends FINISHED only with every metric stored.
+    """
+    active = mlflow.active_run()
+    operations = mlflow.log_metrics(dict(metrics), step=step, synchronous=False)
+    if active is not None and operations is not None:
+        _in_flight[active.info.run_id].append(operations)
+
+
+def wait_logged(run_id: str) -> None:
+    """Wait until what ``log_in_background`` sent for ``run_id`` is stored; raise its failure."""
+    for operations in _in_flight.pop(run_id, []):
+        operations.wait()
 
 
 def end_runs(experiment_id: str, status: str, **tags: str) -> int:

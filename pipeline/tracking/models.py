@@ -18,7 +18,8 @@ from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
 from pipeline.serving import pyfunc_entry_path
-from pipeline.serving.forecaster import Forecaster
+from pipeline.serving.forecaster import Forecaster, aci_params
+from pipeline.tracking import lifecycle
 from pipeline.tracking.served_code import copy_served_code, requirements
 
 MODEL_NAME = "model"  # artifact name of the pyfunc model inside a run
@@ -39,6 +40,9 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
     a time: log the model before the test scores (and pass those its ``model_id``),
     or a run against a server pays ~50 ms a metric.
     """
+    active = mlflow.active_run()
+    if active is not None:  # the metrics MLflow links to the model must be stored first
+        lifecycle.wait_logged(active.info.run_id)
     best_epoch = _best_epoch()
     example = example_rows[["Open", "High", "Low", "Close"]].reset_index(drop=True)
     output = forecaster.answer(example)
@@ -50,7 +54,7 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
             python_model=str(pyfunc_entry_path()),
             artifacts={"forecaster": str(folder)},
             code_paths=[str(copy_served_code(Path(tmp) / "code"))],
-            signature=infer_signature(example, output),
+            signature=infer_signature(example, output, params=_params(forecaster)),
             input_example=example,
             pip_requirements=list(requirements()),
             step=best_epoch,
@@ -58,6 +62,13 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
     if best_epoch:
         _link_training(info.model_id)
     return info
+
+
+def _params(forecaster: Forecaster) -> dict[str, float] | None:
+    """Online ACI's rates as the model's parameters, when it carries its calibration."""
+    if forecaster.multipliers is None or forecaster.residuals is None:
+        return None
+    return aci_params(forecaster.multipliers.levels)
 
 
 def _best_epoch() -> int:

@@ -245,3 +245,31 @@ def _summary_panel(ax, rows, rnn, baseline, rnn_text, baseline_text, xlabel, one
     ax.set_xlim(min(values) - 0.6 * span, max(values) + 0.6 * span)
     ax.set_xlabel(xlabel, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
+
+
+def live_figure(live: pd.DataFrame, level: float, ticker: str, window: int) -> Figure:
+    """Live coverage and interval score of the stored forecasts, session by session.
+
+    ``live`` is ``evaluation.live.live_scores``'s frame; a vertical line marks
+    each session where another model version took over.
+    """
+    p = f"{100.0 * level:g}"
+    fig = Figure(figsize=(11, 6.5), dpi=100)
+    cover, score = fig.subplots(2, 1, sharex=True)
+    cover.plot(live.index, live["live_coverage"], lw=1.3, label=f"last {window} sessions")
+    cover.plot(live.index, live["since_promotion_coverage"], lw=1.0, label="since promotion")
+    cover.axhline(level, color="black", ls="--", lw=1.0, label=f"nominal {p}%")
+    cover.set_ylabel("share of Closes inside")
+    cover.set_title(f"{ticker}: live coverage and interval score of the stored {p}% forecasts")
+    score.plot(live.index, live["live_interval_score"], lw=1.3, label=f"last {window} sessions")
+    score.plot(live.index, live["since_promotion_interval_score"], lw=1.0, label="since promotion")
+    score.set_ylabel(f"{p}% interval score (price units)")
+    changes = live.index[live["model_version"].ne(live["model_version"].shift()).to_numpy()][1:]
+    for ax in (cover, score):
+        for day in changes:
+            ax.axvline(day, color="grey", lw=0.8, alpha=0.7)
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig

@@ -83,3 +83,10 @@ def tag_version(ticker: str, version: str, tags: dict[str, str]) -> None:
     client = MlflowClient()
     for key, value in tags.items():
         client.set_model_version_tag(model_name(ticker), version, key, value)
+
+
+def version_run_metrics(ticker: str, version: str) -> dict[str, float]:
+    """The metrics of the run that logged a model version (its test-day scores)."""
+    client = MlflowClient()
+    run_id = client.get_model_version(model_name(ticker), version).run_id
+    return dict(client.get_run(run_id).data.metrics)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 
 import mlflow
 import pandas as pd
@@ -11,22 +13,39 @@ from pipeline.core.bands import level_name
 from pipeline.models.calibration import IntervalFit
 from pipeline.models.scale_head import ScaleEpoch
 from pipeline.models.training import Epoch, TrainResult
+from pipeline.tracking import lifecycle
 
 
-def log_epoch(record: Epoch) -> None:
-    """Log one epoch's losses with its step, so the UI draws the loss curves."""
-    mlflow.log_metrics(
-        {"train_loss": record.train_loss, "val_loss": record.val_loss}, step=record.epoch
-    )
+def log_epoch(record: Epoch, background: bool = True) -> None:
+    """Log one epoch's losses with its step, so the UI draws the loss curves.
+
+    In the background by default (``lifecycle.log_in_background``): against a tracking
+    server a request costs milliseconds that training need not wait for.
+    """
+    metrics = {"train_loss": record.train_loss, "val_loss": record.val_loss}
+    _log_step(metrics, record.epoch, background)
 
 
-def log_scale_epoch(record: ScaleEpoch) -> None:
+def log_scale_epoch(record: ScaleEpoch, background: bool = True) -> None:
     """Log one scale-head epoch's NLL, per trunk (``scale_frozen_val_nll``, ...)."""
     head = f"scale_{record.trunk}"
-    mlflow.log_metrics(
-        {f"{head}_train_nll": record.train_nll, f"{head}_val_nll": record.val_nll},
-        step=record.epoch,
+    metrics = {f"{head}_train_nll": record.train_nll, f"{head}_val_nll": record.val_nll}
+    _log_step(metrics, record.epoch, background)
+
+
+def epoch_loggers(background: bool) -> tuple[Callable[[Epoch], None], Callable[[ScaleEpoch], None]]:
+    """``log_epoch`` and ``log_scale_epoch``, in the background or not (``--sync-logging``)."""
+    return (
+        functools.partial(log_epoch, background=background),
+        functools.partial(log_scale_epoch, background=background),
     )
+
+
+def _log_step(metrics: dict[str, float], step: int, background: bool) -> None:
+    if background:
+        lifecycle.log_in_background(metrics, step)
+    else:
+        mlflow.log_metrics(metrics, step=step)
 
 
 def log_training(result: TrainResult) -> None:

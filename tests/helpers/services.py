@@ -30,6 +30,7 @@ class TrackingServer:
 
     uri: str  # http://127.0.0.1:<port>, for MLFLOW_TRACKING_URI
     folder: Path  # TRACKING_DIR: cluster, artifacts, logs, pgpass
+    pg_port: int  # PostgreSQL's, on 127.0.0.1
 
     @property
     def logs(self) -> list[Path]:
@@ -39,6 +40,10 @@ class TrackingServer:
     def password(self) -> str:
         """The `mlflow` role's password, from the pgpass file (host:port:db:user:password)."""
         return (self.folder / "pgpass").read_text().strip().split(":", 4)[4]
+
+    def store_url(self) -> str:
+        """The forecast store's database on this PostgreSQL, as a SQLAlchemy URL."""
+        return f"postgresql+psycopg2://mlflow:{self.password()}@127.0.0.1:{self.pg_port}/forecasts"
 
 
 def free_port() -> int:
@@ -66,11 +71,11 @@ def running_tracking_server() -> Iterator[TrackingServer]:
     # path under its 107-byte limit.
     folder = Path(tempfile.mkdtemp(prefix="stockcast-tracking-"))
     folder.chmod(0o755)
-    mlflow_port = free_port()
+    mlflow_port, pg_port = free_port(), free_port()
     env = {
         **os.environ,
         "TRACKING_DIR": str(folder),
-        "PG_PORT": str(free_port()),
+        "PG_PORT": str(pg_port),
         "MLFLOW_PORT": str(mlflow_port),
         "TRACKING_PYTHON": sys.executable,
     }
@@ -83,7 +88,7 @@ def running_tracking_server() -> Iterator[TrackingServer]:
                 f"scripts/tracking-server start failed:\n{started.stdout}{started.stderr}",
                 pytrace=False,
             )
-        yield TrackingServer(uri=f"http://127.0.0.1:{mlflow_port}", folder=folder)
+        yield TrackingServer(f"http://127.0.0.1:{mlflow_port}", folder, pg_port)
     finally:
         stopped = subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, timeout=120)
         if stopped.returncode == 0:  # else keep the folder, so that its servers can be stopped
@@ -95,3 +100,22 @@ def tracking_server() -> Iterator[TrackingServer]:
     """One PostgreSQL-backed MLflow server for the whole test session."""
     with running_tracking_server() as server:
         yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def store_url(request, tmp_path: Path) -> Iterator[str]:
+    """A forecast store's URL: a SQLite file in tmp_path, or the tracking server's PostgreSQL
+    database ``forecasts`` (emptied after the test)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'forecasts.db'}"
+        return
+    server: TrackingServer = request.getfixturevalue("tracking_server")
+    url = server.store_url()
+    yield url
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for table in ("forecast_bounds", "forecasts", "realised", "stockcast_store_version"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()

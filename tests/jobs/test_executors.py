@@ -19,7 +19,13 @@ import helpers
 import pytest
 
 from pipeline.errors import ConfigError, DataError, Interrupted
-from pipeline.jobs.executors import LocalExecutor, Outcome, RayExecutor, make_executor
+from pipeline.jobs.executors import (
+    RETRY_DELAY_S,
+    LocalExecutor,
+    Outcome,
+    RayExecutor,
+    make_executor,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -72,9 +78,10 @@ def torch_threads(share: float) -> int:
 
 def wait_a_minute(job: tuple[str, str]) -> str:
     """Return at once ("quick"), or run for a minute: "polite" stops on KeyboardInterrupt,
-    "stubborn" ignores it. Each writes its pid to <folder>/<kind>.started."""
+    "stubborn" ignores it. Each appends its pid to <folder>/<kind>.started, a line per start."""
     kind, folder = job
-    Path(folder, f"{kind}.started").write_text(str(os.getpid()))
+    with open(Path(folder, f"{kind}.started"), "a") as started:
+        started.write(f"{os.getpid()}\n")
     end = time.monotonic() + 60
     while kind != "quick" and time.monotonic() < end:
         try:
@@ -263,11 +270,14 @@ def test_ray_ctrl_c_or_sigterm_cancels_the_tasks_still_running_or_queued(
         signal.signal(signal.SIGTERM, previous)
 
     assert (tmp_path / "polite.interrupted").exists()  # asked first...
-    stubborn_pid = int((tmp_path / "stubborn.started").read_text())
+    stubborn_pid = int((tmp_path / "stubborn.started").read_text().split()[0])
     assert (tmp_path / "stubborn.interrupted").exists()
     assert _wait_for(lambda: not Path(f"/proc/{stubborn_pid}").exists())  # ...then killed
     assert _wait_for(lambda: local_ray.available_resources().get("CPU") == 2)
     assert not (tmp_path / "queued.started").exists()  # CPUs free again, and it never ran
+    time.sleep(3 * RETRY_DELAY_S)  # a retry would have started by now
+    assert (tmp_path / "stubborn.started").read_text() == f"{stubborn_pid}\n"  # killed, not retried
+    assert not (tmp_path / "queued.started").exists()
 
 
 @pytest.mark.slow

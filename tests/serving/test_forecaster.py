@@ -1,11 +1,14 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
+from pipeline.core.bands import aci_alpha
 from pipeline.core.features import build_features, to_price
+from pipeline.models.conformal import AdaptiveRNN
 from pipeline.models.rnn import RNNForecaster
 from pipeline.models.training import fit, forecast_log_returns
 from pipeline.serving.forecaster import SPEC, WEIGHTS, Forecaster
@@ -33,7 +36,7 @@ def with_intervals():
     rnn = RNNForecaster(ModelConfig(hidden_size=8), TRAIN, INTERVALS).fit(features)
     fc = Forecaster(
         rnn.intervals.model, features.x_scaler, features.y_scaler, 10,
-        multipliers=rnn.intervals.multipliers,
+        multipliers=rnn.intervals.multipliers, residuals=rnn.intervals.residuals,
     )  # fmt: skip
     return prices, features, rnn, fc
 
@@ -129,3 +132,41 @@ def test_bad_rows_are_refused(trained):
     bad.iloc[3, 0] = -1.0
     with pytest.raises(ValueError, match="positive"):
         forecaster.forecast(bad)
+
+
+def test_online_aci_in_serving_matches_the_backtests_aci_day_by_day(with_intervals):
+    """Fed the misses of its own earlier answers, the served model gives the same bands
+    as the backtest's ACI (models.conformal.AdaptiveRNN) on the same days."""
+    prices, features, rnn, forecaster = with_intervals
+    gamma, ends = 0.05, features.split.test
+    expected = AdaptiveRNN(rnn, gamma).bands(features, ends)
+    close = prices["Close"].to_numpy()
+    misses: dict[float, list[bool]] = {0.8: [], 0.9: []}
+    for i, end in enumerate(ends):
+        alphas = {level: aci_alpha(level, gamma, misses[level]) for level in misses}
+        answer = forecaster.answer(prices.iloc[end - 9 : end + 1], alphas).iloc[0]
+        for j, (level, p) in enumerate(((0.8, "80"), (0.9, "90"))):
+            lower, upper = answer[f"lower_{p}"], answer[f"upper_{p}"]
+            assert lower == pytest.approx(expected.lower[i, j], rel=1e-5)
+            assert upper == pytest.approx(expected.upper[i, j], rel=1e-5)
+            misses[level].append(not lower <= close[end + 1] <= upper)
+    assert any(misses[0.8]) and not all(misses[0.8])  # the history did move the bands
+
+
+def test_without_history_online_aci_gives_the_calibrated_bands(with_intervals):
+    prices, _, _, forecaster = with_intervals
+    rows = prices.tail(10)
+    calibrated = forecaster.answer(rows)
+    no_history = forecaster.answer(rows, {0.8: aci_alpha(0.8, 0.05, []), 0.9: 0.1})
+    pd.testing.assert_frame_equal(no_history, calibrated)
+    wider = forecaster.answer(rows, {0.9: 0.02})  # after misses: a lower miss rate
+    assert wider["lower_90"].iloc[0] < calibrated["lower_90"].iloc[0]
+    assert wider["upper_90"].iloc[0] > calibrated["upper_90"].iloc[0]
+    assert wider["lower_80"].iloc[0] == calibrated["lower_80"].iloc[0]
+
+
+def test_calibration_residuals_are_saved_with_the_model(with_intervals, tmp_path):
+    _, _, rnn, forecaster = with_intervals
+    forecaster.save(tmp_path)
+    back = Forecaster.load(tmp_path)
+    np.testing.assert_array_equal(back.residuals, rnn.intervals.residuals)

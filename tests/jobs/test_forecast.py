@@ -1,0 +1,89 @@
+"""The nightly ``forecast`` job (and ``predict``) against a real store and real champions."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline.cli import main
+from pipeline.store.forecasts import ForecastStore
+from pipeline.store.schema import VERSION_TABLE
+from pipeline.tracking import registry
+
+pytestmark = pytest.mark.slow
+
+
+def test_forecast_stores_one_row_a_night_and_prints_it(sample_champions, capsys):
+    url = f"sqlite:///{sample_champions / 'nightly.db'}"
+    argv = ["forecast", "--tickers", "AAPL,MSFT", "--source", "sample", "--store-url", url]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    line = r"^AAPL: (\S+) \(90%: (\S+) to (\S+)\) for 2013-03-04 \(last Close (\S+) "
+    found = re.search(line, out, re.M)
+    assert found, out
+    with ForecastStore(url) as store:
+        (aapl,) = store.forecasts("AAPL")
+        assert len(store.forecasts("MSFT")) == 1
+    assert (aapl.median, *aapl.bounds[0.9], aapl.last_close) == pytest.approx(
+        [float(found[i]) for i in (1, 2, 3, 4)], abs=0.006
+    )
+    assert (str(aapl.as_of), str(aapl.target), aapl.horizon) == ("2013-03-01", "2013-03-04", 1)
+    assert (aapl.model_name, aapl.model_version) == ("stockcast-AAPL", "1")
+
+    # The same night again (a rerun after a crash, a second cron line): replaced, not doubled.
+    assert main(["predict", "--ticker", "AAPL", "--source", "sample", "--store-url", url]) == 0
+    with ForecastStore(url) as store:
+        (again,) = store.forecasts("AAPL")
+    assert again.issued_at > aapl.issued_at and again.median == aapl.median
+
+
+def test_a_ticker_without_champion_fails_alone(sample_champions, capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    data = ["--source", "csv", "--data", str(sample_champions / "csv"), "--store-url", url]
+    (sample_champions / "csv").mkdir(exist_ok=True)
+    for ticker in ("AAPL", "NOPE"):  # NOPE has prices but no model
+        (sample_champions / "csv" / f"{ticker}.csv").write_text(
+            (sample_champions / "data" / "processed" / "AAPL" / "prices.csv").read_text()
+        )
+    assert main(["forecast", *data]) == 8
+    captured = capsys.readouterr()
+    assert "error: NOPE: no champion model in the registry" in captured.err
+    assert "error: 1 of 2 tickers failed" in captured.err
+    assert captured.out.startswith("AAPL: ")
+    with ForecastStore(url) as store:
+        assert len(store.forecasts("AAPL")) == 1 and store.forecasts("NOPE") == []
+
+
+def test_a_store_from_a_newer_stockcast_is_refused_untouched(sample_champions, capsys, tmp_path):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    argv = ["forecast", "--tickers", "AAPL", "--source", "sample", "--store-url", url]
+    assert main(argv) == 0
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff'"))
+    capsys.readouterr()
+    assert main(argv) == 9
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "schema revision ffff, newer than this stockcast's" in err
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM forecasts")).scalar() == 1
+    engine.dispose()
+
+
+def test_the_served_model_takes_aci_rates_as_parameters(sample_champions):
+    import mlflow
+
+    from pipeline.data.sources import load_sample
+
+    model = mlflow.pyfunc.load_model(registry.champion_uri("AAPL"))
+    params = model.metadata.get_params_schema().to_dict()
+    assert [(p["name"], p["default"]) for p in params] == [("aci_alpha_90", 0.1)]
+    rows = load_sample("AAPL").tail(40)[["Open", "High", "Low", "Close"]]
+    calibrated = model.predict(rows)
+    assert model.predict(rows, params={"aci_alpha_90": 0.1}).equals(calibrated)
+    after_misses = model.predict(rows, params={"aci_alpha_90": 0.03})
+    assert after_misses["lower_90"].iloc[0] < calibrated["lower_90"].iloc[0]
+    assert after_misses["upper_90"].iloc[0] > calibrated["upper_90"].iloc[0]
+    assert after_misses["predicted_close"].equals(calibrated["predicted_close"])
