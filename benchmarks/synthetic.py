@@ -29,7 +29,7 @@ import pandas as pd
 from pipeline import storage
 
 STEPS = 78  # intraday grid points (5-minute bars of a 6.5-hour session); the bridge fills between
-GAP_SHARE = 0.2  # share of a day's variance that arrives overnight (Open vs previous Close)
+GAP_SHARE = 0.3  # share of a day's variance that arrives overnight: Parkinson/close variance 0.7
 NU = 5.0  # Student-t degrees of freedom of the daily shocks
 DRIFT = 0.0002  # daily log drift (about 5% a year)
 

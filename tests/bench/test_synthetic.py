@@ -32,7 +32,7 @@ def test_a_ticker_is_valid_repeats_with_its_seed_and_its_volatility_clusters():
     squared = returns**2
     assert np.corrcoef(squared[1:], squared[:-1])[0, 1] > 0.1  # clustering
     # The range sees the session only, not the overnight gap: its Parkinson variance is
-    # about (1 - GAP_SHARE) of the close-to-close variance, as on real stocks (0.6-0.8).
+    # about (1 - GAP_SHARE) of the close-to-close variance (0.65 to 0.72 on AAPL, GOOG, IBM, MSFT).
     parkinson = np.mean(np.log(frame["High"] / frame["Low"]) ** 2) / (4.0 * math.log(2.0))
     assert abs(parkinson / np.var(returns) - (1.0 - GAP_SHARE)) < 0.1
 
