@@ -16,6 +16,9 @@ Each part's figures are written (and printed) as soon as the part ends.
   order, optimiser and clipping, so both loops compute the same losses.
 - ``stage_seconds`` / ``logging_share``: the ``make all`` path
   (``jobs.all.run_all`` through the driver) on the sample, split by stage, in a temporary folder.
+- ``server_logging_share``: the same against the PostgreSQL-backed tracking server that a
+  cluster logs to (``scripts/tracking-server`` in a temporary folder), and the server's
+  time per request.
 - ``features_scaling``: time and peak memory (tracemalloc) of building features
   and window views for synthetic tickers.
 - ``inference``: the logged pyfunc model, for one window and for a batch.
@@ -52,6 +55,7 @@ from sklearn.preprocessing import MinMaxScaler
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from benchmarks import tracking_throughput
 from pipeline import storage
 from pipeline.config import Config, FeatureConfig, ModelConfig, Paths, RuntimeConfig, TrainConfig
 from pipeline.core.features import CLOSE, N_FEATURES, Features, build_features
@@ -371,10 +375,11 @@ def bench_train_overhead(
 
 
 @contextlib.contextmanager
-def mlflow_store(folder: Path) -> Iterator[str]:
-    """Work in ``folder`` with MLflow's default layout there; restore everything after."""
+def mlflow_store(folder: Path, uri: str | None = None) -> Iterator[str]:
+    """Work in ``folder`` with MLflow's default layout there (or log to ``uri``, a tracking
+    server); restore everything after."""
     folder.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    uri = uri or f"sqlite:///{folder / 'mlflow.db'}"
     names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     before_cwd, before_env = Path.cwd(), {name: os.environ.get(name) for name in names}
     os.chdir(folder)
@@ -403,7 +408,9 @@ def run_config(settings: BenchConfig, device: torch.device, amp: bool, folder: P
     return Config(
         tickers=settings.run_tickers,
         train=train,
-        runtime=RuntimeConfig(device=device.type, amp=amp, progress=False),
+        runtime=RuntimeConfig(
+            device=device.type, amp=amp, progress=False, threads=torch.get_num_threads()
+        ),  # --threads, or torch's default: not the idle cores, which vary run to run
         paths=Paths(data_dir=folder / "data", reports_dir=folder / "reports"),
         experiment="stockcast-bench",
     )
@@ -449,7 +456,7 @@ def mlflow_import_seconds() -> float:
 
 
 def bench_stages(
-    settings: BenchConfig, device: torch.device, amp: bool, folder: Path
+    settings: BenchConfig, device: torch.device, amp: bool, folder: Path, uri: str | None = None
 ) -> dict[str, Any]:
     """Seconds per stage of a ``make all`` run on the sample, and MLflow logging's share.
 
@@ -463,7 +470,7 @@ def bench_stages(
     warm = dataclasses.replace(
         cfg, tickers=cfg.tickers[:1], train=dataclasses.replace(cfg.train, epochs=1)
     )
-    with mlflow_store(folder / "run"):
+    with mlflow_store(folder / "run", uri):
         began = time.perf_counter()
         mlflow.set_experiment(cfg.experiment)  # creates the SQLite store and its tables
         create_s = time.perf_counter() - began
@@ -494,6 +501,28 @@ def bench_stages(
             "logging_share_first_run": (mlflow_s + import_s + create_s)
             / (total + import_s + create_s),
         },
+    }
+
+
+def bench_stages_server(
+    settings: BenchConfig, device: torch.device, amp: bool, folder: Path
+) -> dict[str, Any]:
+    """``bench_stages`` against the PostgreSQL-backed tracking server (``make tracking-server``,
+    started in a temporary folder), with the server's median request time on a kept-alive
+    connection (``get_experiment``, the smallest request)."""
+    with tracking_throughput.temporary_server() as uri:
+        figures = bench_stages(settings, device, amp, folder / "server", uri)
+        client = mlflow.MlflowClient(uri)
+        seconds = []
+        for _ in range(settings.latency_calls):
+            began = time.perf_counter()
+            client.get_experiment("0")
+            seconds.append(time.perf_counter() - began)
+    return {
+        "server_stage_seconds": figures["stage_seconds"],
+        "server_logging_share": figures["logging_share"],
+        "ratios": {"server_logging_share": figures["ratios"]["logging_share"]},
+        "server_stage_run": {**figures["stage_run"], "request_ms": _median(seconds) * 1e3},
     }
 
 
@@ -648,7 +677,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     }
 
 
-PARTS = ("data_path", "train_epoch", "stages", "features_scaling", "inference")
+PARTS = ("data_path", "train_epoch", "stages", "stages_server", "features_scaling", "inference")
 
 
 def run_part(
@@ -719,6 +748,8 @@ def run_benchmarks(
         on_part,
     )
     run_part(results, "stages", lambda: bench_stages(settings, device, amp, folder), on_part)
+    server = lambda: bench_stages_server(settings, device, amp, folder)  # noqa: E731
+    run_part(results, "stages_server", server, on_part)
     run_part(
         results,
         "features_scaling",
@@ -796,6 +827,14 @@ def part_rows(results: dict[str, Any], part: str) -> list[tuple[str, str, str, s
                 f"{stages} ({','.join(r['tickers'])}; epochs {r['epochs_run']})",
             ),
         ]
+    if part == "stages_server":
+        r, s = results["server_stage_run"], results["server_stage_seconds"]
+        measured = (
+            f"against the tracking server (PostgreSQL), medians: mlflow {s['mlflow']:.2f} s of "
+            f"{r['total_s']:.2f} s; {r['request_ms']:.1f} ms a request (kept-alive connection)"
+        )
+        ratio = ratios["server_logging_share"]
+        return [_ratio_row("server_logging_share", ratio, 3, "<= 0.10", measured)]
     if part == "features_scaling":
         f = results["features_scaling"]
         sizes = "; ".join(

@@ -13,10 +13,11 @@
   own work (a no-op task's round trip) over the median ticker's task time.
 - ``threads``: one ticker's training in-process with 1 and with 2 torch threads.
 - ``tickers_per_hour``: ``make all ENGINE=ray`` as a user runs it (a new process
-  that starts its own local Ray, the default config, SQLite) on ``--rate-tickers``
+  that starts its own local Ray, the default config, SQLite; then again against the
+  PostgreSQL-backed tracking server, ``tickers_per_hour_server``) on ``--rate-tickers``
   synthetic tickers, wall clock from start to exit, runs counted after; and what
   it gives on paper for 500 tickers here (labelled as arithmetic). Not in
-  ``make bench`` (7 minutes on 2 cores for 100): ``make bench-rate`` runs it alone.
+  ``make bench`` (7 minutes a store on 2 cores for 100): ``make bench-rate`` runs it alone.
 - ``tracking``: MLflow calls per second, SQLite and the PostgreSQL server, with
   1, 4 and 16 writers (``benchmarks/tracking_throughput.py``).
 
@@ -78,16 +79,19 @@ def timed_all(cfg: Config, label: str) -> tuple[float, list[float]]:
     return time.perf_counter() - began, seconds
 
 
-def make_all_rate(tickers: int, days: int, epochs: int | None) -> dict[str, Any]:
+def make_all_rate(
+    tickers: int, days: int, epochs: int | None, uri: str | None = None
+) -> dict[str, Any]:
     """``make all ENGINE=ray SOURCE=csv DATA=...`` on N synthetic tickers, timed from outside.
 
     The command is the one ``make all`` runs, in a new process and an empty folder with
-    its own SQLite store, so the figure includes Ray's start and stop, the imports and
-    the store's creation. Afterwards every run is counted by status: none may be lost.
+    its own SQLite store (or logging to ``uri``, a tracking server), so the figure includes
+    Ray's start and stop, the imports and the store's creation. Afterwards every run is
+    counted by status: none may be lost.
     """
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_synthetic(Path(tmp) / "csvs", tickers, days, seed=11)
-        uri = f"sqlite:///{tmp}/mlflow.db"
+        uri = uri or f"sqlite:///{tmp}/mlflow.db"
         command = [
             sys.executable,
             "-m",
@@ -204,6 +208,12 @@ def run(
         epochs = args.epochs if args.quick else None  # None: the default config's
         results["tickers_per_hour"] = make_all_rate(args.rate_tickers, args.days, epochs)
         done("rate", began)
+        began = time.perf_counter()
+        with tracking_throughput.temporary_server() as uri:  # what a cluster logs to
+            results["tickers_per_hour_server"] = make_all_rate(
+                args.rate_tickers, args.days, epochs, uri
+            )
+        done("rate_server", began)
     if not (args.no_tracking or args.rate_only):
         began = time.perf_counter()
         writers = "1,4" if args.quick else "1,4,16"
@@ -223,7 +233,7 @@ def fan_out(
     with tempfile.TemporaryDirectory() as tmp, mlflow_store(Path(tmp)):
         began = time.perf_counter()
         folder = write_synthetic(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
-        runtime = RuntimeConfig(progress=False, device="cpu")
+        runtime = RuntimeConfig(progress=False, device="cpu", threads=1)  # the figure's own count
         base = Config(
             data=DataConfig(source="csv", csv_path=folder),
             train=TrainConfig(epochs=args.epochs),
@@ -334,10 +344,12 @@ def part_lines(results: dict[str, Any], part: str) -> list[str]:
             f"{o['round_trip_s'] * 1e3:.1f} ms, median of {len(overhead['paired_ratios'])}, "
             f"over a {o['median_task_s']:.2f} s task)",
         ]
-    if part == "rate":
-        h = results["tickers_per_hour"]
+    if part in ("rate", "rate_server"):
+        h = results["tickers_per_hour" if part == "rate" else "tickers_per_hour_server"]
+        name = "tickers_per_hour" if part == "rate" else "  against the server   "
+        store = "SQLite" if part == "rate" else "the PostgreSQL tracking server"
         return [
-            f"tickers_per_hour         {h['measured_ray']:.0f}  (make all ENGINE=ray, "
+            f"{name:24} {h['measured_ray']:.0f}  ({store}; make all ENGINE=ray, "
             f"{h['tickers']} tickers, up to {h['epochs']} epochs: {h['seconds'] / 60:.1f} min, "
             f"one run; runs {h['runs_by_status']}; on paper: 500 tickers in "
             f"{h['on_paper_500_tickers_here_min']:.0f} min here)"

@@ -152,7 +152,9 @@ class RuntimeConfig:
 
     device: str = setting("auto", "auto picks CUDA, then Apple MPS, then the CPU", choices=DEVICES)
     threads: int = setting(
-        1, "torch CPU threads in this process (1: safe beside other jobs; see docs/benchmarks.md)"
+        0,
+        "torch CPU threads in this process; 0: as many as cores were idle at the start "
+        "(at least 1: fast on a free box, safe on a busy one; see docs/benchmarks.md)",
     )
     amp: bool = setting(False, "bfloat16 autocast on CUDA (ignored elsewhere)")
     eval_batch: int = setting(4096, "windows per forward pass when only predicting")
@@ -168,7 +170,7 @@ class RuntimeConfig:
                     self.device in DEVICES,
                     f"--device must be one of {', '.join(DEVICES)}, not {self.device!r}",
                 ),
-                (self.threads >= 1, f"--threads must be at least 1, not {self.threads}"),
+                (self.threads >= 0, f"--threads must be 0 (auto) or more, not {self.threads}"),
                 (self.eval_batch >= 1, f"--eval-batch must be at least 1, not {self.eval_batch}"),
             ]
         )

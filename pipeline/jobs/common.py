@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -66,3 +68,30 @@ class Summary:
     run_id: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # by stage
     facts: dict[str, object] = field(default_factory=dict)  # job-specific values
+
+
+def idle_cores(sample_s: float = 0.25) -> int:
+    """How many of this process's cores were idle over the last ``sample_s`` seconds (>= 1).
+
+    From the kernel's CPU counters (``/proc/stat``: idle and iowait time over all time);
+    elsewhere from the one-minute load average. A CPU-bound process beside us makes it
+    1 on a 2-core box, where a second torch thread would make training ~11x slower.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    try:
+        before = _cpu_times()
+        time.sleep(sample_s)
+        after = _cpu_times()
+        total = sum(after) - sum(before)
+        idle = (after[3] + after[4]) - (before[3] + before[4])
+        busy = (os.cpu_count() or cores) * (1 - idle / total) if total > 0 else 0.0
+    except OSError:  # no /proc (macOS, Windows)
+        busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, math.floor(cores - busy + 0.5)))
+
+
+def _cpu_times() -> list[int]:
+    """The machine's CPU time by kind (user, nice, system, idle, iowait, ...), in ticks."""
+    with open("/proc/stat") as stat:
+        return [int(x) for x in stat.readline().split()[1:]]

@@ -32,7 +32,7 @@ from pipeline.errors import (
 )
 from pipeline.evaluation.report import text_table
 from pipeline.evaluation.summary import summary_heading, summary_table
-from pipeline.jobs.common import StageClock, Summary, tickers_label
+from pipeline.jobs.common import StageClock, Summary, idle_cores, tickers_label
 from pipeline.jobs.executors import make_executor
 from pipeline.tracking import lifecycle, store, summary_log
 
@@ -240,7 +240,8 @@ def report_summary(
 def for_engine(cfg: Config) -> tuple[Config, str, str]:
     """The config, tracking URI and registry URI as the tasks should see them.
 
-    In-process, torch gets ``runtime.threads`` threads. Ray tasks get as many as
+    In-process, torch gets ``runtime.threads`` threads (0: the cores idle now, and the
+    config says how many, so that each run logs its thread count). Ray tasks get as many as
     their CPU share (the executor sets it) and no progress bars; on a local
     Ray, relative paths and a relative SQLite store are made absolute, since
     workers may run in another folder. A cluster needs a tracking server that
@@ -252,8 +253,9 @@ def for_engine(cfg: Config) -> tuple[Config, str, str]:
     if cfg.cluster.engine == "local":
         import torch
 
-        torch.set_num_threads(cfg.runtime.threads)
-        return cfg, uri, registry
+        threads = cfg.runtime.threads or idle_cores()
+        torch.set_num_threads(threads)
+        return cfg.replace(runtime=dataclasses.replace(cfg.runtime, threads=threads)), uri, registry
     if os.environ.get("RAY_ADDRESS"):
         if not uri.startswith(("http://", "https://")):
             raise ConfigError(

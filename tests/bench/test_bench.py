@@ -37,10 +37,17 @@ FIGURES = (
     "train_overhead_ratio",
     "stage_seconds",
     "logging_share",
+    "server_logging_share",
     "features_scaling",
     "inference",
 )
-RATIOS = ("data_path_speedup", "train_overhead_ratio", "logging_share", "features_scaling")
+RATIOS = (
+    "data_path_speedup",
+    "train_overhead_ratio",
+    "logging_share",
+    "server_logging_share",
+    "features_scaling",
+)
 
 
 def _positive_numbers(tree: object) -> list[float]:
@@ -141,7 +148,8 @@ def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
     )
     assert "[" in printed.split("train_overhead_ratio")[1].splitlines()[0]  # value [min-max]
     assert set(results["stage_seconds"]) == set(STAGES)
-    assert 0 < results["logging_share"] < 1
+    assert 0 < results["logging_share"] < 1 and 0 < results["server_logging_share"] < 1
+    assert results["server_stage_run"]["request_ms"] > 0
     assert results["features_scaling"]["windows_are_views"] is True
     assert results["train_epoch"]["same_losses"] is True
     assert results["machine"]["device"] == "cpu" and results["machine"]["cores"] >= 1
@@ -180,15 +188,18 @@ def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypat
         assert ratio["statistic"] and ratio["min"] <= ratio["value"] <= ratio["max"]
     assert ratios["fanout_speedup"]["value"] == fanout["fanout_speedup"]
     assert len(ratios["ray_task_overhead_share"]["paired_ratios"]) == 5  # one per no-op call
-    assert list(results["part_seconds"]) == ["threads", "fanout", "rate"]
+    assert list(results["part_seconds"]) == ["threads", "fanout", "rate", "rate_server"]
     assert 0 < fanout["ray_busy_share"] <= 1.05
     assert 0 < results["ray_task_overhead_share"]["share"] < 1
     assert set(results["threads"]) == {"threads_1_s", "threads_2_s", "speedup_2_threads"}
     rate = results["tickers_per_hour"]  # a real `stockcast all --engine ray` in a new process
     assert rate["tickers"] == 3 and rate["runs_by_status"] == {"FINISHED": 3}
     assert rate["measured_ray"] == pytest.approx(3 / rate["seconds"] * 3600)
+    server = results["tickers_per_hour_server"]  # the same against the tracking server
+    assert server["tickers"] == 3 and server["runs_by_status"] == {"FINISHED": 3}
     printed = capsys.readouterr().out
     assert "fanout_speedup" in printed and "tickers_per_hour" in printed
+    assert "against the server" in printed
     assert "[fanout, " in printed  # its lines as soon as the part ended
 
 

@@ -27,7 +27,7 @@ from pipeline.errors import ConfigError
         (lambda: ModelConfig(dropout=1.0), "--dropout must lie in"),
         (lambda: TrainConfig(lr=0), "--lr must be above 0"),
         (lambda: RuntimeConfig(device="tpu"), "--device must be one of"),
-        (lambda: RuntimeConfig(threads=0), "--threads must be at least 1"),
+        (lambda: RuntimeConfig(threads=-1), r"--threads must be 0 \(auto\) or more"),
         (lambda: IntervalConfig(levels=(0.9, 0.9)), "--levels lists a level twice"),
         (lambda: BacktestConfig(folds=0), "--folds must be at least 1"),
         (lambda: SweepConfig(lr_range=(0.1, 0.01)), "--sweep-lr-range needs two rates"),

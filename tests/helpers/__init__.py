@@ -16,7 +16,7 @@ RAY_TOKEN = "0123456789abcdef" * 4
 
 # The shrunk config of every end-to-end test, as CLI options: seconds, not minutes.
 SHRUNK = ["--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
-          "--scale-epochs", "3", "--no-progress", "--device", "cpu"]  # fmt: skip
+          "--scale-epochs", "3", "--no-progress", "--device", "cpu", "--threads", "1"]  # fmt: skip
 
 
 def make_prices(days: int = 260, seed: int = 0, start: str = "2020-01-01") -> pd.DataFrame:
