@@ -19,6 +19,7 @@ DEVICE  ?=
 SEED    ?=
 ENGINE  ?=
 LEVELS  ?=
+SCOPE   ?=
 CALENDAR ?=
 CONFIG  ?=
 TRIALS  ?=
@@ -54,7 +55,8 @@ DATA_OPTS = $(if $(filter csv,$(SOURCE)),,--tickers $(TICKERS)) --source $(SOURC
 STORE_OPTS = $(if $(STORE_URL),--store-url $(STORE_URL))
 OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
-       $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
+       $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) \
+       $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest sweep retrain predict forecast score \
         backfill serve schedule \
@@ -64,7 +66,7 @@ help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
 	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
 	@echo "                     [CALENDAR=XNYS] [STORE_URL=sqlite:///forecasts.db] [FROM=.. TO=..]"
-	@echo "                     [ARGS='--more options']"
+	@echo "                     [SCOPE=ticker|global] [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
@@ -104,7 +106,7 @@ retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote 
 
 predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its champion model
 	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
-	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS)
+	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(if $(SCOPE),--scope $(SCOPE))
 
 forecast: $(STAMP) ## nightly: refresh prices, forecast TICKERS (or @watchlist) with champions, store
 	$(PY) -m pipeline forecast $(DATA_OPTS) $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(ARGS)
@@ -116,13 +118,14 @@ backfill: $(STAMP) ## replay forecast + score over past sessions with the champi
 	$(PY) -m pipeline backfill $(DATA_OPTS) $(STORE_OPTS) $(if $(FROM),--from $(FROM)) \
 	  $(if $(TO),--to $(TO)) $(ARGS)
 
-serve: $(STAMP) ## serve TICKER's champion over HTTP on 127.0.0.1:PORT (default 5001 here; ENV_MANAGER=uv)
+serve: $(STAMP) ## serve TICKER's champion (SCOPE=global: the global one) on 127.0.0.1:PORT (5001)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
-	  -m "models:/stockcast-$(TICKER)@champion" --env-manager $(ENV_MANAGER) -h 127.0.0.1 \
+	  -m "models:/stockcast-$(if $(filter global,$(SCOPE)),global,$(TICKER))@champion" \
+	  --env-manager $(ENV_MANAGER) -h 127.0.0.1 \
 	  -p $(if $(filter command line,$(origin PORT)),$(PORT),5001)
 
-synthetic: $(STAMP) ## write N=8 synthetic tickers to data/synthetic/ (try: make all ENGINE=ray SOURCE=csv DATA=data/synthetic)
-	$(PY) -m benchmarks.synthetic --tickers $(or $(N),8) --out data/synthetic
+synthetic: $(STAMP) ## write N=8 synthetic OHLC tickers (GARCH volatility, path range) to data/synthetic/
+	$(PY) -m benchmarks.synthetic --tickers $(or $(N),8) --out data/synthetic $(ARGS)
 
 schedule: ## print crontab lines: retrain after the US close; or forecast + score, retrain on drift
 	@echo "# cron reads this in the machine's time zone: 22:30 suits UTC (after the 16:00 New York close"

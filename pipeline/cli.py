@@ -66,6 +66,9 @@ COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "sweep": (*_JOB, "sweep", "paths"),
     "ui": (),
 }
+# Single settings a command takes from a section it otherwise does not: predict asks the global
+# model (--scope global) or each ticker's own.
+COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {"predict": ("train.scope",)}
 # Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict and
 # forecast read the model registry (--tracking-uri).
 TRACKED = frozenset(
@@ -94,7 +97,8 @@ def _command_options(command: str) -> argparse.ArgumentParser:
     groups: dict[str, argparse._ArgumentGroup] = {}
     for key, fld, kind in settings():
         section = key.rpartition(".")[0] or "general"
-        if not fld.metadata.get("cli", True) or section not in sections:
+        wanted = section in sections or key in COMMAND_EXTRAS.get(command, ())
+        if not fld.metadata.get("cli", True) or not wanted:
             continue
         group = groups.setdefault(section, p.add_argument_group(section))
         _add_option(group, key, fld, kind)

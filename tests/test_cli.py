@@ -8,6 +8,7 @@ import re
 import pytest
 
 from pipeline.cli import (
+    COMMAND_EXTRAS,
     COMMAND_HELP,
     COMMAND_SECTIONS,
     REGISTRY_ONLY,
@@ -49,7 +50,8 @@ def test_each_command_lists_exactly_its_sections_options_with_their_defaults(
     if command in TRACKED or command in REGISTRY_ONLY:
         expected.add("--tracking-uri")
     for key, fld, kind in settings():
-        if not fld.metadata["cli"] or (key.rpartition(".")[0] or "general") not in sections:
+        wanted = (key.rpartition(".")[0] or "general") in sections
+        if not fld.metadata["cli"] or not (wanted or key in COMMAND_EXTRAS.get(command, ())):
             continue
         flag = _flag(fld)
         expected |= {flag, f"--no-{flag[2:]}"} if kind is bool else {flag}

@@ -32,6 +32,7 @@ from pipeline.config.sections import (
     DEVICES,
     ENGINES,
     SCALE_TRUNKS,
+    SCOPES,
     SOURCES,
     TICKER,
     BaselineConfig,
@@ -45,10 +46,10 @@ from pipeline.config.sections import (
 from pipeline.errors import ConfigError
 
 __all__ = [
-    "CELLS", "DEVICES", "ENGINES", "SCALE_TRUNKS", "SOURCES", "BackfillConfig", "BacktestConfig",
-    "BaselineConfig", "ClusterConfig", "Config", "DataConfig", "FeatureConfig", "IntervalConfig",
-    "ModelConfig", "MonitorConfig", "Paths", "RetrainConfig", "RuntimeConfig", "StoreConfig",
-    "SweepConfig", "TrainConfig", "flatten",
+    "CELLS", "DEVICES", "ENGINES", "SCALE_TRUNKS", "SCOPES", "SOURCES", "BackfillConfig",
+    "BacktestConfig", "BaselineConfig", "ClusterConfig", "Config", "DataConfig", "FeatureConfig",
+    "IntervalConfig", "ModelConfig", "MonitorConfig", "Paths", "RetrainConfig", "RuntimeConfig",
+    "StoreConfig", "SweepConfig", "TrainConfig", "flatten",
     "load_config_file", "parse_tickers", "parse_value", "setting", "settings",
 ]  # fmt: skip
 

@@ -19,6 +19,8 @@ training samples, whose inputs and targets all lie in the training days.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +145,42 @@ def features_for_split(prices: pd.DataFrame, split: Split, window: int) -> Featu
         x_scaler=fit_x_scaler(log_prices, split.train, window),
         y_scaler=fit_y_scaler(log_prices, split.train),
     )
+
+
+def pool_features(parts: Sequence[Features]) -> Features:
+    """Several tickers' features as one, for a network trained on all of them (a global model).
+
+    Their days are laid end to end and each split's end days shifted with
+    them; no sample straddles two tickers, since a sample's window and target
+    lie inside its own ticker's days. The scalers are fitted anew on the pooled
+    training samples: window-relative log prices and log returns have the same
+    meaning for every ticker, whatever its price level.
+    """
+    if not parts or len({f.window for f in parts}) != 1:
+        raise ValueError("pool_features needs one or more Features with the same window")
+    offsets = np.cumsum([0, *(len(f.log_prices) for f in parts[:-1])])
+
+    def shifted(part: str) -> np.ndarray:
+        return np.concatenate(
+            [getattr(f.split, part) + o for f, o in zip(parts, offsets, strict=True)]
+        )
+
+    split = Split(train=shifted("train"), val=shifted("val"), test=shifted("test"))
+    log_prices = np.concatenate([f.log_prices for f in parts])
+    window = parts[0].window
+    return Features(
+        dates=pd.DatetimeIndex(np.concatenate([f.dates.to_numpy() for f in parts])),
+        log_prices=log_prices,
+        window=window,
+        split=split,
+        x_scaler=fit_x_scaler(log_prices, split.train, window),
+        y_scaler=fit_y_scaler(log_prices, split.train),
+    )
+
+
+def with_scalers(features: Features, source: Features) -> Features:
+    """``features`` read through ``source``'s scalers (one ticker through a global model's)."""
+    return dataclasses.replace(features, x_scaler=source.x_scaler, y_scaler=source.y_scaler)
 
 
 def to_price(

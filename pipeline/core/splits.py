@@ -5,15 +5,21 @@ t`` and its target is day ``t + 1``; it belongs to the part its target day falls
 in. One function, ``split_by_target_day``, makes every split: the default
 70/15/15 split, each walk-forward fold and the retrain holdout only choose the
 boundaries. The fewest days each needs is computed from the same boundaries.
+
+For a universe trained as one (a global model), ``calendar_splits`` cuts the
+folds by calendar date for every ticker at once, so that no ticker's training
+or validation target lies on or after the fold's first test date.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from pipeline.config import BacktestConfig, FeatureConfig
 from pipeline.errors import DataError
@@ -74,6 +80,85 @@ def walk_forward_splits(n_days: int, window: int, cfg: BacktestConfig) -> list[S
         history_split(n_days, window, cfg.val_frac, int(start), int(stop))
         for start, stop in itertools.pairwise(bounds)
     ]
+
+
+@dataclass(frozen=True)
+class CalendarFold:
+    """One walk-forward fold of a universe: the same calendar cut for every ticker."""
+
+    val_from: pd.Timestamp  # first validation target date
+    test_from: pd.Timestamp  # first test target date
+    test_to: pd.Timestamp | None  # first date after the test block (None: to the end)
+    splits: dict[str, Split]  # each ticker's end days, by its own day index
+
+
+def calendar_splits(
+    dates: Mapping[str, pd.DatetimeIndex], window: int, cfg: BacktestConfig
+) -> list[CalendarFold]:
+    """Walk-forward folds cut by calendar date on the union of the tickers' trading days.
+
+    The cuts are ``walk_forward_splits``'s, made on the union calendar (so a
+    ticker traded on every day of it gets exactly its per-ticker folds); each
+    ticker's samples then fall in the part their target *date* lies in.
+    """
+    calendar = union_calendar(dates)
+    n = len(calendar)
+    first_test_day = n - int(n * cfg.test_share)
+    bounds = np.linspace(first_test_day, n, cfg.folds + 1).round().astype(int)
+    folds = []
+    for start, stop in itertools.pairwise(bounds):
+        n_val = int((start - window) * cfg.val_frac)
+        val_from, test_from = calendar[start - n_val], calendar[start]
+        test_to = calendar[stop] if stop < n else None
+        splits = cut_by_date(dates, window, val_from, test_from, test_to)
+        folds.append(CalendarFold(val_from, test_from, test_to, splits))
+    return folds
+
+
+def cut_by_date(
+    dates: Mapping[str, pd.DatetimeIndex],
+    window: int,
+    val_from: pd.Timestamp,
+    test_from: pd.Timestamp,
+    test_to: pd.Timestamp | None = None,
+) -> dict[str, Split]:
+    """Each ticker's split with the same calendar cuts: a sample goes by its target's date."""
+    splits = {}
+    for ticker, own in dates.items():
+        own = pd.DatetimeIndex(own)
+        cut = [int(own.searchsorted(d)) for d in (val_from, test_from)]
+        end = len(own) if test_to is None else int(own.searchsorted(test_to))
+        splits[ticker] = split_by_target_day(len(own), window, *cut, end)
+    return splits
+
+
+def union_calendar(dates: Mapping[str, pd.DatetimeIndex]) -> pd.DatetimeIndex:
+    """Every date on which at least one ticker traded, ascending."""
+    return pd.DatetimeIndex(sorted(set().union(*(set(d) for d in dates.values()))))
+
+
+def calendar_default_split(
+    dates: Mapping[str, pd.DatetimeIndex], cfg: FeatureConfig
+) -> dict[str, Split]:
+    """The default train/validation/test split, cut by calendar date for a whole universe."""
+    calendar = union_calendar(dates)
+    n = len(calendar)
+    val_from, test_from = calendar[int(n * cfg.train_frac)], calendar[days_before_test(n, cfg)]
+    return cut_by_date(dates, cfg.window, val_from, test_from)
+
+
+def check_calendar_sizes(folds: list[CalendarFold], window: int) -> None:
+    """DataError naming the first ticker and fold with too few samples in a part."""
+    for k, fold in enumerate(folds, start=1):
+        for ticker, split in fold.splits.items():
+            if min(split.sizes()) < MIN_SPLIT_SAMPLES:
+                train, val, test = split.sizes()
+                raise DataError(
+                    f"{ticker}: too little history in fold {k} of a backtest cut by calendar "
+                    f"date (test from {fold.test_from.date()}; training {train}, validation "
+                    f"{val}, test {test} windows of {window} days); leave the ticker out "
+                    "or use --scope ticker"
+                )
 
 
 def days_before_test(n_days: int, cfg: FeatureConfig) -> int:

@@ -11,18 +11,26 @@ do not overlap, and all models forecast exactly the same target days.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pipeline.config import BacktestConfig, FeatureConfig
-from pipeline.core.bands import Bands
+from pipeline.core.bands import Bands, level_name
 from pipeline.core.features import Features, features_for_split
-from pipeline.core.splits import Split, check_sizes, min_backtest_days, walk_forward_splits
+from pipeline.core.splits import (
+    CalendarFold,
+    Split,
+    calendar_splits,
+    check_calendar_sizes,
+    check_sizes,
+    min_backtest_days,
+    walk_forward_splits,
+)
 from pipeline.evaluation.evaluate import evaluate
-from pipeline.evaluation.tables import interval_table
+from pipeline.evaluation.tables import frame_models, interval_table
 from pipeline.metrics.dm import diebold_mariano
 from pipeline.metrics.point import METRICS, score
 from pipeline.models.base import Forecaster, IntervalForecaster
@@ -66,7 +74,14 @@ def run_fold(
     Models are fitted in list order (an ``AdaptiveRNN`` after its RNN); a point
     model gives forecasts, an interval model bands, the RNN both.
     """
-    features = features_for_split(prices, split, window)
+    return fold_result(features_for_split(prices, split, window), models, fold)
+
+
+def fold_result(
+    features: Features, models: list[Forecaster | IntervalForecaster], fold: int
+) -> FoldResult:
+    """Fit every model on ``features``' history (in list order); forecast its test days."""
+    split = features.split
     forecasts: dict[str, np.ndarray] = {}
     bands: dict[str, Bands] = {}
     for model in models:
@@ -109,6 +124,36 @@ def pooled_interval_table(results: list[FoldResult]) -> pd.DataFrame | None:
     return interval_table(forecasts["actual"], forecasts["previous"], frame, results[0].levels)
 
 
+def forecast_rows(ticker: str, results: list[FoldResult]) -> pd.DataFrame:
+    """Every model's forecast for every test day, long: one row per ticker, fold, date, model.
+
+    Columns ``ticker, fold, date, model, close`` (the realised Close), ``previous``
+    (the Close the forecast was made on), ``median`` and per level ``lower_90``,
+    ``upper_90``, ...; a point model's bounds are empty. From these rows alone
+    any score of the backtest can be recomputed.
+    """
+    bounds = [f"{side}_{level_name(x)}" for x in results[0].levels for side in ("lower", "upper")]
+    columns = ["median", *bounds]
+    parts = []
+    for r in results:
+        frame = r.forecasts.rename(columns={"actual": "close"})
+        interval_models = frame_models(r.bands) if r.bands is not None else []
+        points = [c for c in frame.columns if c not in ("close", "previous", *interval_models)]
+        for model in [*interval_models, *points]:
+            if model in interval_models:
+                own = r.bands[[f"{model}_{c}" for c in columns]]
+                own.columns = columns
+            else:
+                own = frame[[model]].set_axis(["median"], axis=1)
+            rows = frame[["close", "previous"]].join(own)
+            rows.insert(0, "model", model)
+            rows.insert(0, "fold", r.fold)
+            rows.insert(0, "ticker", ticker)
+            parts.append(rows.rename_axis("date").reset_index())
+    order = ["ticker", "fold", "date", "model", "close", "previous", *columns]
+    return pd.concat(parts, ignore_index=True).reindex(columns=order)
+
+
 def fold_errors(results: list[FoldResult]) -> pd.DataFrame:
     """RMSE of each model per fold (folds as rows)."""
     return pd.DataFrame({r.fold: r.table["rmse"] for r in results}).T.rename_axis("fold")
@@ -137,4 +182,39 @@ def backtest(
             if on_fold:
                 on_fold(result)
         results.append(result)
+    return results
+
+
+def check_calendar_history(
+    prices: Mapping[str, pd.DataFrame], window: int, cfg: BacktestConfig
+) -> list[CalendarFold]:
+    """The universe's folds cut by calendar date, or DataError naming a ticker too short."""
+    folds = calendar_splits({t: pd.DatetimeIndex(p.index) for t, p in prices.items()}, window, cfg)
+    check_calendar_sizes(folds, window)
+    return folds
+
+
+def calendar_backtest(
+    prices: Mapping[str, pd.DataFrame],
+    features_cfg: FeatureConfig,
+    cfg: BacktestConfig,
+    make_models: Callable[[int, Mapping[str, Features]], Mapping[str, list]],
+) -> dict[str, list[FoldResult]]:
+    """Every ticker's folds cut by the same calendar dates (a global model's backtest).
+
+    ``make_models(fold, features)`` sees every ticker's features for the fold
+    (each fitted on that ticker's history only) and gives each ticker's fresh
+    models: that is where a network shared by the universe is trained, on
+    targets that all lie before the fold's first test date.
+    """
+    window = features_cfg.window
+    results: dict[str, list[FoldResult]] = {ticker: [] for ticker in prices}
+    for fold, cut in enumerate(check_calendar_history(prices, window, cfg), start=1):
+        features = {
+            ticker: features_for_split(frame, cut.splits[ticker], window)
+            for ticker, frame in prices.items()
+        }
+        models = make_models(fold, features)
+        for ticker in prices:
+            results[ticker].append(fold_result(features[ticker], models[ticker], fold))
     return results

@@ -1,4 +1,10 @@
-"""The ``backtest`` job for one ticker: a parent MLflow run with a nested run per fold."""
+"""The ``backtest`` job: per ticker, a parent MLflow run with a nested run per fold.
+
+With ``--scope global`` one job covers the universe: the folds are cut by
+calendar date for every ticker, one network per fold is trained on all of
+them (in a run of its own, ``kind=backtest-global``), and each ticker gets the
+same parent and fold runs as with ``--scope ticker``.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pipeline.data.sources import source_uri
 from pipeline.evaluation.backtest import (
     FoldResult,
     backtest,
+    calendar_backtest,
     fold_errors,
     pooled_interval_table,
     pooled_table,
@@ -19,8 +26,9 @@ from pipeline.evaluation.backtest import (
 from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
 from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.evaluation.summary import Scores
-from pipeline.jobs.common import Summary
+from pipeline.jobs.common import Summary, tickers_label
 from pipeline.models.conformal import AdaptiveRNN
+from pipeline.models.global_rnn import GlobalRNN, train_global
 from pipeline.models.point import baselines
 from pipeline.models.rnn import RNN, Hooks, RNNForecaster
 from pipeline.models.volatility import interval_baselines
@@ -38,28 +46,12 @@ def run_backtest(
     """Walk-forward backtest of the RNN and every baseline; the pooled table comes back."""
     tags = dict(tags or {})
 
-    log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
-
     def make_models(fold: int) -> list:
         rnn = RNNForecaster(
-            cfg.model,
-            cfg.train,
-            cfg.intervals,
-            cfg.runtime,
-            label=f"{ticker} fold {fold}",
-            hooks=Hooks(
-                on_epoch=log_epoch,
-                on_trained=train_log.log_training,
-                on_scale_epoch=log_scale_epoch,
-                on_calibrated=train_log.log_calibration,
-            ),
-        )
-        return [
-            rnn,
-            *baselines(cfg.baselines, cfg.train.seed),
-            *interval_baselines(cfg.intervals.levels),
-            AdaptiveRNN(rnn, cfg.intervals.aci_gamma),  # after the RNN: it reads its fit
-        ]
+            cfg.model, cfg.train, cfg.intervals, cfg.runtime,
+            label=f"{ticker} fold {fold}", hooks=_training_hooks(cfg),
+        )  # fmt: skip
+        return fold_models(cfg, rnn)
 
     def fold_scope(fold: int):
         return lifecycle.run(
@@ -84,6 +76,37 @@ def run_backtest(
         intervals = pooled_interval_table(results)
         backtest_log.log_backtest(ticker, pooled, fold_errors(results), results, intervals)
         run_id = active.info.run_id
+    return backtest_summary(ticker, results, pooled, intervals, run_id)
+
+
+def _training_hooks(cfg: Config) -> Hooks:
+    log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
+    return Hooks(
+        on_epoch=log_epoch,
+        on_trained=train_log.log_training,
+        on_scale_epoch=log_scale_epoch,
+        on_calibrated=train_log.log_calibration,
+    )
+
+
+def fold_models(cfg: Config, rnn: RNNForecaster) -> list:
+    """The models of one fold: the RNN first, every baseline, ACI on the RNN last."""
+    return [
+        rnn,
+        *baselines(cfg.baselines, cfg.train.seed),
+        *interval_baselines(cfg.intervals.levels),
+        AdaptiveRNN(rnn, cfg.intervals.aci_gamma),  # after the RNN: it reads its fit
+    ]
+
+
+def backtest_summary(
+    ticker: str,
+    results: list[FoldResult],
+    pooled: pd.DataFrame,
+    intervals: pd.DataFrame | None,
+    run_id: str,
+) -> Summary:
+    """The printed tables and the facts the driver's summary and reports read."""
     heading = backtest_heading(ticker, results)
     forecasts = pd.concat([r.forecasts for r in results])
     same = identical_to_persistence(forecasts, RNN)
@@ -94,6 +117,63 @@ def run_backtest(
         facts["intervals_heading"] = intervals_heading(ticker, results)
         text += f"\n{facts['intervals_heading']}\n{text_table(intervals)}"
     return Summary(ticker, text, run_id, facts=facts)
+
+
+def run_global_backtest(
+    cfg: Config,
+    prices: Mapping[str, pd.DataFrame],
+    experiment_id: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> list[Summary]:
+    """Walk-forward backtest of one network for the universe, folds cut by calendar date.
+
+    Each fold's network is trained on every ticker's training windows and
+    calibrated per ticker on that ticker's validation days; the baselines are
+    fitted per ticker on the same folds. Summaries come back in ticker order.
+    """
+    tags = {**(tags or {}), "scope": "global"}
+    tickers = tuple(prices)
+
+    def make_models(fold: int, features: Mapping) -> dict[str, list]:
+        with lifecycle.run(
+            cfg, tickers_label(tickers), experiment_id=experiment_id, kind="backtest-global",
+            command="backtest", run_name=f"global-fold-{fold}", tags={**tags, "fold": str(fold)},
+        ):  # fmt: skip
+            trained = train_global(
+                features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
+                label=f"global fold {fold}", hooks=_training_hooks(cfg),
+            )  # fmt: skip
+        models = {}
+        for ticker in tickers:
+            rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
+            models[ticker] = fold_models(cfg, rnn)
+        return models
+
+    results = calendar_backtest(prices, cfg.features, cfg.backtest, make_models)
+    summaries = []
+    for ticker in tickers:
+        own = results[ticker]
+        with lifecycle.run(
+            cfg, ticker, experiment_id=experiment_id, kind="backtest", command="backtest",
+            tags=tags,
+        ) as active:  # fmt: skip
+            train_log.log_dataset(prices[ticker], ticker, source_uri(cfg.data, ticker))
+            for result in own:
+                with lifecycle.run(
+                    cfg, ticker, experiment_id=experiment_id, kind="backtest-fold",
+                    command="backtest", nested=True, run_name=f"{ticker}-fold-{result.fold}",
+                    tags={**tags, "fold": str(result.fold)},
+                ):  # fmt: skip
+                    backtest_log.log_fold(result)
+                    # The global network's multipliers come from this ticker's own days.
+                    days = len(result.features.split.val)
+                    lifecycle.log_tags({"calibration_days": str(days)})
+            pooled, intervals = pooled_table(own), pooled_interval_table(own)
+            backtest_log.log_backtest(ticker, pooled, fold_errors(own), own, intervals)
+            run_id = active.info.run_id
+        summaries.append(backtest_summary(ticker, own, pooled, intervals, run_id))
+    return summaries
 
 
 def backtest_heading(ticker: str, results: list[FoldResult]) -> str:

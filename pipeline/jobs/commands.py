@@ -10,11 +10,20 @@ ticker through the driver (local or Ray).
 from __future__ import annotations
 
 from pipeline.config import Config
+from pipeline.errors import ConfigError
 from pipeline.jobs import stages
 from pipeline.jobs.all import register_evaluation, registered_text, run_all
-from pipeline.jobs.backtest import run_backtest, save_report
+from pipeline.jobs.backtest import run_backtest, run_global_backtest, save_report
 from pipeline.jobs.common import StageClock, Summary
-from pipeline.jobs.driver import each_ticker, new_job_id, prepare, priced_job, report_summary
+from pipeline.jobs.driver import (
+    each_ticker,
+    fetch_universe,
+    for_engine,
+    new_job_id,
+    prepare,
+    priced_job,
+    report_summary,
+)
 from pipeline.jobs.lock import exclusive_lock
 from pipeline.jobs.retrain import run_retrain
 from pipeline.serving.forecaster import Forecaster
@@ -44,8 +53,18 @@ def features(cfg: Config, tracking_uri: str | None = None) -> int:
     return each_ticker(cfg, one)
 
 
+def per_ticker_only(cfg: Config, command: str) -> None:
+    """ConfigError for ``--scope global`` on a command that trains per-ticker models only."""
+    if cfg.train.scope == "global":
+        raise ConfigError(
+            f"{command} trains one model per ticker: --scope global is for all, backtest "
+            "and predict (drop --scope, or use `all --scope global`)"
+        )
+
+
 def train(cfg: Config, tracking_uri: str | None = None) -> int:
     """Train each ticker's model on its saved features, in a new MLflow run."""
+    per_ticker_only(cfg, "train")
     experiment_id = prepare(cfg, tracking_uri)
 
     def one(ticker: str) -> None:
@@ -59,6 +78,7 @@ def train(cfg: Config, tracking_uri: str | None = None) -> int:
 
 def evaluate(cfg: Config, tracking_uri: str | None = None) -> int:
     """Score each saved model on its test days and register it, in the train stage's run."""
+    per_ticker_only(cfg, "evaluate")
     experiment_id = prepare(cfg, tracking_uri)
 
     def one(ticker: str) -> Summary:
@@ -84,7 +104,19 @@ def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
         experiment_id = prepare(cfg, tracking_uri)
     summaries: list[Summary] = []
     job_id = new_job_id()
-    code = priced_job(cfg, run_all, experiment_id, clock, summaries.append, job_id=job_id)
+    if cfg.train.scope == "global":  # one network for the universe: one job, here
+        from pipeline.jobs.global_model import run_global_all
+
+        cfg = for_engine(cfg)[0]
+        with clock.stage("fetch"):
+            prices, code = fetch_universe(cfg)
+        with clock.stage("train"):
+            found = run_global_all(cfg, prices, experiment_id, tags={"job_id": job_id})
+        for summary in found:
+            summaries.append(summary)
+            print(summary.text, flush=True)
+    else:
+        code = priced_job(cfg, run_all, experiment_id, clock, summaries.append, job_id=job_id)
     with clock.stage("mlflow"):
         report_summary(
             cfg, summaries, experiment_id, command="all", days="the test days", job_id=job_id
@@ -106,7 +138,14 @@ def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
         save_report(cfg, summary)
         summaries.append(summary)
 
-    code = priced_job(cfg, run_backtest, experiment_id, on_summary=on_summary, job_id=job_id)
+    if cfg.train.scope == "global":  # one network for the universe: one job, here
+        cfg = for_engine(cfg)[0]  # torch's threads, as for the per-ticker jobs
+        prices, code = fetch_universe(cfg)
+        for summary in run_global_backtest(cfg, prices, experiment_id, tags={"job_id": job_id}):
+            on_summary(summary)
+            print(summary.text, flush=True)
+    else:
+        code = priced_job(cfg, run_backtest, experiment_id, on_summary=on_summary, job_id=job_id)
     days = "the walk-forward folds' test days, pooled"
     report_summary(cfg, summaries, experiment_id, command="backtest", days=days, job_id=job_id)
     print(f"the runs: {runs_url(experiment_id)} (`make ui` serves them)")
@@ -116,13 +155,29 @@ def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
 
 def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
     """Challengers against the champions, one retrain job at a time (a file lock)."""
+    per_ticker_only(cfg, "retrain")
     experiment_id = prepare(cfg, tracking_uri)
     with exclusive_lock(cfg.paths.retrain_lock):
         return priced_job(cfg, run_retrain, experiment_id)
 
 
 def predict(cfg: Config, tracking_uri: str | None = None) -> int:
-    """Each ticker's champion forecast for the next session, with its intervals, stored."""
+    """Each ticker's champion forecast for the next session, with its intervals, stored.
+
+    With ``--scope global`` the global champion answers for any ticker (not stored yet).
+    """
+    if cfg.train.scope == "global":
+        from pipeline.data.sources import load_prices
+        from pipeline.jobs.global_model import run_global_predict
+        from pipeline.tracking.store import configure
+
+        configure(tracking_uri)
+        return each_ticker(
+            cfg,
+            lambda ticker: run_global_predict(
+                cfg, ticker, load_prices(ticker, cfg.data, cfg.paths)
+            ),
+        )
     return forecast(cfg, tracking_uri)
 
 
@@ -196,6 +251,7 @@ def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
 
 def sweep(cfg: Config, tracking_uri: str | None = None) -> int:
     """The hyper-parameter sweep (Ray Tune), then the best config on the test days."""
+    per_ticker_only(cfg, "sweep")
     from pipeline.jobs.sweep import check_sweep, run_sweep  # imports Ray
 
     check_sweep(cfg)

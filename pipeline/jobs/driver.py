@@ -90,6 +90,26 @@ def each_ticker(
     return exit_code(failed, len(tickers))
 
 
+def fetch_universe(cfg: Config) -> tuple[dict[str, pd.DataFrame], int]:
+    """Every ticker's prices, for a job that needs them all at once (a global model).
+
+    A ticker that fails to load is reported and left out; the code is the
+    first failure's (0 if none), as ``each_ticker`` returns it.
+    """
+    tickers = tickers_for(cfg)
+    prices: dict[str, pd.DataFrame] = {}
+    failed: list[StockcastError] = []
+    for ticker in tickers:
+        try:
+            prices[ticker] = load_prices(ticker, cfg.data, cfg.paths)
+        except TICKER_FAILURES as exc:
+            report_failure(exc)
+            failed.append(exc)
+    if not prices:
+        raise failed[0]
+    return prices, exit_code(failed, len(tickers))
+
+
 @dataclass(frozen=True)
 class Task:
     """One ticker's job, with everything it needs as values (it may run on another machine)."""

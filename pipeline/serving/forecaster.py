@@ -118,18 +118,33 @@ class Forecaster:
         """
         if self.multipliers is None:
             raise ValueError("this model was saved before forecast intervals; retrain it")
+        log_close, centre, scale = self.spread(rows)
+        return conformal_bands(
+            log_close,
+            centre,
+            scale,
+            multipliers or self.multipliers,
+            median=np.exp(log_close + centre),  # forecast(rows)'s, to the last digit
+        )
+
+    def spread(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Today's log Close, the centre and the scale of the next log return per full window."""
         log_close, x = self._inputs(rows)
         with torch.no_grad():
             scaled = self.model(x).double().numpy()
             log_scale = self.model.log_scale(x).double().numpy()
         unit = float(self.y_scaler.scale_[0])
-        return conformal_bands(
-            log_close,
-            scaled * unit,
-            np.exp(log_scale) * unit,
-            multipliers or self.multipliers,
-            median=to_price(log_close, scaled, self.y_scaler),
-        )
+        return log_close, scaled * unit, np.exp(log_scale) * unit
+
+    def with_multipliers(
+        self, multipliers: ConformalMultipliers, residuals: np.ndarray | None = None
+    ) -> Forecaster:
+        """The same network and scalers with other interval multipliers (and the residuals
+        they came from, for online ACI; None: it cannot adapt)."""
+        return Forecaster(
+            self.model, self.x_scaler, self.y_scaler, self.window, self.meta, multipliers,
+            residuals,
+        )  # fmt: skip
 
     def answer(
         self, rows: pd.DataFrame, aci_alphas: Mapping[float, float] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 
-from pipeline.evaluation.backtest import FoldResult
+from pipeline.evaluation.backtest import FoldResult, forecast_rows
 from pipeline.evaluation.report import markdown_table
 from pipeline.metrics.point import METRICS
 from pipeline.models.rnn import RNN
@@ -15,6 +15,8 @@ from pipeline.tracking.plots import (
     fold_error_figure,
     forecast_figure,
 )
+
+FORECASTS_CSV = "backtest_forecasts.csv"  # every model's per-day forecast and bands
 
 
 def log_fold(result: FoldResult) -> None:
@@ -53,6 +55,8 @@ def log_backtest(
     mlflow.log_text(markdown_table(pooled), "backtest.md")
     mlflow.log_text(pooled.to_csv(float_format="%.6f", index_label="model"), "backtest.csv")
     mlflow.log_text(per_fold.to_csv(float_format="%.6f"), "backtest_fold_rmse.csv")
+    # Full precision: every score of the run can be recomputed from these rows.
+    mlflow.log_text(forecast_rows(ticker, results).to_csv(index=False), FORECASTS_CSV)
     log_figure(fold_error_figure(per_fold, ticker), "plots/fold_rmse.png")
     last = results[-1]
     models = [c for c in last.forecasts.columns if c not in ("actual", "previous")]

@@ -96,3 +96,39 @@ def test_build_features_rejects_short_series(prices):
 def test_features_keep_dates(prices):
     f = build_features(prices, FeatureConfig(window=10))
     assert isinstance(f.dates, pd.DatetimeIndex) and len(f.dates) == len(prices)
+
+
+def test_pooled_features_keep_each_sample_inside_its_ticker():
+    from helpers import make_prices
+
+    from pipeline.core.features import features_for_split, pool_features, with_scalers
+    from pipeline.core.splits import default_split
+
+    cfg = FeatureConfig(window=5)
+    parts = [
+        features_for_split(p, default_split(len(p), cfg), 5)
+        for p in (make_prices(120, seed=1), make_prices(80, seed=2))
+    ]
+    pooled = pool_features(parts)
+    assert len(pooled.log_prices) == 200
+    np.testing.assert_array_equal(
+        pooled.split.val, np.concatenate([parts[0].split.val, parts[1].split.val + 120])
+    )
+    # A pooled sample is its ticker's sample: the same window and target.
+    for ends, offset, part in (
+        (parts[0].split.train, 0, parts[0]),
+        (parts[1].split.test, 120, parts[1]),
+    ):
+        np.testing.assert_array_equal(pooled.windows()[ends + offset - 4], part.windows()[ends - 4])
+        np.testing.assert_allclose(
+            pooled.targets[ends + offset] * pooled.y_scaler.scale_[0],
+            part.targets[ends] * part.y_scaler.scale_[0],
+        )
+    # The pooled scalers are fitted on both tickers' training samples, and on nothing else.
+    returns = np.concatenate([np.diff(p.log_prices[:, CLOSE])[p.split.train] for p in parts])
+    assert pooled.y_scaler.scale_[0] == pytest.approx(np.std(returns))
+    own = with_scalers(parts[1], pooled)
+    np.testing.assert_array_equal(own.log_prices, parts[1].log_prices)
+    assert own.x_scaler is pooled.x_scaler and own.y_scaler is pooled.y_scaler
+    with pytest.raises(ValueError, match="same window"):
+        pool_features([parts[0], features_for_split(make_prices(100), parts[0].split, 6)])

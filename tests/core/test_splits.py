@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 from pipeline.config import BacktestConfig, FeatureConfig
 from pipeline.core.splits import (
     MIN_SPLIT_SAMPLES,
+    calendar_splits,
+    check_calendar_sizes,
     check_history,
     default_split,
     holdout_split,
@@ -84,3 +87,67 @@ def test_min_backtest_days_is_enough_for_every_fold(window, folds, test_share, v
     cfg = BacktestConfig(folds=folds, test_share=test_share, val_frac=val_frac)
     splits = walk_forward_splits(min_backtest_days(window, cfg), window, cfg)
     assert min(min(s.sizes()) for s in splits) >= MIN_SPLIT_SAMPLES
+
+
+CALENDAR = pd.bdate_range("2000-01-03", periods=600)
+
+
+@st.composite
+def universes(draw):
+    """Up to 4 tickers, each trading its own stretch of a calendar with its own gaps."""
+    tickers = {}
+    for i in range(draw(st.integers(1, 4))):
+        first = draw(st.integers(0, 300))
+        last = draw(st.integers(first + 50, len(CALENDAR)))
+        days = CALENDAR[first:last]
+        gaps = draw(st.sets(st.integers(0, len(days) - 1), max_size=20))
+        tickers[f"T{i}"] = days.delete(sorted(gaps))
+    return tickers
+
+
+@settings(max_examples=60, deadline=None)
+@given(dates=universes(), window=st.integers(2, 30), folds=st.integers(1, 5))
+def test_calendar_folds_keep_every_training_target_before_the_first_test_date(dates, window, folds):
+    cfg = BacktestConfig(folds=folds, test_share=0.3, val_frac=0.15)
+    cuts = calendar_splits(dates, window, cfg)
+    assert len(cuts) == folds
+    for k, fold in enumerate(cuts):
+        assert fold.val_from <= fold.test_from
+        if k + 1 < len(cuts):  # blocks follow each other without overlap
+            assert fold.test_to == cuts[k + 1].test_from
+        for ticker, split in fold.splits.items():
+            target = dates[ticker]  # the target date of end day t is day t + 1's
+            # No training or validation target on or after the first test date, any ticker.
+            for ends in (split.train, split.val):
+                assert (target[ends + 1] < fold.test_from).all()
+            assert (target[split.train + 1] < fold.val_from).all()
+            assert (target[split.val + 1] >= fold.val_from).all()
+            tested = target[split.test + 1]
+            assert (tested >= fold.test_from).all()
+            if fold.test_to is not None:
+                assert (tested < fold.test_to).all()
+            # Every target day of the ticker inside the block is tested, with a full window.
+            before_end = (
+                np.ones(len(target), bool) if fold.test_to is None else (target < fold.test_to)
+            )
+            inside = (target >= fold.test_from) & before_end
+            expected = np.flatnonzero(inside)
+            assert (split.test + 1).tolist() == expected[expected >= window].tolist()
+            # Inputs end on the end day: no window reads a day at or after its target.
+            assert (split.train - window + 1 >= 0).all()
+
+
+def test_calendar_folds_match_the_per_ticker_folds_on_a_shared_calendar():
+    dates = {"A": CALENDAR, "B": CALENDAR}
+    cfg = BacktestConfig()
+    per_ticker = walk_forward_splits(600, 30, cfg)
+    for fold, split in zip(calendar_splits(dates, 30, cfg), per_ticker, strict=True):
+        for own in fold.splits.values():
+            for part in ("train", "val", "test"):
+                np.testing.assert_array_equal(getattr(own, part), getattr(split, part))
+
+
+def test_a_ticker_without_history_before_the_test_block_is_named():
+    dates = {"OLD": CALENDAR, "NEW": CALENDAR[-100:]}
+    with pytest.raises(DataError, match=r"NEW: too little history in fold 1"):
+        check_calendar_sizes(calendar_splits(dates, 30, BacktestConfig()), 30)

@@ -23,10 +23,14 @@ from pipeline.evaluation.backtest import (
     backtest,
     check_backtest_history,
     fold_errors,
+    forecast_rows,
+    pooled_interval_table,
     pooled_table,
 )
 from pipeline.metrics.dm import diebold_mariano
+from pipeline.metrics.intervals import interval_score
 from pipeline.models.point import Drift, Persistence, RidgeWindows
+from pipeline.models.volatility import BaselineBands, EWMAVolatility
 
 folds_cfg = st.builds(
     BacktestConfig,
@@ -142,6 +146,33 @@ def test_pooled_table_scores_all_folds_together_with_dm_against_the_rnn():
     assert list(fold_errors(results).index) == [1, 2, 3]
 
 
+def test_forecast_rows_hold_every_model_and_day_and_recompute_the_scores():
+    def models(fold: int) -> list:
+        return [Persistence(), BaselineBands("ewma", EWMAVolatility(lam=0.94), (0.8, 0.9))]
+
+    results = backtest(make_prices(300), FC(window=10), BacktestConfig(folds=3), models)
+    rows = forecast_rows("ACME", results)
+    days = sum(len(r.forecasts) for r in results)
+    assert list(rows.columns) == [
+        "ticker", "fold", "date", "model", "close", "previous", "median",
+        "lower_80", "upper_80", "lower_90", "upper_90",
+    ]  # fmt: skip
+    assert len(rows) == 2 * days and set(rows["ticker"]) == {"ACME"}
+    assert sorted(rows["fold"].unique()) == [1, 2, 3]
+    assert rows[rows["model"] == "persistence"]["lower_90"].isna().all()
+    first = rows[(rows["model"] == "persistence") & (rows["fold"] == 1)]
+    np.testing.assert_array_equal(first["median"], results[0].forecasts["persistence"])
+    np.testing.assert_array_equal(first["date"], results[0].forecasts.index)
+    ewma_rows = rows[rows["model"] == "ewma"]
+    table = pooled_interval_table(results)
+    for level in ("80", "90"):
+        daily = interval_score(
+            ewma_rows["close"], ewma_rows[f"lower_{level}"], ewma_rows[f"upper_{level}"],
+            int(level) / 100,
+        )  # fmt: skip
+        assert daily.mean() == pytest.approx(table.loc["ewma", f"interval_score_{level}"])
+
+
 @pytest.mark.slow
 def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, capsys):
     make_prices(500).to_csv(tmp_path / "ACME.csv")
@@ -188,6 +219,14 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     assert folds[0].data.tags["scale_trunk"] in {"frozen", "finetune"}
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"backtest.md", "backtest.csv", "backtest_intervals.md", "plots"} <= artifacts
+    # Anyone can recompute the logged scores from the per-day forecasts and bands.
+    rows = pd.read_csv(client.download_artifacts(parent.info.run_id, "backtest_forecasts.csv"))
+    assert set(rows["model"]) >= {"rnn", "persistence", "ewma", "har", "rnn_aci"}
+    assert len(rows[rows["model"] == "rnn"]) == len(rows[rows["model"] == "ridge"])
+    for model, key in (("rnn", "backtest"), ("garch", "backtest_garch")):
+        own = rows[rows["model"] == model]
+        daily = interval_score(own["close"], own["lower_90"], own["upper_90"], 0.9)
+        assert daily.mean() == pytest.approx(m[f"{key}_interval_score_90"], rel=1e-12)
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert plots == {
         "plots/fold_rmse.png", "plots/last_fold_forecasts.png", "plots/last_days_interval.png",
@@ -215,3 +254,39 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     text = (report / "ACME.md").read_text()
     assert "dm_pvalue" in text and "| rnn_aci |" in text
     assert text.index("interval_score_90") > text.index("theil_u")
+
+
+@pytest.mark.slow
+def test_global_backtest_trains_one_network_per_fold_for_every_ticker(
+    mlflow_store, tmp_path, capsys
+):
+    folder = tmp_path / "csvs"
+    folder.mkdir()
+    make_prices(400, seed=1).to_csv(folder / "ACME.csv")
+    make_prices(330, seed=2, start="2020-04-01").to_csv(folder / "BOLT.csv")
+    code = main(
+        ["backtest", "--source", "csv", "--data", str(folder), "--scope", "global",
+         "--folds", "2", "--window", "10", "--hidden-size", "8", "--epochs", "1",
+         "--batch-size", "256", "--scale-epochs", "3", "--no-progress", "--device", "cpu",
+         "--data-dir", str(tmp_path / "data")]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ACME: walk-forward backtest, 2 folds" in out and "BOLT: forecast intervals" in out
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("stockcast").experiment_id])
+    kinds = [r.data.tags["kind"] for r in runs]
+    assert kinds.count("backtest-global") == 2 and kinds.count("backtest") == 2
+    networks = [r for r in runs if r.data.tags["kind"] == "backtest-global"]
+    assert {r.data.tags["ticker"] for r in networks} == {"ACME,BOLT"}
+    assert all("train_loss" in r.data.metrics for r in networks)
+    folds = [r for r in runs if r.data.tags["kind"] == "backtest-fold"]
+    assert all(r.data.tags["scope"] == "global" for r in folds)
+    # Both tickers' blocks start on the same calendar date in each fold.
+    for k in ("1", "2"):
+        starts = {r.data.tags["test_from"] for r in folds if r.data.tags["fold"] == k}
+        assert len(starts) == 1, starts
+    for parent in (r for r in runs if r.data.tags["kind"] == "backtest"):
+        assert parent.data.params["train.scope"] == "global"
+        assert np.isfinite(parent.data.metrics["backtest_interval_score_90"])
+    assert (tmp_path / "reports" / "backtest" / "BOLT_intervals.csv").exists()

@@ -1,0 +1,168 @@
+"""The global model's ``all`` and ``predict``: one network for the universe, registered once.
+
+``all --scope global`` cuts every ticker's days by the same calendar dates
+(so no ticker's training target lies on a day another ticker is tested on),
+trains one network on all the training windows in a run of its own, fits each
+ticker's conformal multipliers on its own validation days, scores each ticker
+on its test days (a nested run each, as ``all`` does per ticker), and
+registers the network once as ``stockcast-global``. The served model carries
+the multipliers of the pooled validation days, used for a ticker it has no
+calibration for, and every ticker's own in its meta.
+
+``predict --scope global`` answers for any ticker from its recent rows: with
+the ticker's own multipliers when it was in the universe, else calibrated on
+the ticker's last ``RECENT_DAYS`` sessions, and it says which. Its forecasts
+are not written to the forecast store yet (the store keys them by a ticker's
+own registered model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import Config, flatten
+from pipeline.core.bands import ConformalMultipliers, level_name
+from pipeline.core.features import features_for_split
+from pipeline.core.splits import calendar_default_split, check_sizes
+from pipeline.data.calendar import next_session
+from pipeline.evaluation.evaluate import identical_to_persistence
+from pipeline.evaluation.summary import Scores
+from pipeline.jobs import promotion, stages
+from pipeline.jobs.all import registered_text
+from pipeline.jobs.common import Summary, tickers_label
+from pipeline.jobs.forecast import interval_text
+from pipeline.models.calibration import check_calibration_days
+from pipeline.models.conformal import calibrate_conformal, normalised_residuals
+from pipeline.models.global_rnn import GlobalRNN, train_global
+from pipeline.models.rnn import RNN, Hooks
+from pipeline.serving.forecaster import OUTPUT_COLUMN, Forecaster
+from pipeline.tracking import eval_log, lifecycle, registry, train_log
+from pipeline.tracking.models import log_model
+
+GLOBAL = "global"  # the registered model is stockcast-global
+RECENT_DAYS = 250  # a new ticker's sessions (about a year) that calibrate its interval
+
+
+def run_global_all(
+    cfg: Config,
+    prices: Mapping[str, pd.DataFrame],
+    experiment_id: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> list[Summary]:
+    """Train, calibrate per ticker, evaluate per ticker and register one global model."""
+    tags = {**(tags or {}), "scope": GLOBAL}
+    tickers = tuple(prices)
+    splits = calendar_default_split({t: p.index for t, p in prices.items()}, cfg.features)
+    for ticker, split in splits.items():
+        check_sizes(
+            split,
+            f"{ticker}: too little history before the universe's calendar cut for a global "
+            f"model with a {cfg.features.window}-day window; leave it out or use --scope ticker",
+        )
+    features = {t: features_for_split(prices[t], splits[t], cfg.features.window) for t in tickers}
+    label = tickers_label(tickers)
+    summaries = []
+    with lifecycle.run(
+        cfg, label, experiment_id=experiment_id, kind="train", command="all",
+        run_name="global-train", tags=tags,
+    ) as active:  # fmt: skip
+        run_id = active.info.run_id
+        log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
+        hooks = Hooks(log_epoch, train_log.log_training, log_scale_epoch, train_log.log_calibration)
+        trained = train_global(
+            features, cfg.model, cfg.train, cfg.intervals, cfg.runtime, hooks=hooks
+        )
+        meta = {
+            "ticker": GLOBAL, "scope": GLOBAL, "tickers": list(tickers), "run_id": run_id,
+            "config": flatten(cfg, runtime=False), "calibration": {},
+        }  # fmt: skip
+        own: dict[str, Forecaster] = {}
+        for ticker in tickers:
+            rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
+            multipliers = rnn.fit(features[ticker]).intervals.multipliers
+            meta["calibration"][ticker] = dataclasses.asdict(multipliers)
+        forecaster = dataclasses.replace(trained, meta=meta).forecaster
+        for ticker in tickers:
+            own[ticker] = ticker_forecaster(forecaster, ticker)
+        # The model is logged with the example rows of the universe's first ticker.
+        logged = log_model(forecaster, prices[tickers[0]].iloc[-forecaster.window :])
+        decision = promotion.first_champion(GLOBAL)
+        version = promotion.register(
+            logged.model_uri, GLOBAL, run_id, "all", decision, task_id=tags.get("task_id")
+        )
+        for ticker in tickers:
+            with lifecycle.run(
+                cfg, ticker, experiment_id=experiment_id, kind="train", command="all",
+                nested=True, run_name=f"{ticker}-global", tags=tags,
+            ):  # fmt: skip
+                evaluation = stages.evaluate_stage(
+                    cfg, features[ticker], own[ticker], prices[ticker]
+                )
+                eval_log.log_evaluation(evaluation, prefix="test")
+            text = stages.evaluation_text(ticker, features[ticker], evaluation)
+            text += "\n" + registered_text(GLOBAL, version, decision.promote)
+            same = identical_to_persistence(evaluation.forecasts, RNN)
+            scores = Scores(evaluation.table, evaluation.intervals, same)
+            summaries.append(
+                Summary(ticker, text, run_id, facts={"version": version, "scores": scores})
+            )
+    return summaries
+
+
+def ticker_forecaster(forecaster: Forecaster, ticker: str) -> Forecaster:
+    """The global model with ``ticker``'s own multipliers (KeyError if it has none)."""
+    own = forecaster.meta["calibration"][ticker]
+    multipliers = ConformalMultipliers(
+        levels=tuple(own["levels"]), lower=tuple(own["lower"]), upper=tuple(own["upper"])
+    )
+    return forecaster.with_multipliers(multipliers)
+
+
+def recent_calibration(
+    forecaster: Forecaster, prices: pd.DataFrame, days: int = RECENT_DAYS
+) -> tuple[Forecaster, int]:
+    """The global model calibrated on a new ticker's last ``days`` sessions; how many it used.
+
+    The residuals are those of each of those sessions' Close against the
+    forecast made the session before, in units of the forecast's scale.
+    """
+    levels = forecaster.multipliers.levels
+    rows = prices[["Open", "High", "Low", "Close"]].iloc[-(days + forecaster.window) :]
+    log_close, centre, scale = forecaster.spread(rows)
+    realised = np.diff(log_close)  # each window's next log return, but the last's
+    check_calibration_days(len(realised), levels)
+    residuals = normalised_residuals(realised, centre[:-1], scale[:-1])
+    return forecaster.with_multipliers(calibrate_conformal(residuals, levels)), len(realised)
+
+
+def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summary:
+    """The global champion's forecast of the next Close of any ticker, with its interval."""
+    champion = registry.load_champion(GLOBAL)
+    forecaster = champion.forecaster
+    if ticker in forecaster.meta.get("calibration", {}):
+        forecaster = ticker_forecaster(forecaster, ticker)
+        how = "calibrated on its validation days"
+    else:
+        forecaster, days = recent_calibration(forecaster, prices)
+        how = f"never trained on {ticker}: interval calibrated on its last {days} sessions"
+    answer = forecaster.answer(prices.iloc[-forecaster.window :]).iloc[0]
+    bounds = {
+        level: (
+            float(answer[f"lower_{level_name(level)}"]),
+            float(answer[f"upper_{level_name(level)}"]),
+        )
+        for level in forecaster.multipliers.levels
+    }
+    median, last_day = float(answer[OUTPUT_COLUMN]), prices.index[-1]
+    text = (
+        f"{ticker}: {median:.2f} {interval_text(bounds)}for "
+        f"{next_session(last_day, cfg.data.calendar).date()} (last Close "
+        f"{prices['Close'].iloc[-1]:.2f} on {last_day.date()}; model "
+        f"{registry.model_name(GLOBAL)} version {champion.version}, champion; {how}; not stored)"
+    )
+    return Summary(ticker, text, champion.run_id, facts={"forecast": median, "bounds": bounds})

@@ -1,0 +1,45 @@
+"""The per-ticker against global comparison reads only the logged per-day forecasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.scopes import compare, markdown
+from pipeline.metrics.intervals import interval_score
+
+
+def _rows(dates, models, rng):
+    frames = []
+    close = 100 + rng.standard_normal(len(dates)).cumsum()
+    for model, width in models.items():
+        median = close + rng.normal(0, 1, len(dates))
+        frames.append(pd.DataFrame({
+            "ticker": "ACME", "fold": 1, "date": dates, "model": model, "close": close,
+            "previous": close, "median": median, "lower_90": median - width,
+            "upper_90": median + width,
+        }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_both_scopes_are_scored_on_the_dates_they_share():
+    rng = np.random.default_rng(0)
+    days = pd.bdate_range("2020-01-01", periods=80)
+    per_ticker = _rows(days[20:], {"rnn": 1.5, "rnn_aci": 1.6}, rng)  # a shorter history
+    pooled = _rows(days, {"rnn": 2.0, "ewma": 1.8, "rnn_aci": 2.1, "ridge": 0.0}, rng)
+    result = compare(per_ticker, pooled, 0.9)
+    assert result["days"] == 60
+    assert list(result["scores"]) == [
+        "rnn (ticker)",
+        "rnn_aci (ticker)",
+        "rnn (global)",
+        "rnn_aci (global)",
+        "ewma",
+    ]  # fmt: skip  (a point model has no interval)
+    own = pooled[(pooled["model"] == "ewma") & (pooled["date"] >= days[20])]
+    expected = interval_score(own["close"], own["lower_90"], own["upper_90"], 0.9)
+    assert np.mean(result["scores"]["ewma"][0]) == pytest.approx(expected.mean())
+    assert "rnn (global)" not in result["dm"] and 0 <= result["dm"]["ewma"].pvalue <= 1
+    table = markdown({"ACME": result})
+    assert "| ACME (60) |" in table and "vs rnn (ticker)" in table
