@@ -1,12 +1,12 @@
 """Scaling out (``make bench``, second part): Ray against one process, on the same tickers.
 
 - ``fanout_speedup``: the ``all`` job on N synthetic tickers (16), in-process (torch
-  on ``runtime.threads`` threads) over ENGINE=ray with one CPU per task on a local
+  on one thread) over ENGINE=ray with one CPU per task on a local
   Ray, same config and seed: the median of the paired ratios of runs taking
   turns on warm workers (``bench.paired_ratios``), their min and max; the
   start (``ray.init`` and the workers' first run, imports included) apart; and
   against in-process with a torch thread per core (``fanout_speedup_vs_all_cores``,
-  the faster in-process setting on an idle machine, not the default). Also
+  with ``--vs-all-cores`` only: three more 16-ticker runs, a third of the part). Also
   how busy the tasks kept the CPUs (early stopping makes tickers unequal, so the
   last task to end leaves a CPU idle: the fewer the tickers, the larger that tail).
 - ``ray_task_overhead_share``: on a warm worker, a task's round trip beyond its
@@ -260,7 +260,8 @@ def fan_out(
                 seconds, tasks = timed_all(base, f"bench-local-{i}")
                 local.append(seconds)
                 local_tasks += tasks
-                local_cores.append(timed_all(cores, f"bench-local-cores-{i}")[0])
+                if args.vs_all_cores:
+                    local_cores.append(timed_all(cores, f"bench-local-cores-{i}")[0])
                 seconds, tasks = timed_all(on_ray, f"bench-ray-{i}")
                 on.append(seconds)
                 ray_tasks += tasks
@@ -270,7 +271,7 @@ def fan_out(
     local_s, ray_s = statistics.median(local), statistics.median(on)
     per_task = statistics.median(local_tasks)
     speedup = paired_ratios(local, on)
-    vs_cores = paired_ratios(local_cores, on)
+    vs_cores = paired_ratios(local_cores, on) if local_cores else None
     overhead = paired_ratios(
         round_trips,
         [per_task] * len(round_trips),
@@ -278,7 +279,7 @@ def fan_out(
     )
     results["ratios"].update(
         fanout_speedup=speedup,
-        fanout_speedup_vs_all_cores=vs_cores,
+        **({"fanout_speedup_vs_all_cores": vs_cores} if vs_cores else {}),
         ray_task_overhead_share=overhead,
     )
     results["fanout"] = {
@@ -291,9 +292,15 @@ def fan_out(
         "ray_cold_s": cold_s,
         "fanout_speedup": speedup["value"],
         "fanout_speedup_cold": local_s / (ray_init_s + cold_s),  # one cold run: no spread
-        "local_all_cores_s": statistics.median(local_cores),
-        "local_all_cores_runs_s": local_cores,
-        "fanout_speedup_vs_all_cores": vs_cores["value"],
+        **(
+            {
+                "local_all_cores_s": statistics.median(local_cores),
+                "local_all_cores_runs_s": local_cores,
+                "fanout_speedup_vs_all_cores": vs_cores["value"],
+            }
+            if vs_cores
+            else {}
+        ),
         # Where Ray's time goes: a ticker's own seconds in a task against in-process,
         # and the share of the CPUs' time that tasks kept busy (1.0: no gaps, no tail).
         "task_s_median_local": per_task,
@@ -327,16 +334,23 @@ def part_lines(results: dict[str, Any], part: str) -> list[str]:
         ]
     if part == "fanout":
         f, o = results["fanout"], results["ray_task_overhead_share"]
-        speedup, vs_cores = ratios["fanout_speedup"], ratios["fanout_speedup_vs_all_cores"]
+        speedup, vs_cores = ratios["fanout_speedup"], ratios.get("fanout_speedup_vs_all_cores")
         overhead = ratios["ray_task_overhead_share"]
+        cores = (
+            [
+                f"  vs {f['cpus']} threads          {format_ratio(vs_cores, 2)}  "
+                f"(in-process with a torch thread per core: {f['local_all_cores_s']:.1f}s)"
+            ]
+            if vs_cores
+            else []
+        )
         return [
             f"fanout_speedup           {format_ratio(speedup, 2)}  ({f['tickers']} tickers: "
             f"in-process {f['local_s']:.1f}s, ray {f['ray_s']:.1f}s on warm workers, medians; "
             f"median of {len(speedup['paired_ratios'])} paired ratios, ratio of minimums "
             f"{speedup['ratio_of_minimums']:.2f}; {f['fanout_speedup_cold']:.2f} cold: "
             f"ray.init {f['ray_init_s']:.1f}s + first run {f['ray_cold_s']:.1f}s)",
-            f"  vs {f['cpus']} threads          {format_ratio(vs_cores, 2)}  "
-            f"(in-process with a torch thread per core: {f['local_all_cores_s']:.1f}s)",
+            *cores,
             f"  ray tasks                CPUs busy {f['ray_busy_share']:.0%} of the run; median "
             f"ticker {f['task_s_median_ray']:.2f}s in a task, {f['task_s_median_local']:.2f}s "
             "in-process",
@@ -378,6 +392,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--thread-repeats", type=int, default=7, help="1/2-thread pairs of one training (7)"
     )
     p.add_argument("--calls", type=int, default=50, help="no-op tasks timed (default 50)")
+    p.add_argument(
+        "--vs-all-cores",
+        action="store_true",
+        help="also time in-process with a torch thread per core (3 more 16-ticker runs; the "
+        "threads part compares 1 and 2 threads on one ticker either way)",
+    )
     p.add_argument(
         "--rate-tickers",
         type=int,
