@@ -21,7 +21,11 @@ class NoDelayH11Protocol(H11Protocol):
     """uvicorn's h11 protocol on a TCP socket with ``TCP_NODELAY`` set."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        set_nodelay(transport.get_extra_info("socket"))
         super().connection_made(transport)
+
+
+def set_nodelay(sock: socket.socket | None) -> None:
+    """Turn Nagle's algorithm off on a TCP socket (nothing for other sockets)."""
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
