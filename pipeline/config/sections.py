@@ -63,11 +63,20 @@ class FeatureConfig:
     window: int = setting(30, "trading days of Open/High/Low/Close in one input window")
     train_frac: float = setting(0.70, "first share of days for training (and fitting scalers)")
     val_frac: float = setting(0.15, "next share for early stopping; the rest is the test set")
+    horizon: int = setting(
+        5, "trading days ahead to forecast: a forecast and its interval for each of days 1..H"
+    )
 
     def __post_init__(self) -> None:
         require(
             [
                 (self.window >= 2, f"--window must be at least 2 days, not {self.window}"),
+                (self.horizon >= 1, f"--horizon must be at least 1 day, not {self.horizon}"),
+                (
+                    self.horizon < self.window,
+                    f"--horizon {self.horizon} must be shorter than the --window of "
+                    f"{self.window} days",
+                ),
                 (
                     0 < self.train_frac < 1,
                     f"--train-frac must lie between 0 and 1, not {self.train_frac}",

@@ -79,12 +79,14 @@ def window_view(log_prices: np.ndarray, window: int) -> np.ndarray:
     return sliding_window_view(log_prices, window, axis=0).transpose(0, 2, 1)
 
 
-def next_log_returns(log_close: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """The targets ``r[t+1] = log_close[t+1] - log_close[t]`` for each end day ``t``."""
+def next_log_returns(log_close: np.ndarray, ends: np.ndarray, horizon: int = 1) -> np.ndarray:
+    """The log return ``log_close[t+h] - log_close[t]`` over ``h = horizon`` days per end day ``t``."""
     log_close, ends = np.asarray(log_close, dtype=float), np.asarray(ends, dtype=int)
-    if ends.size and (ends.min() < 0 or ends.max() + 1 >= len(log_close)):
-        raise ValueError("every end day t needs a next day t + 1 inside log_close")
-    return log_close[ends + 1] - log_close[ends]
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least 1 day, not {horizon}")
+    if ends.size and (ends.min() < 0 or ends.max() + horizon >= len(log_close)):
+        raise ValueError(f"every end day t needs the day t + {horizon} inside log_close")
+    return log_close[ends + horizon] - log_close[ends]
 
 
 def make_batch(windows: Any, log_close: Any, ends: Any, window: int, mean: Any, scale: Any) -> Any:
