@@ -295,17 +295,18 @@ def bare_epoch(
 ) -> float:
     """The plain PyTorch epoch: shuffled slices of tensors already holding every window.
 
-    It does what ``train_epoch`` does per step (MSE, clipping, Adam, a loss
-    total kept on the device) and nothing else.
+    It does what ``train_epoch`` does per step (the MSE of each horizon over h,
+    clipping, Adam, a loss total kept on the device) and nothing else.
     """
     model.train()
+    weights = 1.0 / torch.arange(1, y.shape[1] + 1, dtype=torch.float32, device=y.device)
     perm = torch.randperm(len(x), generator=generator).to(x.device)
     total = torch.zeros((), device=x.device)
     for start in range(0, len(x), batch_size):
         idx = perm[start : start + batch_size]
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
             pred = model(x[idx])
-        loss = nn.functional.mse_loss(pred.float(), y[idx])
+        loss = ((pred.float() - y[idx]) ** 2 * weights).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
@@ -315,10 +316,10 @@ def bare_epoch(
 
 
 def _seeded_model(
-    model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device
+    model_cfg: ModelConfig, train_cfg: TrainConfig, device: torch.device, horizon: int
 ) -> tuple[StockRNN, torch.optim.Optimizer]:
     seed_everything(train_cfg.seed)
-    model = StockRNN(model_cfg, N_FEATURES).to(device)
+    model = StockRNN(model_cfg, N_FEATURES, horizon).to(device)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
     )
@@ -346,8 +347,8 @@ def bench_train_overhead(
     ends = data.ends(features.split.train[:samples])
     x = data.batch(ends).contiguous()  # the bare loop's data: every window, materialised
     y = data.targets[ends].contiguous()
-    pipe_model, pipe_opt = _seeded_model(model_cfg, train_cfg, device)
-    bare_model, bare_opt = _seeded_model(model_cfg, train_cfg, device)
+    pipe_model, pipe_opt = _seeded_model(model_cfg, train_cfg, device, features.horizon)
+    bare_model, bare_opt = _seeded_model(model_cfg, train_cfg, device, features.horizon)
     pipe_gen = torch.Generator().manual_seed(train_cfg.seed)
     bare_gen = torch.Generator().manual_seed(train_cfg.seed)
     bs, clip = train_cfg.batch_size, train_cfg.clip_norm
@@ -626,7 +627,10 @@ def bench_inference(
     seed_everything(settings.seed)
     window = features.window
     forecaster = Forecaster(
-        StockRNN(model_cfg, N_FEATURES), features.x_scaler, features.y_scaler, window
+        StockRNN(model_cfg, N_FEATURES, features.horizon),
+        features.x_scaler,
+        features.y_scaler,
+        window,
     )
     rows = prices[list(PRICE_COLUMNS)].reset_index(drop=True)
     one = rows.iloc[-window:]

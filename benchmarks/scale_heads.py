@@ -56,6 +56,7 @@ def measure(cfg, ticker: str, prices: pd.DataFrame) -> list[dict]:
             row["val_ewma"] = got.val_scores["ewma"]
             row[f"epochs_{trunk}"] = got.scale.best_epoch
             centre, scale = forecast_spread(got.model, features, ends, cfg.runtime.eval_batch)
+            centre, scale = centre[:, 0], scale[:, 0]  # day 1
             bands[trunk] = conformal_bands(log_close[ends], centre, scale, got.multipliers)
         levels = tuple(cfg.intervals.levels)
         bands |= forecast_interval_baselines(features, ends, interval_baselines(levels))

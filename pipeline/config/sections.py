@@ -73,11 +73,6 @@ class FeatureConfig:
                 (self.window >= 2, f"--window must be at least 2 days, not {self.window}"),
                 (self.horizon >= 1, f"--horizon must be at least 1 day, not {self.horizon}"),
                 (
-                    self.horizon < self.window,
-                    f"--horizon {self.horizon} must be shorter than the --window of "
-                    f"{self.window} days",
-                ),
-                (
                     0 < self.train_frac < 1,
                     f"--train-frac must lie between 0 and 1, not {self.train_frac}",
                 ),

@@ -47,6 +47,7 @@ class Features:
     split: Split  # sample end days per split
     x_scaler: StandardScaler  # per-feature scaling of window-relative log prices
     y_scaler: StandardScaler  # scaling (no centring) of next-day log returns
+    horizon: int = 1  # days ahead forecast: targets for days t + 1 .. t + horizon
 
     @property
     def close(self) -> np.ndarray:
@@ -57,6 +58,15 @@ class Features:
     def targets(self) -> np.ndarray:
         """Scaled next-day log return for every end day (last entry is NaN: no next day)."""
         return scaled_targets(self.log_prices, self.y_scaler)
+
+    @property
+    def horizon_targets(self) -> np.ndarray:
+        """Scaled log returns over 1..horizon days per end day: (days, horizon), NaN past the end.
+
+        Column ``h - 1`` is ``log_close[t + h] - log_close[t]`` in the units of the
+        one-day scale, so its spread grows about as ``sqrt(h)``.
+        """
+        return horizon_targets(self.log_prices, self.y_scaler, self.horizon)
 
     def windows(self) -> np.ndarray:
         """All windows as a read-only view, shape (days - window + 1, window, 4)."""
@@ -80,13 +90,32 @@ def window_view(log_prices: np.ndarray, window: int) -> np.ndarray:
 
 
 def next_log_returns(log_close: np.ndarray, ends: np.ndarray, horizon: int = 1) -> np.ndarray:
-    """The log return ``log_close[t+h] - log_close[t]`` over ``h = horizon`` days per end day ``t``."""
+    """The log return ``log_close[t+h] - log_close[t]`` over ``h = horizon`` days per end day."""
     log_close, ends = np.asarray(log_close, dtype=float), np.asarray(ends, dtype=int)
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1 day, not {horizon}")
     if ends.size and (ends.min() < 0 or ends.max() + horizon >= len(log_close)):
         raise ValueError(f"every end day t needs the day t + {horizon} inside log_close")
     return log_close[ends + horizon] - log_close[ends]
+
+
+def usable_ends(ends: np.ndarray, horizon: int) -> np.ndarray:
+    """The end days of one part whose ``horizon``-day target lies in the same part.
+
+    A part's end days name their one-day targets; the target ``t + h`` of end
+    day ``t`` is the one-day target of end day ``t + h - 1``, so it is in the
+    part when the end days ``t .. t + h - 1`` all are (``ends`` ascending).
+    Training, early stopping and each horizon's calibration read only these,
+    so that no h-day target of a training or validation sample lies in a
+    later part's days.
+    """
+    ends = np.asarray(ends, dtype=int)
+    if horizon == 1 or len(ends) < horizon:
+        return ends if horizon == 1 else ends[:0]
+    # ``t .. t + h - 1`` all end days of the part: a run that no gap between
+    # two tickers' days (in pooled features) can bridge.
+    run = ends[horizon - 1 :] - ends[: len(ends) - horizon + 1] == horizon - 1
+    return ends[: len(ends) - horizon + 1][run]
 
 
 def make_batch(windows: Any, log_close: Any, ends: Any, window: int, mean: Any, scale: Any) -> Any:
@@ -105,6 +134,15 @@ def scaled_targets(log_prices: np.ndarray, y_scaler: StandardScaler) -> np.ndarr
     log_close = log_prices[:, CLOSE]
     returns = np.append(np.diff(log_close), np.nan)
     return returns / y_scaler.scale_[0]
+
+
+def horizon_targets(log_prices: np.ndarray, y_scaler: StandardScaler, horizon: int) -> np.ndarray:
+    """Log returns of Close over ``1..horizon`` days per end day, in the one-day scale's units."""
+    log_close = log_prices[:, CLOSE]
+    out = np.full((len(log_close), horizon), np.nan)
+    for h in range(1, horizon + 1):
+        out[:-h, h - 1] = log_close[h:] - log_close[:-h]
+    return out / y_scaler.scale_[0]
 
 
 def fit_x_scaler(log_prices: np.ndarray, train_ends: np.ndarray, window: int) -> StandardScaler:
@@ -133,10 +171,12 @@ def fit_y_scaler(log_prices: np.ndarray, train_ends: np.ndarray) -> StandardScal
 def build_features(prices: pd.DataFrame, cfg: FeatureConfig, ticker: str = "") -> Features:
     """Build the default chronological split, its scalers and the log-price array."""
     split = check_history(len(prices), cfg, ticker or "prices")
-    return features_for_split(prices, split, cfg.window)
+    return features_for_split(prices, split, cfg.window, cfg.horizon)
 
 
-def features_for_split(prices: pd.DataFrame, split: Split, window: int) -> Features:
+def features_for_split(
+    prices: pd.DataFrame, split: Split, window: int, horizon: int = 1
+) -> Features:
     """Features for a given split, with scalers fitted on its training samples only."""
     log_prices = np.log(prices[list(PRICE_COLUMNS)].to_numpy(dtype=np.float64))
     return Features(
@@ -146,6 +186,7 @@ def features_for_split(prices: pd.DataFrame, split: Split, window: int) -> Featu
         split=split,
         x_scaler=fit_x_scaler(log_prices, split.train, window),
         y_scaler=fit_y_scaler(log_prices, split.train),
+        horizon=horizon,
     )
 
 
@@ -158,8 +199,8 @@ def pool_features(parts: Sequence[Features]) -> Features:
     training samples: window-relative log prices and log returns have the same
     meaning for every ticker, whatever its price level.
     """
-    if not parts or len({f.window for f in parts}) != 1:
-        raise ValueError("pool_features needs one or more Features with the same window")
+    if not parts or len({(f.window, f.horizon) for f in parts}) != 1:
+        raise ValueError("pool_features needs one or more Features with the same window, horizon")
     offsets = np.cumsum([0, *(len(f.log_prices) for f in parts[:-1])])
 
     def shifted(part: str) -> np.ndarray:
@@ -177,6 +218,7 @@ def pool_features(parts: Sequence[Features]) -> Features:
         split=split,
         x_scaler=fit_x_scaler(log_prices, split.train, window),
         y_scaler=fit_y_scaler(log_prices, split.train),
+        horizon=parts[0].horizon,
     )
 
 

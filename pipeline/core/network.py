@@ -14,12 +14,15 @@ _CELLS: dict[str, type[nn.RNNBase]] = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.
 
 
 class StockRNN(nn.Module):
-    """Read a (batch, window, features) tensor; return one scaled log return per window.
+    """Read a (batch, window, features) tensor; return the scaled log returns over 1..H days.
 
-    The head reads the last layer's final hidden state of both directions
-    (``hidden[-2]`` and ``hidden[-1]``). It starts at zero, so the untrained
-    network forecasts a return of 0: tomorrow's Close equals today's, the
-    persistence forecast. Training has to earn every move away from it.
+    ``forward`` gives (batch, horizon): column ``h - 1`` is the log return from
+    the window's last Close to the Close ``h`` trading days later, in the units
+    of the one-day training scale. The head reads the last layer's final hidden
+    state of both directions (``hidden[-2]`` and ``hidden[-1]``). It starts at
+    zero, so the untrained network forecasts a return of 0 at every horizon:
+    the Close in h days equals today's, the persistence forecast. Training has
+    to earn every move away from it.
 
     ``log_scale`` gives the log of the spread of that return (in the same
     scaled units) from a second head, trained after the centre (see
@@ -28,9 +31,10 @@ class StockRNN(nn.Module):
     ``forward``, the centre, never depends on it.
     """
 
-    def __init__(self, cfg: ModelConfig, n_features: int) -> None:
+    def __init__(self, cfg: ModelConfig, n_features: int, horizon: int = 1) -> None:
         super().__init__()
         self.cfg = cfg
+        self.horizon = horizon
         self.rnn = _CELLS[cfg.cell](
             input_size=n_features,
             hidden_size=cfg.hidden_size,
@@ -40,18 +44,20 @@ class StockRNN(nn.Module):
             batch_first=True,
         )
         directions = 2 if cfg.bidirectional else 1
-        self.head = nn.Linear(directions * cfg.hidden_size, 1)
+        self.head = nn.Linear(directions * cfg.hidden_size, horizon)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         # Created last, with the random state put back afterwards: the centre's
         # initial weights and every later draw (dropout, say) are what they were
-        # before the scale head existed. Zero weights start it at the training
-        # days' spread (a scale of 1 in the scaled units), the way the centre
-        # starts at persistence.
+        # before the scale head existed. Zero weights and a bias of log sqrt(h)
+        # start it at the training days' spread grown as a random walk's (a
+        # scale of sqrt(h) in the one-day units), the way the centre starts at
+        # persistence.
         with torch.random.fork_rng(devices=[]):
-            self.scale_head = nn.Linear(directions * cfg.hidden_size, 1)
+            self.scale_head = nn.Linear(directions * cfg.hidden_size, horizon)
         nn.init.zeros_(self.scale_head.weight)
-        nn.init.zeros_(self.scale_head.bias)
+        with torch.no_grad():
+            self.scale_head.bias.copy_(0.5 * torch.log(torch.arange(1.0, horizon + 1.0)))
         self.scale_rnn: nn.RNNBase | None = None  # own recurrent layers for the scale, if tuned
 
     def last_hidden(self, x: torch.Tensor, rnn: nn.RNNBase | None = None) -> torch.Tensor:
@@ -69,11 +75,11 @@ class StockRNN(nn.Module):
         return hidden[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _in_float32(self.head, self.last_hidden(x)).squeeze(-1)
+        return _in_float32(self.head, self.last_hidden(x))
 
     def log_scale(self, x: torch.Tensor) -> torch.Tensor:
-        """Log of the forecast spread of the scaled next-day log return, one per window."""
-        return _in_float32(self.scale_head, self.last_hidden(x, self.scale_rnn)).squeeze(-1)
+        """Log of the forecast spread of each horizon's scaled log return: (batch, horizon)."""
+        return _in_float32(self.scale_head, self.last_hidden(x, self.scale_rnn))
 
     def own_scale_trunk(self) -> None:
         """Give the scale head its own copy of the recurrent layers, to fine-tune apart."""

@@ -87,7 +87,9 @@ def sweep_folds(prices: Mapping[str, pd.DataFrame], cfg: Config) -> list[Fold]:
             f"a {scheme.folds}-fold sweep with a {window}-day window; at least "
             f"{min_backtest_days(window, scheme)} are needed",
         )
-        by_ticker[ticker] = [features_for_split(history, split, window) for split in splits]
+        by_ticker[ticker] = [
+            features_for_split(history, split, window, cfg.features.horizon) for split in splits
+        ]
     return [
         Fold(ticker, number + 1, folds[number])
         for number in range(scheme.folds)

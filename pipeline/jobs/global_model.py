@@ -64,7 +64,10 @@ def run_global_all(
             f"{ticker}: too little history before the universe's calendar cut for a global "
             f"model with a {cfg.features.window}-day window; leave it out or use --scope ticker",
         )
-    features = {t: features_for_split(prices[t], splits[t], cfg.features.window) for t in tickers}
+    features = {
+        t: features_for_split(prices[t], splits[t], cfg.features.window, cfg.features.horizon)
+        for t in tickers
+    }
     label = tickers_label(tickers)
     summaries = []
     with lifecycle.run(

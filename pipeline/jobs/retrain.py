@@ -70,7 +70,7 @@ def run_retrain(
         ) as active:  # fmt: skip
             text = f"{ticker}: kept the champion (version {old}) without retraining: {drift.reason}"
         return Summary(ticker, text, active.info.run_id, facts={"promoted": False, "drift": drift})
-    features = features_for_split(prices, split, window)
+    features = features_for_split(prices, split, window, cfg.features.horizon)
     close = prices["Close"].to_numpy()
     actual, previous = close[-holdout:], close[-holdout - 1 : -1]
     dates = features.dates

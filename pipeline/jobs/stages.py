@@ -89,6 +89,7 @@ def features_stage(cfg: Config, ticker: str, prices: pd.DataFrame | None = None)
             val=features.split.val,
             test=features.split.test,
             window=features.window,
+            horizon=features.horizon,
             scalers=json.dumps(
                 {"x": scaler_state(features.x_scaler), "y": scaler_state(features.y_scaler)}
             ),
@@ -110,6 +111,7 @@ def saved_features(cfg: Config, ticker: str) -> Features:
             split=Split(train=z["train"], val=z["val"], test=z["test"]),
             x_scaler=scaler_from_state(scalers["x"]),
             y_scaler=scaler_from_state(scalers["y"]),
+            horizon=int(z["horizon"]) if "horizon" in z else 1,
         )
 
 

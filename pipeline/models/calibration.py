@@ -4,14 +4,17 @@
 (``models/scale_head.py``), scores each candidate on the validation days by the
 interval score of its split-conformal intervals, keeps the best, and
 calibrates the final multipliers on the normalised residuals of those same
-validation days (``(y - centre) / scale``). The EWMA baseline is scored the
-same way, so a run records plainly whether the network's scale beat it on days
+validation days (``(y - centre) / scale``), once per horizon: the h-day
+multipliers come from the validation end days whose h-day target is itself a
+validation day (``core.features.usable_ends``). The EWMA baseline is scored the
+same way (at day 1), so a run records plainly whether the network's scale beat it on days
 it did not train on. Test days are never read: only ``split.train`` and
 ``split.val`` end days (and their next-day targets) enter here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ import numpy as np
 
 from pipeline.config import IntervalConfig, RuntimeConfig, TrainConfig
 from pipeline.core.bands import ConformalMultipliers, conformal_intervals, parse_levels
-from pipeline.core.features import CLOSE, Features, next_log_returns
+from pipeline.core.features import CLOSE, Features, next_log_returns, usable_ends
 from pipeline.core.network import StockRNN
 from pipeline.errors import DataError
 from pipeline.metrics.intervals import interval_score
@@ -37,10 +40,49 @@ class IntervalFit:
 
     model: StockRNN  # the point model's centre, with the chosen trained scale head
     trunk: str  # "frozen" or "finetune"
-    multipliers: ConformalMultipliers  # per level, from the validation residuals
+    multipliers: ConformalMultipliers  # per level, from the validation residuals (day 1)
     residuals: np.ndarray  # normalised validation residuals (the calibration set, for ACI)
     scale: ScaleResult  # the chosen head's training record
     val_scores: dict[str, float] = field(default_factory=dict)  # candidates and EWMA
+    # Per horizon 1..H (index h - 1; the first are ``multipliers`` and ``residuals``).
+    horizon_multipliers: tuple[ConformalMultipliers, ...] = ()
+    horizon_residuals: tuple[np.ndarray, ...] = ()
+
+
+def by_horizon(
+    features: Features, ends: np.ndarray, centre: np.ndarray, scale: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per horizon h, ``(actual, centre, scale)`` of the h-day log return for ``(n, H)``
+    spreads made on ``ends`` (one part's end days); horizon h keeps the end days
+    whose h-day target lies in the same part."""
+    log_close = features.log_prices[:, CLOSE]
+    out = []
+    for h in range(1, centre.shape[1] + 1):
+        keep = np.isin(ends, usable_ends(ends, h))
+        actual = next_log_returns(log_close, ends[keep], h)
+        out.append((actual, centre[keep, h - 1], scale[keep, h - 1]))
+    return out
+
+
+def horizon_residuals(
+    features: Features, ends: np.ndarray, centre: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Normalised residuals per horizon of ``(n, H)`` spreads made on ``ends`` (``by_horizon``)."""
+    return tuple(normalised_residuals(*part) for part in by_horizon(features, ends, centre, scale))
+
+
+def calibrate_horizons(
+    fit: IntervalFit, residuals: tuple[np.ndarray, ...], levels: tuple[float, ...]
+) -> IntervalFit:
+    """``fit`` with every horizon's multipliers calibrated on its ``residuals``."""
+    multipliers = tuple(calibrate_conformal(r, levels) for r in residuals)
+    return dataclasses.replace(
+        fit,
+        multipliers=multipliers[0],
+        residuals=residuals[0],
+        horizon_multipliers=multipliers,
+        horizon_residuals=residuals,
+    )
 
 
 def fit_intervals(
@@ -51,33 +93,46 @@ def fit_intervals(
     on_epoch: Callable[[ScaleEpoch], None] | None = None,
     runtime: RuntimeConfig | None = None,
 ) -> IntervalFit:
-    """Train the scale head(s), keep the best on validation, calibrate on validation."""
+    """Train the scale head(s), keep the best on validation, calibrate on validation.
+
+    A candidate's validation score is the mean over horizons of its interval
+    score at h divided by ``sqrt(h)`` (so every horizon weighs about alike).
+    """
     runtime = runtime or RuntimeConfig()
     levels = parse_levels(cfg.levels)
     val = features.split.val
-    check_calibration_days(len(val), levels)
+    check_calibration_days(len(usable_ends(val, features.horizon)), levels)
     log_close = features.log_prices[:, CLOSE]
-    actual = next_log_returns(log_close, val)
     trunks = TRUNKS if cfg.scale_trunk == "auto" else (cfg.scale_trunk,)
     candidates: dict[str, ScaleResult] = {}
-    spreads: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    residuals: dict[str, tuple[np.ndarray, ...]] = {}
     scores: dict[str, float] = {}
     for trunk in trunks:
         candidates[trunk] = fit_scale(model, features, trunk, cfg, train_cfg, on_epoch, runtime)
-        spreads[trunk] = forecast_spread(candidates[trunk].model, features, val, runtime.eval_batch)
-        scores[trunk] = validation_score(actual, *spreads[trunk], levels)
+        spread = forecast_spread(candidates[trunk].model, features, val, runtime.eval_batch)
+        parts = by_horizon(features, val, *spread)
+        residuals[trunk] = tuple(normalised_residuals(*part) for part in parts)
+        scores[trunk] = float(
+            np.mean(
+                [
+                    validation_score(*part, levels) / math.sqrt(h)
+                    for h, part in enumerate(parts, start=1)
+                ]
+            )
+        )
+    actual = next_log_returns(log_close, val)
     ewma = EWMAVolatility().fit(log_close, features.split.train)
     scores[EWMA] = validation_score(actual, np.zeros(len(val)), ewma.sigma(log_close, val), levels)
     best = min(trunks, key=lambda t: scores[t])
-    residuals = normalised_residuals(actual, *spreads[best])
-    return IntervalFit(
+    fit = IntervalFit(
         model=candidates[best].model,
         trunk=best,
-        multipliers=calibrate_conformal(residuals, levels),
-        residuals=residuals,
+        multipliers=calibrate_conformal(residuals[best][0], levels),
+        residuals=residuals[best][0],
         scale=candidates[best],
         val_scores=scores,
     )
+    return calibrate_horizons(fit, residuals[best], levels)
 
 
 def validation_score(

@@ -12,16 +12,19 @@ ticker's days stray from the network's scale is the ticker's own.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.config import IntervalConfig, ModelConfig, RuntimeConfig, TrainConfig
-from pipeline.core.features import CLOSE, Features, next_log_returns, pool_features, with_scalers
-from pipeline.models.calibration import IntervalFit, check_calibration_days
-from pipeline.models.conformal import calibrate_conformal, normalised_residuals
+from pipeline.core.features import Features, pool_features, usable_ends, with_scalers
+from pipeline.models.calibration import (
+    IntervalFit,
+    calibrate_horizons,
+    check_calibration_days,
+    horizon_residuals,
+)
 from pipeline.models.rnn import Hooks, RNNForecaster, Trained, train_forecaster
 from pipeline.models.scale_head import forecast_spread
 
@@ -57,13 +60,9 @@ def calibrate_ticker(
     """
     runtime = runtime or RuntimeConfig()
     levels = fit.multipliers.levels
-    check_calibration_days(len(ends), levels)
-    actual = next_log_returns(features.log_prices[:, CLOSE], ends)
+    check_calibration_days(len(usable_ends(ends, features.horizon)), levels)
     spread = forecast_spread(fit.model, features, ends, runtime.eval_batch)
-    residuals = normalised_residuals(actual, *spread)
-    return dataclasses.replace(
-        fit, multipliers=calibrate_conformal(residuals, levels), residuals=residuals
-    )
+    return calibrate_horizons(fit, horizon_residuals(features, ends, *spread), levels)
 
 
 @dataclass
@@ -86,9 +85,3 @@ class GlobalRNN(RNNForecaster):
                 self.trained.intervals, self._own(features), features.split.val, self.runtime
             )
         return self
-
-    def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
-        return super().predict(self._own(features), ends)
-
-    def spread(self, features: Features, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return super().spread(self._own(features), ends)

@@ -61,6 +61,8 @@ class Trained:
             meta=self.meta,
             multipliers=self.intervals.multipliers if self.intervals else None,
             residuals=self.intervals.residuals if self.intervals else None,
+            horizon_multipliers=self.intervals.horizon_multipliers if self.intervals else (),
+            horizon_residuals=self.intervals.horizon_residuals if self.intervals else (),
         )
 
 
@@ -123,28 +125,48 @@ class RNNForecaster:
         self.result, self.intervals = trained.result, trained.intervals
         return self
 
-    def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
-        scaled = forecast_log_returns(self.result.model, features, ends, self.runtime.eval_batch)
-        return to_price(features.log_prices[ends, CLOSE], scaled, features.y_scaler)
+    def _own(self, features: Features) -> Features:
+        """The features as this model reads them (a global model: through its own scalers)."""
+        return features
 
-    def spread(self, features: Features, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Centre and scale of the next log return for ``ends`` (needs ``interval_cfg``)."""
+    def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
+        """The next Close after each end day (horizon 1)."""
+        return self.predict_horizon(features, ends, 1)
+
+    def predict_horizon(self, features: Features, ends: np.ndarray, horizon: int) -> np.ndarray:
+        """The Close ``horizon`` trading days after each end day."""
+        features = self._own(features)
+        scaled = forecast_log_returns(self.result.model, features, ends, self.runtime.eval_batch)
+        log_close = features.log_prices[ends, CLOSE]
+        return to_price(log_close, scaled[:, horizon - 1], features.y_scaler)
+
+    def spread(
+        self, features: Features, ends: np.ndarray, horizon: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Centre and scale of the ``horizon``-day log return for ``ends`` (needs intervals)."""
         if self.intervals is None:
             raise ValueError("no intervals: give RNNForecaster an interval_cfg before fit")
-        return forecast_spread(self.intervals.model, features, ends, self.runtime.eval_batch)
+        centre, scale = forecast_spread(
+            self.intervals.model, self._own(features), ends, self.runtime.eval_batch
+        )
+        return centre[:, horizon - 1], scale[:, horizon - 1]
 
     def bands(self, features: Features, ends: np.ndarray) -> Bands | None:
         """Calibrated intervals for ``ends`` in price units (None without ``interval_cfg``).
 
         The median is ``predict``'s forecast, exactly.
         """
+        return self.horizon_bands(features, ends, 1)
+
+    def horizon_bands(self, features: Features, ends: np.ndarray, horizon: int) -> Bands | None:
+        """``bands`` for the Close ``horizon`` trading days after each end day."""
         if self.intervals is None:
             return None
-        centre, scale = self.spread(features, ends)
+        centre, scale = self.spread(features, ends, horizon)
         return conformal_bands(
             features.log_prices[ends, CLOSE],
             centre,
             scale,
-            self.intervals.multipliers,
-            median=self.predict(features, ends),
+            self.intervals.horizon_multipliers[horizon - 1],
+            median=self.predict_horizon(features, ends, horizon),
         )

@@ -1,4 +1,4 @@
-"""The scale head: how far the next day's log return may stray from the centre.
+"""The scale head: how far the log return over each of the next H days may stray from the centre.
 
 Trained after the point model is finished (its early stopping and shrinkage
 included) and on a copy of it, so the point forecasts cannot change: the
@@ -6,7 +6,8 @@ centre is computed once and held fixed, and only the scale parameters are in
 the optimiser. The loss is the Gaussian negative log-likelihood of the
 training targets around that centre; early stopping keeps the epoch with the
 lowest validation NLL (epoch 0 is the untrained head: the training days'
-spread on every day). The shape of the tails is left to the conformal
+spread on every day, times ``sqrt(h)`` at horizon h). Every horizon's
+output is one term of the mean NLL. The shape of the tails is left to the conformal
 calibration that follows (``models/calibration.py``), which only needs
 the scale to rank days by how volatile they will be.
 
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 
 from pipeline.config import IntervalConfig, RuntimeConfig, TrainConfig
-from pipeline.core.features import Features
+from pipeline.core.features import Features, usable_ends
 from pipeline.core.network import StockRNN
 from pipeline.errors import TrainingError
 from pipeline.models.training import DeviceData, autocast_for, predict_scaled
@@ -67,7 +68,7 @@ class _Part:
     """One split's fixed centre and targets, and how to get the log scale of its samples."""
 
     def __init__(self, net: StockRNN, data: DeviceData, ends: np.ndarray, trunk: str, batch: int):
-        self.ends = data.ends(ends)
+        self.ends = data.ends(usable_ends(ends, data.horizon))
         self.centre = predict_scaled(net, data, self.ends, batch).float()
         self.target = data.targets[self.ends]
         self.hidden = None
@@ -83,7 +84,7 @@ class _Part:
     def log_scale(self, net: StockRNN, data: DeviceData, pos: torch.Tensor) -> torch.Tensor:
         if self.hidden is not None:  # a float32 head on float32 features, even under autocast
             with torch.autocast(self.hidden.device.type, enabled=False):
-                return net.scale_head(self.hidden[pos]).squeeze(-1)
+                return net.scale_head(self.hidden[pos])
         return net.log_scale(data.batch(self.ends[pos]))
 
     def nll(self, net: StockRNN, data: DeviceData, batch: int) -> float:
@@ -176,7 +177,8 @@ def _scale_state(net: StockRNN) -> dict[str, torch.Tensor]:
 def forecast_spread(
     model: StockRNN, features: Features, ends: np.ndarray, batch: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Centre and scale of the next day's log return for ``ends``, in log-return units."""
+    """Centre and scale of the log return over 1..H days for ``ends``: two (n, horizon) arrays
+    in log-return units (column ``h - 1``: from the end day's Close to the Close h days on)."""
     device = next(model.parameters()).device
     data = DeviceData(features, device)
     idx = data.ends(ends)
@@ -187,6 +189,7 @@ def forecast_spread(
         centre.append(model(x))
         log_scale.append(model.log_scale(x))
     unit = float(features.y_scaler.scale_[0])
-    c = torch.cat(centre).double().cpu().numpy() if centre else np.empty(0)
-    s = torch.exp(torch.cat(log_scale).double()).cpu().numpy() if log_scale else np.empty(0)
+    empty = np.empty((0, model.horizon))
+    c = torch.cat(centre).double().cpu().numpy() if centre else empty
+    s = torch.exp(torch.cat(log_scale).double()).cpu().numpy() if log_scale else empty
     return c * unit, s * unit

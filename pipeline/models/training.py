@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from pipeline.config import ModelConfig, RuntimeConfig, TrainConfig
-from pipeline.core.features import CLOSE, N_FEATURES, Features, make_batch
+from pipeline.core.features import CLOSE, N_FEATURES, Features, make_batch, usable_ends
 from pipeline.core.network import StockRNN
 from pipeline.errors import ConfigError, TrainingError
 
@@ -44,7 +44,8 @@ class TrainResult:
     model: StockRNN  # best weights restored, in eval mode, on the training device
     history: list[Epoch] = field(default_factory=list)
     best_epoch: int = 0  # 0 means no epoch beat the untrained (persistence) network
-    shrink: float = 1.0  # factor folded into the head: forecasts were scaled by it
+    shrink: float = 1.0  # factor folded into the head at day 1: forecasts were scaled by it
+    shrinks: tuple[float, ...] = (1.0,)  # the factor of each horizon 1..H (``shrink`` is the first)
     device: str = "cpu"
     seconds: float = 0.0
 
@@ -72,15 +73,24 @@ def seed_everything(seed: int) -> None:
 
 
 class DeviceData:
-    """The features resident on one device: a strided view of windows, targets, scaler."""
+    """The features resident on one device: a strided view of windows, targets, scaler.
+
+    ``targets`` is (days, horizon): each end day's scaled log returns over 1..H
+    days (0 where a horizon runs past the last day: such end days are never
+    trained or scored on, see ``usable_ends``). ``weights`` (1/h) puts every
+    horizon's squared error on the one-day scale in ``horizon_loss``.
+    """
 
     def __init__(self, features: Features, device: torch.device) -> None:
         self.window = features.window
+        self.horizon = features.horizon
         self.device = device
         log_prices = _to_device(features.log_prices.astype(np.float32), device)
         self.windows = log_prices.unfold(0, self.window, 1).transpose(1, 2)  # a view
         self.log_close = log_prices[:, CLOSE]
-        self.targets = _to_device(np.nan_to_num(features.targets).astype(np.float32), device)
+        targets = np.nan_to_num(features.horizon_targets).astype(np.float32)
+        self.targets = _to_device(targets, device)
+        self.weights = 1.0 / torch.arange(1, self.horizon + 1, dtype=torch.float32, device=device)
         self.mean = _to_device(features.x_scaler.mean_.astype(np.float32), device)
         self.scale = _to_device(features.x_scaler.scale_.astype(np.float32), device)
 
@@ -98,6 +108,16 @@ def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
+
+
+def horizon_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over samples and horizons, each horizon's divided by h.
+
+    An h-day return spreads about ``sqrt(h)`` times as wide as a one-day one,
+    so unweighted the far horizons would dominate the loss; with one horizon
+    this is the plain mean squared error.
+    """
+    return ((pred.float() - target) ** 2 * weights).mean()
 
 
 def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
@@ -129,7 +149,7 @@ def train_epoch(
         idx = order[start : start + batch_size]
         with autocast_for(data.device, amp):
             pred = model(data.batch(idx))
-        loss = nn.functional.mse_loss(pred.float(), data.targets[idx])
+        loss = horizon_loss(pred, data.targets[idx], data.weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
@@ -142,16 +162,16 @@ def train_epoch(
 def predict_scaled(
     model: nn.Module, data: DeviceData, ends: torch.Tensor, batch: int
 ) -> torch.Tensor:
-    """The model's scaled log-return forecasts for the samples ending on ``ends``."""
+    """The model's scaled log-return forecasts for the samples ending on ``ends``: (n, horizon)."""
     model.eval()
     out = [model(data.batch(ends[i : i + batch])) for i in range(0, len(ends), batch)]
-    return torch.cat(out) if out else torch.empty(0, device=data.device)
+    return torch.cat(out) if out else torch.empty(0, data.horizon, device=data.device)
 
 
 def mean_loss(model: nn.Module, data: DeviceData, ends: torch.Tensor, batch: int) -> float:
-    """Mean squared error on the scaled targets of ``ends``."""
+    """``horizon_loss`` on the scaled targets of ``ends``."""
     pred = predict_scaled(model, data, ends, batch)
-    return nn.functional.mse_loss(pred.float(), data.targets[ends]).item()
+    return horizon_loss(pred, data.targets[ends], data.weights).item()
 
 
 def fit(
@@ -168,24 +188,28 @@ def fit(
 
     With ``watch_test`` each epoch's record also holds the loss on the test part,
     which training never uses: the sweep scores its folds' blocks that way.
+    Every part is read through ``usable_ends``: with a horizon of H days, the
+    last H - 1 end days of a part, whose far targets lie in the next part,
+    neither train nor stop it.
     """
     began = time.perf_counter()
     runtime = runtime or RuntimeConfig()
     device = pick_device(runtime.device)
     seed_everything(train_cfg.seed)
-    model = StockRNN(model_cfg, N_FEATURES).to(device)
+    model = StockRNN(model_cfg, N_FEATURES, features.horizon).to(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = DeviceData(features, device)
-    train_ends = data.ends(features.split.train)
-    val_ends = data.ends(features.split.val)
+    horizon = features.horizon
+    train_ends = data.ends(usable_ends(features.split.train, horizon))
+    val_ends = data.ends(usable_ends(features.split.val, horizon))
     optimizer = torch.optim.Adam(
         model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
     )
     generator = torch.Generator().manual_seed(train_cfg.seed)
 
     batch = runtime.eval_batch
-    test_ends = data.ends(features.split.test) if watch_test else None
+    test_ends = data.ends(usable_ends(features.split.test, horizon)) if watch_test else None
 
     def test_loss() -> float | None:
         return None if test_ends is None else mean_loss(model, data, test_ends, batch)
@@ -242,14 +266,15 @@ def fit(
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
-    factor = 1.0
+    factors = (1.0,) * horizon
     if train_cfg.shrink:
-        factor = shrink_to_validation(model, data, val_ends, train_cfg.shrink_z, batch)
+        factors = shrink_to_validation(model, data, val_ends, train_cfg.shrink_z, batch)
     return TrainResult(
         model=model,
         history=history,
         best_epoch=best_epoch,
-        shrink=factor,
+        shrink=factors[0],
+        shrinks=factors,
         device=str(device),
         seconds=time.perf_counter() - began,
     )
@@ -258,8 +283,11 @@ def fit(
 @torch.no_grad()
 def shrink_to_validation(
     model: StockRNN, data: DeviceData, val_ends: torch.Tensor, z: float, batch: int
-) -> float:
+) -> tuple[float, ...]:
     """Scale the head so that forecasts shrink towards persistence by what validation supports.
+
+    Each horizon's output gets its own factor, from its own column of forecasts
+    and targets, as follows.
 
     Regressing the validation targets ``y`` on the forecasts ``f`` (through the
     origin) gives the slope ``b = <f, y> / <f, f>`` with standard error
@@ -268,26 +296,33 @@ def shrink_to_validation(
     their scale that validation supports with some confidence. A network whose
     forecasts barely relate to the validation days falls back to persistence
     (factor 0), which bounds how much worse than persistence it can be on days
-    it never saw. Returns the factor (0 for a network that already forecasts 0).
+    it never saw. Returns the factors (0 for a network that already forecasts 0).
     """
-    pred = predict_scaled(model, data, val_ends, batch).double()
-    target = data.targets[val_ends].double()
+    preds = predict_scaled(model, data, val_ends, batch).double()
+    targets = data.targets[val_ends].double()
+    factors = []
+    for h in range(preds.shape[1]):
+        factor = _shrink_factor(preds[:, h], targets[:, h], z)
+        model.head.weight[h].mul_(factor)
+        model.head.bias[h].mul_(factor)
+        factors.append(factor)
+    return tuple(factors)
+
+
+def _shrink_factor(pred: torch.Tensor, target: torch.Tensor, z: float) -> float:
     power = float(pred @ pred)
     if power == 0.0 or len(pred) < 2:
         return 0.0
     slope = float(pred @ target) / power
     resid = target - slope * pred
     se = math.sqrt(float(resid @ resid) / (len(pred) - 1) / power)
-    factor = min(max(slope - z * se, 0.0), 1.0)
-    model.head.weight.mul_(factor)
-    model.head.bias.mul_(factor)
-    return factor
+    return min(max(slope - z * se, 0.0), 1.0)
 
 
 def forecast_log_returns(
     model: nn.Module, features: Features, ends: np.ndarray, batch: int
 ) -> np.ndarray:
-    """Scaled log-return forecasts for ``ends`` as a float64 numpy array (on the model's device)."""
+    """Scaled log-return forecasts for ``ends``, (n, horizon) float64 (on the model's device)."""
     device = next(model.parameters()).device
     data = DeviceData(features, device)
     return predict_scaled(model, data, data.ends(ends), batch).double().cpu().numpy()

@@ -71,70 +71,96 @@ class Forecaster:
         meta: dict | None = None,
         multipliers: ConformalMultipliers | None = None,
         residuals: np.ndarray | None = None,
+        horizon_multipliers: tuple[ConformalMultipliers, ...] = (),
+        horizon_residuals: tuple[np.ndarray, ...] = (),
     ):
         self.model = model.cpu().eval()
         self.x_scaler = x_scaler
         self.y_scaler = y_scaler
         self.window = window
         self.meta = meta or {}
+        self.horizon = model.horizon  # trading days ahead: 1..horizon
         self.multipliers = multipliers  # None: a point-only model (saved before intervals)
         # The normalised validation residuals the multipliers came from: online ACI's
         # calibration state (None: a model saved before it; it cannot adapt).
         self.residuals = None if residuals is None else np.asarray(residuals, dtype=float)
+        # Per horizon 1..H (index h - 1); the first are ``multipliers`` and ``residuals``.
+        if multipliers is not None and not horizon_multipliers:
+            horizon_multipliers = (multipliers,)
+        if self.residuals is not None and not horizon_residuals:
+            horizon_residuals = (self.residuals,)
+        self.horizon_multipliers = tuple(horizon_multipliers)
+        self.horizon_residuals = tuple(np.asarray(r, dtype=float) for r in horizon_residuals)
 
-    def adapted(self, alphas: Mapping[float, float]) -> ConformalMultipliers:
-        """The multipliers with each level in ``alphas`` re-cut at ACI's miss rate
-        (``core.bands.aci_alpha``); the other levels keep their calibrated ones."""
+    def adapted(self, alphas: Mapping[float, float], horizon: int = 1) -> ConformalMultipliers:
+        """The ``horizon``-day multipliers with each level in ``alphas`` re-cut at ACI's miss
+        rate (``core.bands.aci_alpha``); the other levels keep their calibrated ones."""
         if self.multipliers is None or self.residuals is None:
             raise ValueError("this model has no calibration residuals for online ACI; retrain it")
-        lower, upper = list(self.multipliers.lower), list(self.multipliers.upper)
+        calibrated = self.horizon_multipliers[horizon - 1]
+        residuals = self.horizon_residuals[horizon - 1]
+        lower, upper = list(calibrated.lower), list(calibrated.upper)
         # ACI's miss rate may fall below what the residuals can cut (an infinite
         # interval in theory); a served interval stops at the widest calibrated one.
-        floor = 2.0 / (len(self.residuals) + 1)
-        for j, level in enumerate(self.multipliers.levels):
+        floor = 2.0 / (len(residuals) + 1)
+        for j, level in enumerate(calibrated.levels):
             if level in alphas:
                 alpha = max(alphas[level], min(floor, 1.0 - level))
-                lower[j], upper[j] = aci_multipliers(self.residuals, alpha)
-        return ConformalMultipliers(self.multipliers.levels, tuple(lower), tuple(upper))
+                lower[j], upper[j] = aci_multipliers(residuals, alpha)
+        return ConformalMultipliers(calibrated.levels, tuple(lower), tuple(upper))
 
-    def forecast(self, rows: pd.DataFrame) -> np.ndarray:
-        """The next Close after every full window in ``rows`` (oldest first).
+    def forecast(self, rows: pd.DataFrame, horizon: int = 1) -> np.ndarray:
+        """The Close ``horizon`` trading days after every full window in ``rows`` (oldest first).
 
         Returns ``len(rows) - window + 1`` forecasts; the last one is for the
-        trading day after the last row.
+        ``horizon``-th trading day after the last row.
         """
+        self._check_horizon(horizon)
         log_close, x = self._inputs(rows)
         with torch.no_grad():
-            scaled = self.model(x).double().numpy()
+            scaled = self.model(x)[:, horizon - 1].double().numpy()
         return to_price(log_close, scaled, self.y_scaler)
 
     def forecast_bands(
-        self, rows: pd.DataFrame, multipliers: ConformalMultipliers | None = None
+        self,
+        rows: pd.DataFrame,
+        multipliers: ConformalMultipliers | None = None,
+        horizon: int = 1,
     ) -> Bands:
-        """The next Close and its calibrated interval bounds after every full window in ``rows``.
+        """The Close ``horizon`` days on and its calibrated interval bounds after every full
+        window in ``rows``.
 
-        The median is exactly ``forecast(rows)``; ``multipliers`` (``adapted``) replace
-        the calibrated ones; ValueError for a point-only model.
+        The median is exactly ``forecast(rows, horizon)``; ``multipliers`` (``adapted``)
+        replace the calibrated ones; ValueError for a point-only model.
         """
         if self.multipliers is None:
             raise ValueError("this model was saved before forecast intervals; retrain it")
+        self._check_horizon(horizon)
         log_close, centre, scale = self.spread(rows)
+        c, s = centre[:, horizon - 1], scale[:, horizon - 1]
         return conformal_bands(
             log_close,
-            centre,
-            scale,
-            multipliers or self.multipliers,
-            median=np.exp(log_close + centre),  # forecast(rows)'s, to the last digit
+            c,
+            s,
+            multipliers or self.horizon_multipliers[horizon - 1],
+            median=np.exp(log_close + c),  # forecast(rows, horizon)'s, to the last digit
         )
 
     def spread(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Today's log Close, the centre and the scale of the next log return per full window."""
+        """Today's log Close, and the centre and the scale of the log return over 1..H days
+        per full window ((windows, horizon) each)."""
         log_close, x = self._inputs(rows)
         with torch.no_grad():
             scaled = self.model(x).double().numpy()
             log_scale = self.model.log_scale(x).double().numpy()
         unit = float(self.y_scaler.scale_[0])
         return log_close, scaled * unit, np.exp(log_scale) * unit
+
+    def _check_horizon(self, horizon: int) -> None:
+        if not 1 <= horizon <= self.horizon:
+            raise ValueError(f"this model forecasts 1 to {self.horizon} days ahead, not {horizon}")
+        if self.multipliers is not None and horizon > len(self.horizon_multipliers):
+            raise ValueError(f"this model has no interval calibration for {horizon} days ahead")
 
     def with_multipliers(
         self, multipliers: ConformalMultipliers, residuals: np.ndarray | None = None
@@ -143,7 +169,8 @@ class Forecaster:
         they came from, for online ACI; None: it cannot adapt)."""
         return Forecaster(
             self.model, self.x_scaler, self.y_scaler, self.window, self.meta, multipliers,
-            residuals,
+            residuals, (multipliers, *self.horizon_multipliers[1:]),
+            (() if residuals is None else (residuals, *self.horizon_residuals[1:])),
         )  # fmt: skip
 
     def answer(
@@ -197,6 +224,7 @@ class Forecaster:
         spec = {
             "model": dataclasses.asdict(self.model.cfg),
             "window": self.window,
+            "horizon": self.horizon,
             "x_scaler": scaler_state(self.x_scaler),
             "y_scaler": scaler_state(self.y_scaler),
             "meta": self.meta,
@@ -208,13 +236,22 @@ class Forecaster:
             }
             if self.residuals is not None:
                 spec["intervals"]["residuals"] = self.residuals.tolist()
+            # Days 2..H (day 1 is the block above, as a model of one horizon saves it).
+            later = []
+            for h in range(1, len(self.horizon_multipliers)):
+                m = self.horizon_multipliers[h]
+                block = {"lower": list(m.lower), "upper": list(m.upper)}
+                if h < len(self.horizon_residuals):
+                    block["residuals"] = self.horizon_residuals[h].tolist()
+                later.append(block)
+            spec["intervals"]["later_horizons"] = later
         storage.write_text(folder / SPEC, json.dumps(spec, indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> Forecaster:
         """Rebuild a Forecaster saved by ``save`` (weights loaded with weights_only=True)."""
         spec = json.loads((folder / SPEC).read_text())
-        model = StockRNN(ModelConfig(**spec["model"]), N_FEATURES)
+        model = StockRNN(ModelConfig(**spec["model"]), N_FEATURES, spec.get("horizon", 1))
         intervals = spec.get("intervals")
         if intervals and intervals["scale_trunk"] == "finetune":
             model.own_scale_trunk()
@@ -223,13 +260,17 @@ class Forecaster:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or (missing and (intervals or any("scale_" not in k for k in missing))):
             raise ValueError(f"{folder / WEIGHTS} does not match its {SPEC}")
-        multipliers = None
+        multipliers, later, later_residuals = None, [], []
         if intervals:
+            levels = tuple(intervals["levels"])
             multipliers = ConformalMultipliers(
-                levels=tuple(intervals["levels"]),
-                lower=tuple(intervals["lower"]),
-                upper=tuple(intervals["upper"]),
+                levels, tuple(intervals["lower"]), tuple(intervals["upper"])
             )
+            for h in intervals.get("later_horizons", []):
+                later.append(ConformalMultipliers(levels, tuple(h["lower"]), tuple(h["upper"])))
+                if "residuals" in h:
+                    later_residuals.append(np.asarray(h["residuals"], dtype=float))
+        residuals = (intervals or {}).get("residuals")
         return cls(
             model,
             scaler_from_state(spec["x_scaler"]),
@@ -237,7 +278,9 @@ class Forecaster:
             spec["window"],
             spec.get("meta", {}),
             multipliers,
-            (intervals or {}).get("residuals"),
+            residuals,
+            (multipliers, *later) if multipliers is not None else (),
+            (residuals, *later_residuals) if residuals is not None and later_residuals else (),
         )
 
 

@@ -70,7 +70,7 @@ def test_bare_epoch_trains_exactly_like_train_epoch(prices):
 
     def start() -> tuple[StockRNN, torch.optim.Optimizer, torch.Generator]:
         seed_everything(train_cfg.seed)
-        model = StockRNN(model_cfg, 4)
+        model = StockRNN(model_cfg, 4, features.horizon)
         return (
             model,
             torch.optim.Adam(model.parameters(), lr=0.01),

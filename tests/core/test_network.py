@@ -9,18 +9,24 @@ from pipeline.core.network import StockRNN
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_one_output_per_window(cell, bidirectional):
+def test_one_output_per_window_and_horizon(cell, bidirectional):
     cfg = ModelConfig(cell=cell, hidden_size=8, num_layers=2, bidirectional=bidirectional)
-    model = StockRNN(cfg, n_features=4)
+    model = StockRNN(cfg, n_features=4, horizon=3)
     assert model.rnn.batch_first and model.rnn.num_layers == 2
     assert model.head.in_features == (16 if bidirectional else 8)
-    out = model(torch.randn(5, 30, 4))
-    assert out.shape == (5,)
+    x = torch.randn(5, 30, 4)
+    assert model(x).shape == model.log_scale(x).shape == (5, 3)
 
 
 def test_untrained_model_forecasts_zero_return_which_is_persistence():
-    model = StockRNN(ModelConfig(), n_features=4)
-    assert torch.equal(model(torch.randn(7, 30, 4)), torch.zeros(7))
+    model = StockRNN(ModelConfig(), n_features=4, horizon=5)
+    assert torch.equal(model(torch.randn(7, 30, 4)), torch.zeros(7, 5))
+
+
+def test_untrained_scale_grows_as_a_random_walks_with_the_horizon():
+    model = StockRNN(ModelConfig(), n_features=4, horizon=4)
+    scale = torch.exp(model.log_scale(torch.randn(3, 30, 4)))
+    torch.testing.assert_close(scale, torch.tensor([[1.0, 2**0.5, 3**0.5, 2.0]] * 3))
 
 
 def test_head_reads_last_layer_of_both_directions():
@@ -30,7 +36,7 @@ def test_head_reads_last_layer_of_both_directions():
     x = torch.randn(2, 6, 4)
     _, hidden = model.rnn(x)
     expected = torch.cat([hidden[-2], hidden[-1]], dim=1).sum(dim=1)
-    torch.testing.assert_close(model(x), expected)
+    torch.testing.assert_close(model(x), expected[:, None])
 
 
 @pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])

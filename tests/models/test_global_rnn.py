@@ -46,13 +46,14 @@ def test_one_network_learns_from_every_ticker_and_each_keeps_its_own_calibration
         val = own.split.val
         centre, scale = forecast_spread(model.intervals.model, scaled, val, 4096)
         actual = next_log_returns(own.log_prices[:, CLOSE], val)
-        residuals = normalised_residuals(actual, centre, scale)
+        residuals = normalised_residuals(actual, centre[:, 0], scale[:, 0])
         assert rnn.intervals.multipliers == calibrate_conformal(residuals, (0.8, 0.9))
         # Forecasts read the ticker's windows through the pooled scalers.
         test = own.split.test
         expected = np.exp(
             own.log_prices[test, CLOSE]
-            + forecast_log_returns(model.result.model, scaled, test, 64) * pooled.y_scaler.scale_[0]
+            + forecast_log_returns(model.result.model, scaled, test, 64)[:, 0]
+            * pooled.y_scaler.scale_[0]
         )
         np.testing.assert_allclose(rnn.predict(own, test), expected)
         bands = rnn.bands(own, test)

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import math
 
@@ -6,12 +7,20 @@ import pytest
 import torch
 
 from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, RuntimeConfig, TrainConfig
-from pipeline.core.features import build_features
+from pipeline.core.features import build_features, usable_ends
+from pipeline.core.network import StockRNN
 from pipeline.errors import ConfigError, TrainingError
 from pipeline.models import scale_head as scale_module
 from pipeline.models import training as train_module
 from pipeline.models.scale_head import fit_scale
-from pipeline.models.training import DeviceData, fit, mean_loss, pick_device, predict_scaled
+from pipeline.models.training import (
+    DeviceData,
+    fit,
+    mean_loss,
+    pick_device,
+    predict_scaled,
+    shrink_to_validation,
+)
 
 MODEL = ModelConfig(hidden_size=8)
 TRAIN = TrainConfig(epochs=3, batch_size=64, patience=5, seed=7)
@@ -19,7 +28,20 @@ TRAIN = TrainConfig(epochs=3, batch_size=64, patience=5, seed=7)
 
 @pytest.fixture
 def features(prices):
-    return build_features(prices, FeatureConfig(window=10))
+    return build_features(prices, FeatureConfig(window=10, horizon=3))
+
+
+def persistence_loss(features, ends):
+    """The loss of a zero forecast: each horizon's mean squared scaled target over h."""
+    y = features.horizon_targets[usable_ends(ends, features.horizon)]
+    return float(np.mean(y**2 / np.arange(1, features.horizon + 1)))
+
+
+def test_every_part_trains_and_scores_only_end_days_whose_far_target_is_inside_it(features):
+    train = features.split.train
+    kept = usable_ends(train, features.horizon)
+    assert len(kept) == len(train) - (features.horizon - 1)
+    assert kept.max() + features.horizon == train.max() + 1  # the last training target day
 
 
 def test_device_batches_equal_the_numpy_batches(features):
@@ -44,8 +66,8 @@ def test_history_starts_from_the_untrained_network(features):
     result = fit(features, MODEL, TRAIN)
     assert [e.epoch for e in result.history] == [0, 1, 2, 3]
     # Epoch 0 forecasts a zero return: its loss is the mean squared scaled target.
-    y = features.targets[features.split.val]
-    assert result.history[0].val_loss == pytest.approx(float(np.mean(y**2)), rel=1e-5)
+    expected = persistence_loss(features, features.split.val)
+    assert result.history[0].val_loss == pytest.approx(expected, rel=1e-5)
 
 
 def test_early_stopping_restores_the_best_weights(features):
@@ -57,16 +79,15 @@ def test_early_stopping_restores_the_best_weights(features):
     from pipeline.models.training import DeviceData, mean_loss
 
     data = DeviceData(features, torch.device("cpu"))
-    assert mean_loss(result.model, data, data.ends(features.split.val), 64) == pytest.approx(
-        best.val_loss, rel=1e-5
-    )
+    val = data.ends(usable_ends(features.split.val, features.horizon))
+    assert mean_loss(result.model, data, val, 64) == pytest.approx(best.val_loss, rel=1e-5)
 
 
 def test_zero_epochs_keeps_persistence(features):
     result = fit(features, MODEL, dataclasses.replace(TRAIN, epochs=0))
     assert result.best_epoch == 0
     x = torch.randn(4, 10, 4)
-    assert torch.equal(result.model(x), torch.zeros(4))
+    assert torch.equal(result.model(x), torch.zeros(4, features.horizon))
 
 
 def test_divergence_stops_with_a_training_error(features):
@@ -99,29 +120,32 @@ def test_an_epoch_must_beat_the_best_by_min_delta(features):
     result = fit(features, MODEL, cfg)
     # Nothing halves the validation loss of persistence: the untrained network stays.
     assert result.best_epoch == 0
-    assert torch.equal(result.model(torch.randn(3, 10, 4)), torch.zeros(3))
+    assert torch.equal(result.model(torch.randn(3, 10, 4)), torch.zeros(3, features.horizon))
 
 
 @pytest.mark.parametrize("z", [0.0, 1.5])
 def test_shrink_factor_is_the_validation_slope_less_z_standard_errors(features, z):
-    cfg = dataclasses.replace(TRAIN, epochs=4, lr=0.05, min_delta=0.0, shrink_z=z)
-    plain = fit(features, MODEL, dataclasses.replace(cfg, shrink=False))
-    shrunk = fit(features, MODEL, cfg)
+    torch.manual_seed(0)
+    plain = StockRNN(MODEL, 4, features.horizon)
+    torch.nn.init.normal_(plain.head.weight, std=0.3)  # a centre that moves
+    shrunk = copy.deepcopy(plain)
     data = DeviceData(features, torch.device("cpu"))
-    val = data.ends(features.split.val)
-    f = predict_scaled(plain.model, data, val, 64).double().numpy()
-    y = features.targets[features.split.val]
-    slope = f @ y / (f @ f)
-    se = np.sqrt(np.sum((y - slope * f) ** 2) / (len(f) - 1) / (f @ f))
-    assert shrunk.shrink == pytest.approx(np.clip(slope - z * se, 0, 1), abs=1e-5)
+    usable = usable_ends(features.split.val, features.horizon)
+    val = data.ends(usable)
+    factors = shrink_to_validation(shrunk, data, val, z, 64)
+    forecasts = predict_scaled(plain, data, val, 64).double().numpy()
+    assert len(factors) == features.horizon
+    for h in range(features.horizon):  # each horizon's own factor, from its own column
+        f, y = forecasts[:, h], features.horizon_targets[usable, h]
+        slope = f @ y / (f @ f)
+        se = np.sqrt(np.sum((y - slope * f) ** 2) / (len(f) - 1) / (f @ f))
+        assert factors[h] == pytest.approx(np.clip(slope - z * se, 0, 1), abs=1e-5)
     torch.testing.assert_close(
-        predict_scaled(shrunk.model, data, val, 64),
-        shrunk.shrink * predict_scaled(plain.model, data, val, 64),
+        predict_scaled(shrunk, data, val, 64),
+        torch.tensor(factors, dtype=torch.float32) * predict_scaled(plain, data, val, 64),
     )
     if z == 0.0:  # the least-squares factor never hurts validation
-        assert (
-            mean_loss(shrunk.model, data, val, 64) <= mean_loss(plain.model, data, val, 64) + 1e-9
-        )
+        assert mean_loss(shrunk, data, val, 64) <= mean_loss(plain, data, val, 64) + 1e-9
 
 
 def test_watching_the_test_part_records_its_loss_and_changes_nothing_else(features):
@@ -133,10 +157,11 @@ def test_watching_the_test_part_records_its_loss_and_changes_nothing_else(featur
         (e.train_loss, e.val_loss) for e in plain.history
     ]
     # Epoch 0 is persistence on the test part too; the kept epoch's loss is the model's.
-    y = features.targets[features.split.test]
-    assert watched.history[0].test_loss == pytest.approx(float(np.mean(y**2)), rel=1e-5)
+    expected = persistence_loss(features, features.split.test)
+    assert watched.history[0].test_loss == pytest.approx(expected, rel=1e-5)
     data = DeviceData(features, torch.device("cpu"))
-    kept = mean_loss(watched.model, data, data.ends(features.split.test), 4096)
+    test = data.ends(usable_ends(features.split.test, features.horizon))
+    kept = mean_loss(watched.model, data, test, 4096)
     assert watched.history[watched.best_epoch].test_loss == pytest.approx(kept, rel=1e-6)
 
 

@@ -47,8 +47,10 @@ def test_raw_rows_give_the_same_forecasts_as_the_training_path(trained):
     rows = prices.iloc[ends[0] - 9 : ends[-1] + 1]
     from_rows = forecaster.forecast(rows)
     scaled = forecast_log_returns(forecaster.model, features, ends, 64)
-    expected = to_price(features.log_prices[ends, 3], scaled, features.y_scaler)
-    np.testing.assert_allclose(from_rows, expected, rtol=1e-5)
+    for h in range(1, features.horizon + 1):
+        expected = to_price(features.log_prices[ends, 3], scaled[:, h - 1], features.y_scaler)
+        np.testing.assert_allclose(forecaster.forecast(rows, h), expected, rtol=1e-5)
+    np.testing.assert_array_equal(from_rows, forecaster.forecast(rows, 1))
 
 
 def test_raw_rows_give_the_same_bands_as_the_training_path(with_intervals):
