@@ -106,15 +106,31 @@ class AdaptiveConformal:
 
 
 def run_aci(
-    calibration: np.ndarray, realised: np.ndarray, level: float, gamma: float = 0.005
+    calibration: np.ndarray,
+    realised: np.ndarray,
+    level: float,
+    gamma: float = 0.005,
+    delay: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """ACI multipliers for days in time order; day i's depend only on ``realised[:i]``."""
+    """ACI multipliers for days in time order, each from the outcomes known by then.
+
+    The outcome of day ``j``'s interval is known ``delay`` days later (``h`` for an
+    ``h``-day forecast), so day ``i``'s multipliers use the coverage of days
+    ``j <= i - delay`` only, applied in time order: they depend on
+    ``realised[: i - delay + 1]`` alone. ``delay=1`` is plain online ACI, where day
+    ``i``'s depend on ``realised[:i]``.
+    """
+    if int(delay) != delay or delay < 1:
+        raise ValueError(f"delay must be a whole number of days, at least 1, not {delay}")
     aci = AdaptiveConformal(calibration, level, gamma)
     realised = np.asarray(realised, dtype=float)
     lower, upper = np.empty(len(realised)), np.empty(len(realised))
+    covered = np.empty(len(realised), dtype=bool)
     for i, residual in enumerate(realised):
+        if i >= delay:  # day i - delay's outcome has just become known
+            aci.update(bool(covered[i - delay]))
         lower[i], upper[i] = aci.multipliers()
-        aci.update(bool(lower[i] <= residual <= upper[i]))
+        covered[i] = lower[i] <= residual <= upper[i]
     return lower, upper
 
 

@@ -14,9 +14,15 @@ from pipeline.core.features import CLOSE, Features, to_price
 from pipeline.models.base import Forecaster
 
 
+def _check_horizon(horizon: int) -> None:
+    """ValueError unless ``horizon`` (days ahead) is a whole number of at least 1."""
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a whole number of days, at least 1, not {horizon}")
+
+
 @dataclass
 class Persistence:
-    """Tomorrow's Close is today's."""
+    """Tomorrow's Close, and the Close of any later day, is today's."""
 
     name: str = "persistence"
 
@@ -24,6 +30,12 @@ class Persistence:
         return self
 
     def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
+        """The Close of day ``t+1`` per end day ``t``: ``predict_horizon`` at 1 day."""
+        return self.predict_horizon(features, ends, 1)
+
+    def predict_horizon(self, features: Features, ends: np.ndarray, horizon: int) -> np.ndarray:
+        """The Close of day ``t + horizon`` per end day ``t``: the Close of day ``t``."""
+        _check_horizon(horizon)
         return features.close[ends]
 
 
@@ -40,7 +52,13 @@ class Drift:
         return self
 
     def predict(self, features: Features, ends: np.ndarray) -> np.ndarray:
-        return features.close[ends] * np.exp(self.mu)
+        """The Close of day ``t+1`` per end day ``t``: ``predict_horizon`` at 1 day."""
+        return self.predict_horizon(features, ends, 1)
+
+    def predict_horizon(self, features: Features, ends: np.ndarray, horizon: int) -> np.ndarray:
+        """The Close of day ``t + h`` per end day ``t``: ``close[t] * exp(h * mu)``."""
+        _check_horizon(horizon)
+        return features.close[ends] * np.exp(horizon * self.mu)
 
 
 @dataclass

@@ -14,7 +14,9 @@ lambda 0.94) and HAR (Corsi 2009: daily, weekly and monthly averages, fitted
 by least squares in logs). Each is scaled to close-to-close variance on the
 training days (the ranges miss the overnight move, trading pauses and the
 discreteness of quoted prices), and gives normal quantiles around persistence,
-like ``EWMAVolatility``. Every model reads the full log-price array
+like ``EWMAVolatility``; for the ``h``-day return ``log_close[t+h] - log_close[t]``
+the flat variance forecast is scaled to ``h`` days (``sqrt(h)`` times the
+1-day standard deviation). Every model reads the full log-price array
 (``features.log_prices``, columns Open, High, Low, Close) and nothing after the
 end day.
 """
@@ -67,8 +69,14 @@ class RangeBaseline(Protocol):
     def fit(self, log_prices: np.ndarray, train_ends: np.ndarray) -> RangeBaseline: ...
 
     def quantiles(
-        self, log_prices: np.ndarray, ends: np.ndarray, taus: Sequence[float]
+        self, log_prices: np.ndarray, ends: np.ndarray, taus: Sequence[float], horizon: int = 1
     ) -> np.ndarray: ...
+
+
+def check_horizon(horizon: int) -> None:
+    """ValueError unless ``horizon`` (days ahead) is a whole number of at least 1."""
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a whole number of days, at least 1, not {horizon}")
 
 
 def _daily_variance(estimator: str, log_prices: np.ndarray, last: int) -> np.ndarray:
@@ -89,6 +97,12 @@ def _check_fitted(model: object, value: object) -> None:
 def _normal_quantiles(sigma: np.ndarray, taus: Sequence[float]) -> np.ndarray:
     """Quantiles (days x taus) of a zero-centred normal: ``sigma * z_tau``."""
     return sigma[:, None] * stats.norm.ppf(np.asarray(taus, dtype=float))
+
+
+def _scaled_to_days(sigma: np.ndarray, horizon: int) -> np.ndarray:
+    """A flat 1-day variance forecast's ``horizon``-day standard deviation: ``sqrt(h) sigma``."""
+    check_horizon(horizon)
+    return math.sqrt(horizon) * sigma
 
 
 @dataclass(frozen=True)
@@ -113,21 +127,24 @@ class RangeEWMA:
         scale = float(np.mean(squared) / np.mean(daily[train_ends + 1]))
         return replace(self, scale=scale, initial_variance=float(np.mean(squared)))
 
-    def sigma(self, log_prices: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Forecast standard deviation of ``r[t+1]`` per end day, from days up to t."""
+    def sigma(self, log_prices: np.ndarray, ends: np.ndarray, horizon: int = 1) -> np.ndarray:
+        """Forecast standard deviation of the ``horizon``-day return per end day, from days up to t.
+
+        The EWMA's forecast is flat, so ``h`` days get ``sqrt(h)`` times the 1-day one.
+        """
         _check_fitted(self, self.scale)
         ends = np.asarray(ends, dtype=int)
         daily = _daily_variance(self.estimator, log_prices, int(ends.max()))
         # v[0] = initial; v[t] = lam v[t-1] + (1 - lam) k daily[t] from day 1, as EWMAVolatility.
         first = self.initial_variance
         inputs = (1.0 - self.lam) * self.scale * daily[1:]
-        return np.sqrt(variance_path(first, inputs, self.lam)[ends])
+        return _scaled_to_days(np.sqrt(variance_path(first, inputs, self.lam)[ends]), horizon)
 
     def quantiles(
-        self, log_prices: np.ndarray, ends: np.ndarray, taus: Sequence[float]
+        self, log_prices: np.ndarray, ends: np.ndarray, taus: Sequence[float], horizon: int = 1
     ) -> np.ndarray:
         """Quantiles (days x taus): ``sigma * z_tau``."""
-        return _normal_quantiles(self.sigma(log_prices, ends), taus)
+        return _normal_quantiles(self.sigma(log_prices, ends, horizon), taus)
 
 
 def _trailing_mean(values: np.ndarray, span: int) -> np.ndarray:
@@ -193,19 +210,23 @@ class HARRange:
             scale=float(np.mean(squared) / np.mean(forecast)),
         )
 
-    def sigma(self, log_prices: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Forecast standard deviation of ``r[t+1]`` per end day, from days up to t."""
+    def sigma(self, log_prices: np.ndarray, ends: np.ndarray, horizon: int = 1) -> np.ndarray:
+        """Forecast standard deviation of the ``horizon``-day return per end day, from days up to t.
+
+        Tomorrow's variance forecast is held flat, so ``h`` days get ``sqrt(h)``
+        times the 1-day one (HAR's own multi-step recursion is not used).
+        """
         _check_fitted(self, self.coefficients)
         ends = np.asarray(ends, dtype=int)
         daily = np.maximum(_daily_variance(self.estimator, log_prices, int(ends.max())), self.floor)
         log_forecast = har_regressors(daily)[ends] @ np.asarray(self.coefficients)
-        return np.sqrt(self.scale * np.exp(log_forecast))
+        return _scaled_to_days(np.sqrt(self.scale * np.exp(log_forecast)), horizon)
 
     def quantiles(
-        self, log_prices: np.ndarray, ends: np.ndarray, taus: Sequence[float]
+        self, log_prices: np.ndarray, ends: np.ndarray, taus: Sequence[float], horizon: int = 1
     ) -> np.ndarray:
         """Quantiles (days x taus): ``sigma * z_tau``."""
-        return _normal_quantiles(self.sigma(log_prices, ends), taus)
+        return _normal_quantiles(self.sigma(log_prices, ends, horizon), taus)
 
 
 def variance_path(first: float, inputs: np.ndarray, decay: float) -> np.ndarray:

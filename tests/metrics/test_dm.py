@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from pipeline.metrics.dm import diebold_mariano, diebold_mariano_losses
 
@@ -79,3 +80,23 @@ def test_losses_known_answer_on_absolute_losses():
     assert result.pvalue == pytest.approx(0.0132356, abs=1e-6)
     with pytest.raises(ValueError, match="loss_a and loss_b"):
         diebold_mariano_losses(np.zeros(3), np.zeros(2))
+
+
+def test_known_answer_three_step_uses_autocovariances_up_to_lag_two():
+    d = np.array([1.0, 2, 3, 3, 2, 1, 1, 3])  # mean 2; centred -1, 0, 1, 1, 0, -1, -1, 1
+    g0, g1, g2 = 6 / 8, 1 / 8, -3 / 8
+    long_run = g0 + 2 * (g1 + g2)  # 2 / 8
+    hln = (2 / math.sqrt(long_run / 8)) * math.sqrt((8 + 1 - 2 * 3 + 3 * 2 / 8) / 8)
+    result = diebold_mariano_losses(d, np.zeros(8), horizon=3)
+    assert result.statistic == pytest.approx(hln)
+    assert result.statistic == pytest.approx(math.sqrt(60))  # 8 sqrt(2) * sqrt(3.75 / 8)
+    assert result.pvalue == pytest.approx(2 * stats.t.sf(hln, df=7))
+    two_step = (2 / math.sqrt((g0 + 2 * g1) / 8)) * math.sqrt((8 + 1 - 4 + 2 / 8) / 8)
+    assert diebold_mariano_losses(d, np.zeros(8), horizon=2).statistic == pytest.approx(two_step)
+
+
+def test_a_negative_long_run_variance_falls_back_to_the_plain_variance():
+    d = np.array([4.0, 1, 0, 2, 3, 2])  # mean 2; centred 2, -1, -2, 0, 1, 0
+    g0 = 10 / 6  # g1 = 0 and g2 = -1: g0 + 2 (g1 + g2) = -1/3 < 0
+    hln = (2 / math.sqrt(g0 / 6)) * math.sqrt((6 + 1 - 2 * 3 + 3 * 2 / 6) / 6)
+    assert diebold_mariano_losses(d, np.zeros(6), horizon=3).statistic == pytest.approx(hln)

@@ -145,3 +145,55 @@ def test_run_aci_days_depend_only_on_earlier_days():
     a, b = run_aci(calibration, realised, 0.9, 0.05), run_aci(calibration, changed, 0.9, 0.05)
     np.testing.assert_array_equal(a[0][:31], b[0][:31])  # day 30's bounds precede its outcome
     assert not np.array_equal(a[0], b[0])  # and the change does reach later days
+
+
+def online_aci(calibration, realised, level, gamma):
+    """Plain online ACI as a reference: bounds for a day, then that day's outcome."""
+    aci = AdaptiveConformal(calibration, level, gamma)
+    bounds = []
+    for residual in realised:
+        lower, upper = aci.multipliers()
+        bounds.append((lower, upper))
+        aci.update(bool(lower <= residual <= upper))
+    return tuple(np.array(side) for side in zip(*bounds, strict=True))
+
+
+def test_run_aci_with_delay_one_is_plain_online_aci():
+    rng = np.random.default_rng(6)
+    calibration, realised = rng.standard_normal(200), 1.5 * rng.standard_normal(300)
+    expected = online_aci(calibration, realised, 0.9, 0.02)
+    for got in (
+        run_aci(calibration, realised, 0.9, 0.02),
+        run_aci(calibration, realised, 0.9, 0.02, 1),
+    ):
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_run_aci_with_a_delay_waits_for_the_outcome_known_answer():
+    residuals = np.linspace(-2.0, 2.0, 99)
+    realised = np.array([10.0, 0.0, 0.0, 0.0])  # day 0 misses, the others are covered
+    nominal = -2.0 + 4 * 4 / 98  # the lower multiplier at alpha 0.1 (as in the test above)
+    lower, _ = run_aci(residuals, realised, level=0.9, gamma=0.2, delay=1)
+    np.testing.assert_allclose(lower[:2], [nominal, -math.inf])  # the miss counts on day 1
+    lower, _ = run_aci(residuals, realised, level=0.9, gamma=0.2, delay=3)
+    np.testing.assert_allclose(lower, [nominal, nominal, nominal, -math.inf])  # and on day 3
+
+
+@pytest.mark.parametrize("delay", [2, 5])
+def test_run_aci_days_depend_only_on_outcomes_known_delay_days_later(delay):
+    rng = np.random.default_rng(7)
+    calibration, realised = rng.standard_normal(100), rng.standard_normal(60)
+    changed = realised.copy()
+    changed[30:] *= 10.0
+    a = run_aci(calibration, realised, 0.9, 0.05, delay)
+    b = run_aci(calibration, changed, 0.9, 0.05, delay)
+    last = 30 + delay - 1  # the last day whose bounds precede the outcome of day 30
+    np.testing.assert_array_equal(a[0][: last + 1], b[0][: last + 1])
+    np.testing.assert_array_equal(a[1][: last + 1], b[1][: last + 1])
+    assert not np.array_equal(a[0], b[0])  # the change does reach later days
+
+
+def test_run_aci_rejects_a_delay_below_one_day():
+    with pytest.raises(ValueError, match="delay must be a whole number of days, at least 1"):
+        run_aci(np.zeros(10), np.zeros(3), 0.9, delay=0)

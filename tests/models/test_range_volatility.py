@@ -152,3 +152,37 @@ def test_baseline_bands_give_a_range_model_the_open_high_low_and_close():
 def test_the_range_baselines_are_among_the_interval_baselines():
     names = [b.name for b in interval_baselines([0.9])]
     assert names == ["hist", "ewma", "garch", "parkinson", "garman_klass", "har"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_range_baseline_scales_its_flat_forecast_to_h_days(model):
+    log_prices = garch_ohlc(700, seed=38)
+    fitted, ends, taus = model.fit(log_prices, np.arange(400)), np.arange(400, 699), [0.05, 0.95]
+    one_day = fitted.sigma(log_prices, ends)
+    np.testing.assert_array_equal(fitted.sigma(log_prices, ends, horizon=1), one_day)
+    np.testing.assert_array_equal(
+        fitted.quantiles(log_prices, ends, taus, horizon=1),
+        fitted.quantiles(log_prices, ends, taus),
+    )
+    np.testing.assert_allclose(fitted.sigma(log_prices, ends, horizon=5), math.sqrt(5) * one_day)
+    q = fitted.quantiles(log_prices, ends, taus, horizon=5)
+    np.testing.assert_allclose(q[:, 1], Z95 * math.sqrt(5) * one_day)
+    with pytest.raises(ValueError, match="horizon must be a whole number of days, at least 1"):
+        fitted.quantiles(log_prices, ends, taus, horizon=0)
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_baseline_bands_for_h_days_centre_on_todays_close(index):
+    features = build_features(make_prices(400, seed=39), FeatureConfig(window=10))
+    ends = features.split.test[:-5]
+    bands = interval_baselines([0.8, 0.9])[index].fit(features)
+    one_day = bands.bands(features, ends)
+    same = bands.horizon_bands(features, ends, 1)
+    for field in ("median", "lower", "upper"):
+        np.testing.assert_array_equal(getattr(same, field), getattr(one_day, field))
+    five = bands.horizon_bands(features, ends, 5)
+    q = bands.fitted.quantiles(bands._inputs(features), ends, [0.05, 0.95], horizon=5)
+    close = features.close[ends]
+    np.testing.assert_allclose(five.lower[:, 1], close * np.exp(q[:, 0]))
+    np.testing.assert_allclose(five.upper[:, 1], close * np.exp(q[:, 1]))
+    assert np.all(five.upper[:, 1] - five.lower[:, 1] > one_day.upper[:, 1] - one_day.lower[:, 1])
