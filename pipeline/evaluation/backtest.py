@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from pipeline.core.splits import (
     walk_forward_splits,
 )
 from pipeline.evaluation.evaluate import evaluate
+from pipeline.evaluation.horizons import fold_horizons, horizon_rows
 from pipeline.evaluation.tables import frame_models, interval_table
 from pipeline.metrics.dm import diebold_mariano
 from pipeline.metrics.point import METRICS, score
@@ -46,6 +47,8 @@ class FoldResult:
     intervals: pd.DataFrame | None = None  # interval models x interval scores (bands.py)
     bands: pd.DataFrame | None = None  # index: target dates; every interval model's bands
     levels: tuple[float, ...] = ()  # the bands' interval levels
+    # Per horizon h = 1..H: every model's h-day forecasts (``evaluation.horizons``).
+    horizons: dict[int, pd.DataFrame] = field(default_factory=dict)
 
 
 def check_backtest_history(
@@ -68,13 +71,15 @@ def run_fold(
     window: int,
     models: list[Forecaster | IntervalForecaster],
     fold: int,
+    horizon: int = 1,
 ) -> FoldResult:
     """Fit the scalers and every model on the fold's history; forecast its test days.
 
     Models are fitted in list order (an ``AdaptiveRNN`` after its RNN); a point
-    model gives forecasts, an interval model bands, the RNN both.
+    model gives forecasts, an interval model bands, the RNN both; and each
+    model that can, its forecasts 1..``horizon`` days ahead.
     """
-    return fold_result(features_for_split(prices, split, window), models, fold)
+    return fold_result(features_for_split(prices, split, window, horizon), models, fold)
 
 
 def fold_result(
@@ -94,7 +99,10 @@ def fold_result(
                 bands[model.name] = found
     ev = evaluate(features, forecasts, split.test, bands)
     levels = next(iter(bands.values())).levels if bands else ()
-    return FoldResult(fold, features, ev.table, ev.forecasts, ev.intervals, ev.bands, levels)
+    horizons = fold_horizons(features, models)
+    return FoldResult(
+        fold, features, ev.table, ev.forecasts, ev.intervals, ev.bands, levels, horizons
+    )
 
 
 def pooled_table(results: list[FoldResult]) -> pd.DataFrame:
@@ -125,11 +133,14 @@ def pooled_interval_table(results: list[FoldResult]) -> pd.DataFrame | None:
 
 
 def forecast_rows(ticker: str, results: list[FoldResult]) -> pd.DataFrame:
-    """Every model's forecast for every test day, long: one row per ticker, fold, date, model.
+    """Every model's forecast for every test day, long: one row per ticker, fold, horizon,
+    date, model.
 
-    Columns ``ticker, fold, date, model, close`` (the realised Close), ``previous``
+    Columns ``ticker, fold, horizon, date`` (the target day), ``as_of`` (the day
+    the forecast was made), ``model, close`` (the realised Close), ``previous``
     (the Close the forecast was made on), ``median`` and per level ``lower_90``,
-    ``upper_90``, ...; a point model's bounds are empty. From these rows alone
+    ``upper_90``, ...; a point model's bounds are empty. Horizon 1 holds every
+    model, the later horizons those that forecast them. From these rows alone
     any score of the backtest can be recomputed.
     """
     bounds = [f"{side}_{level_name(x)}" for x in results[0].levels for side in ("lower", "upper")]
@@ -147,10 +158,17 @@ def forecast_rows(ticker: str, results: list[FoldResult]) -> pd.DataFrame:
                 own = frame[[model]].set_axis(["median"], axis=1)
             rows = frame[["close", "previous"]].join(own)
             rows.insert(0, "model", model)
+            rows.insert(0, "as_of", r.features.dates[r.features.split.test])
+            rows.insert(0, "horizon", 1)
             rows.insert(0, "fold", r.fold)
             rows.insert(0, "ticker", ticker)
             parts.append(rows.rename_axis("date").reset_index())
-    order = ["ticker", "fold", "date", "model", "close", "previous", *columns]
+        later = horizon_rows({h: f for h, f in r.horizons.items() if h > 1}, r.levels)
+        if len(later):
+            later.insert(0, "fold", r.fold)
+            later.insert(0, "ticker", ticker)
+            parts.append(later)
+    order = ["ticker", "fold", "horizon", "date", "as_of", "model", "close", "previous", *columns]
     return pd.concat(parts, ignore_index=True).reindex(columns=order)
 
 
@@ -178,7 +196,8 @@ def backtest(
     results = []
     for fold, split in enumerate(splits, start=1):
         with fold_scope(fold) if fold_scope else contextlib.nullcontext():
-            result = run_fold(prices, split, window, make_models(fold), fold)
+            models = make_models(fold)
+            result = run_fold(prices, split, window, models, fold, features_cfg.horizon)
             if on_fold:
                 on_fold(result)
         results.append(result)
@@ -211,7 +230,7 @@ def calendar_backtest(
     results: dict[str, list[FoldResult]] = {ticker: [] for ticker in prices}
     for fold, cut in enumerate(check_calendar_history(prices, window, cfg), start=1):
         features = {
-            ticker: features_for_split(frame, cut.splits[ticker], window)
+            ticker: features_for_split(frame, cut.splits[ticker], window, features_cfg.horizon)
             for ticker, frame in prices.items()
         }
         models = make_models(fold, features)

@@ -24,6 +24,7 @@ from pipeline.evaluation.backtest import (
     pooled_table,
 )
 from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
+from pipeline.evaluation.horizons import pooled_horizon_table
 from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.evaluation.summary import Scores
 from pipeline.jobs.common import Summary, tickers_label
@@ -74,9 +75,19 @@ def run_backtest(
         )
         pooled = pooled_table(results)
         intervals = pooled_interval_table(results)
-        backtest_log.log_backtest(ticker, pooled, fold_errors(results), results, intervals)
+        horizons = pooled_horizons(results)
+        backtest_log.log_backtest(
+            ticker, pooled, fold_errors(results), results, intervals, horizons
+        )
         run_id = active.info.run_id
-    return backtest_summary(ticker, results, pooled, intervals, run_id)
+    return backtest_summary(ticker, results, pooled, intervals, run_id, horizons)
+
+
+def pooled_horizons(results: list[FoldResult]) -> pd.DataFrame | None:
+    """The pooled scores at every horizon 1..H (None with a single horizon: the tables above)."""
+    if len(results[0].horizons) < 2:
+        return None
+    return pooled_horizon_table([r.horizons for r in results], results[0].levels)
 
 
 def _training_hooks(cfg: Config) -> Hooks:
@@ -105,6 +116,7 @@ def backtest_summary(
     pooled: pd.DataFrame,
     intervals: pd.DataFrame | None,
     run_id: str,
+    horizons: pd.DataFrame | None = None,
 ) -> Summary:
     """The printed tables and the facts the driver's summary and reports read."""
     heading = backtest_heading(ticker, results)
@@ -116,6 +128,10 @@ def backtest_summary(
     if intervals is not None:
         facts["intervals_heading"] = intervals_heading(ticker, results)
         text += f"\n{facts['intervals_heading']}\n{text_table(intervals)}"
+    if horizons is not None:
+        facts["horizons"] = horizons
+        facts["horizons_heading"] = horizons_heading(ticker, horizons)
+        text += f"\n{facts['horizons_heading']}\n{text_table(_printable(horizons))}"
     return Summary(ticker, text, run_id, facts=facts)
 
 
@@ -170,9 +186,10 @@ def run_global_backtest(
                     days = len(result.features.split.val)
                     lifecycle.log_tags({"calibration_days": str(days)})
             pooled, intervals = pooled_table(own), pooled_interval_table(own)
-            backtest_log.log_backtest(ticker, pooled, fold_errors(own), own, intervals)
+            horizons = pooled_horizons(own)
+            backtest_log.log_backtest(ticker, pooled, fold_errors(own), own, intervals, horizons)
             run_id = active.info.run_id
-        summaries.append(backtest_summary(ticker, own, pooled, intervals, run_id))
+        summaries.append(backtest_summary(ticker, own, pooled, intervals, run_id, horizons))
     return summaries
 
 
@@ -197,6 +214,22 @@ def intervals_heading(ticker: str, results: list[FoldResult]) -> str:
     )
 
 
+def _printable(horizons: pd.DataFrame) -> pd.DataFrame:
+    """The horizon as text, so that a table prints it as 5, not 5.0000."""
+    return horizons.astype({"horizon": str})
+
+
+def horizons_heading(ticker: str, table: pd.DataFrame) -> str:
+    """One line: what the table of horizons holds."""
+    last = int(table["horizon"].max())
+    return (
+        f"{ticker}: forecasts 1 to {last} trading days ahead, pooled over folds; at each horizon "
+        "every model on the same target days (the test days whose h-day target is a test day "
+        "too); RMSE of the median and interval scores in price units; DM p-values of the RNN "
+        "against each model (HLN with the horizon's overlap)"
+    )
+
+
 def save_report(cfg: Config, summary: Summary) -> None:
     """Save the pooled tables as CSV and Markdown under reports/backtest/ (by the driver)."""
     pooled, heading = summary.facts["pooled"], summary.facts["heading"]
@@ -211,5 +244,12 @@ def save_report(cfg: Config, summary: Summary) -> None:
         storage.write_text(
             folder / f"{summary.ticker}_intervals.csv",
             intervals.to_csv(float_format="%.6f", index_label="model"),
+        )
+    horizons = summary.facts.get("horizons")
+    if horizons is not None:
+        text += f"\n{summary.facts['horizons_heading']}.\n\n{markdown_table(_printable(horizons))}"
+        storage.write_text(
+            folder / f"{summary.ticker}_horizons.csv",
+            horizons.to_csv(float_format="%.6f", index_label="model"),
         )
     storage.write_text(folder / f"{summary.ticker}.md", text)

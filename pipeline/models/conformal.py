@@ -80,13 +80,17 @@ class AdaptiveConformal:
     """Online ACI: multipliers for the next day, updated after each realised day.
 
     Uses the fixed calibration residuals at the moving miss rate ``alpha_t``. If
-    ``alpha_t <= 0`` the interval is infinite; if ``alpha_t >= 1`` it is the point
-    ``centre`` (width 0, standing in for the theory's empty set).
+    ``alpha_t`` falls below what the residuals can cut (``2 / (n + 1)``; at or
+    below 0 in particular) the interval is infinite, unless ``capped``, which
+    stops it at the widest one they give, as the served model does; if
+    ``alpha_t >= 1`` it is the point ``centre`` (width 0, standing in for the
+    theory's empty set).
     """
 
     residuals: np.ndarray  # normalised validation residuals (signed)
     level: float  # target central coverage
     gamma: float = 0.005  # step size; Gibbs & Candès use 0.005
+    capped: bool = False  # never wider than the widest calibrated interval
     alpha_t: float = field(init=False)  # miss rate for the next interval
 
     def __post_init__(self) -> None:
@@ -97,7 +101,10 @@ class AdaptiveConformal:
 
     def multipliers(self) -> tuple[float, float]:
         """Lower and upper multipliers of scale for the next day's interval."""
-        return aci_multipliers(self.residuals, self.alpha_t)
+        alpha = self.alpha_t
+        if self.capped:
+            alpha = max(alpha, min(2.0 / (len(self.residuals) + 1), 1.0 - self.level))
+        return aci_multipliers(self.residuals, alpha)
 
     def update(self, covered: bool) -> float:
         """Record whether the latest interval covered; return the next ``alpha_t``."""
@@ -111,6 +118,7 @@ def run_aci(
     level: float,
     gamma: float = 0.005,
     delay: int = 1,
+    capped: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """ACI multipliers for days in time order, each from the outcomes known by then.
 
@@ -122,7 +130,7 @@ def run_aci(
     """
     if int(delay) != delay or delay < 1:
         raise ValueError(f"delay must be a whole number of days, at least 1, not {delay}")
-    aci = AdaptiveConformal(calibration, level, gamma)
+    aci = AdaptiveConformal(calibration, level, gamma, capped)
     realised = np.asarray(realised, dtype=float)
     lower, upper = np.empty(len(realised)), np.empty(len(realised))
     covered = np.empty(len(realised), dtype=bool)
@@ -153,19 +161,35 @@ class AdaptiveRNN:
         return self
 
     def bands(self, features: Features, ends: np.ndarray) -> Bands:
+        return self.horizon_bands(features, ends, 1)
+
+    def horizon_bands(self, features: Features, ends: np.ndarray, horizon: int) -> Bands:
+        """Bands ``horizon`` days ahead for consecutive end days ``ends``.
+
+        An h-day interval's miss is known h days after it was issued, so the
+        miss rate moves with a delay of h days (``run_aci``'s ``delay``), from
+        the RNN's h-day calibration residuals. Misses of overlapping h-day
+        forecasts come in runs, which can push the miss rate below what the
+        residuals can cut: the interval then stays at the widest calibrated
+        one (``capped``), as the served model's does, rather than infinite.
+        """
         fit = self.rnn.intervals
-        centre, scale = self.rnn.spread(features, ends)
+        centre, scale = self.rnn.spread(features, ends, horizon)
         log_close = features.log_prices[:, CLOSE]
-        realised = normalised_residuals(next_log_returns(log_close, ends), centre, scale)
+        actual = next_log_returns(log_close, ends, horizon)
+        realised = normalised_residuals(actual, centre, scale)
+        residuals = fit.horizon_residuals[horizon - 1]
         levels = fit.multipliers.levels
         lower, upper = np.empty((len(ends), len(levels))), np.empty((len(ends), len(levels)))
         for j, level in enumerate(levels):
-            lower[:, j], upper[:, j] = run_aci(fit.residuals, realised, level, self.gamma)
+            lower[:, j], upper[:, j] = run_aci(
+                residuals, realised, level, self.gamma, delay=horizon, capped=True
+            )
         return price_bands(
             log_close[ends],
             centre,
             centre[:, None] + lower * scale[:, None],
             centre[:, None] + upper * scale[:, None],
             levels,
-            median=self.rnn.predict(features, ends),
+            median=self.rnn.predict_horizon(features, ends, horizon),
         )

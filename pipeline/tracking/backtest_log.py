@@ -10,7 +10,7 @@ from pipeline.evaluation.report import markdown_table
 from pipeline.metrics.point import METRICS
 from pipeline.models.rnn import RNN
 from pipeline.tracking.eval_log import log_figure, log_interval_plots
-from pipeline.tracking.names import BACKTEST, metric_key, table_metrics
+from pipeline.tracking.names import BACKTEST, horizon_key, metric_key, table_metrics
 from pipeline.tracking.plots import (
     fold_error_figure,
     forecast_figure,
@@ -29,15 +29,33 @@ def log_fold(result: FoldResult) -> None:
     mlflow.set_tags({"test_from": str(dates[0].date()), "test_to": str(dates[-1].date())})
 
 
+def horizon_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """The pooled scores per horizon: ``backtest_h5_interval_score_90`` (the RNN),
+    ``backtest_h5_ewma_interval_score_90``, ... (``names.horizon_key``); empty cells left out."""
+    return {
+        horizon_key(str(model), int(row["horizon"]), column): float(row[column])
+        for model, row in table.iterrows()
+        for column in table.columns
+        if column != "horizon" and not pd.isna(row[column])
+    }
+
+
 def log_backtest(
     ticker: str,
     pooled: pd.DataFrame,
     per_fold: pd.DataFrame,
     results: list[FoldResult],
     pooled_intervals: pd.DataFrame | None = None,
+    horizons: pd.DataFrame | None = None,
 ) -> None:
     """Log the pooled metrics, DM tests, the tables and the plots to the parent run."""
     metrics: dict[str, float] = {}
+    if horizons is not None:
+        metrics |= horizon_metrics(horizons)
+        mlflow.log_text(markdown_table(horizons.astype({"horizon": str})), "backtest_horizons.md")
+        mlflow.log_text(
+            horizons.to_csv(float_format="%.6f", index_label="model"), "backtest_horizons.csv"
+        )
     for model, row in pooled.iterrows():
         for metric in METRICS:
             metrics[metric_key(str(model), BACKTEST, metric)] = float(row[metric])

@@ -29,6 +29,12 @@ def metric_key(model: str, scope: str, metric: str) -> str:
     return f"{model}_{scope}_{metric}"
 
 
+def horizon_key(model: str, horizon: int, metric: str) -> str:
+    """A pooled backtest score at one horizon: ``backtest_h5_<metric>`` for the RNN,
+    ``backtest_h5_<model>_<metric>`` for another model (``metric_key``'s backtest rule)."""
+    return metric_key(model, BACKTEST, metric).replace(BACKTEST, f"{BACKTEST}_h{horizon}", 1)
+
+
 def summary_key(ticker: str, column: str) -> str:
     """A summary run's metric: one ticker's value in one column (``AAPL_rnn_theil_u``).
 

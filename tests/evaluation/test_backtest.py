@@ -27,7 +27,7 @@ from pipeline.evaluation.backtest import (
     pooled_interval_table,
     pooled_table,
 )
-from pipeline.metrics.dm import diebold_mariano
+from pipeline.metrics.dm import diebold_mariano, diebold_mariano_losses
 from pipeline.metrics.intervals import interval_score
 from pipeline.models.point import Drift, Persistence, RidgeWindows
 from pipeline.models.volatility import BaselineBands, EWMAVolatility
@@ -146,17 +146,29 @@ def test_pooled_table_scores_all_folds_together_with_dm_against_the_rnn():
     assert list(fold_errors(results).index) == [1, 2, 3]
 
 
+COLS = ("close", "lower_90", "upper_90")
+
+
 def test_forecast_rows_hold_every_model_and_day_and_recompute_the_scores():
     def models(fold: int) -> list:
         return [Persistence(), BaselineBands("ewma", EWMAVolatility(lam=0.94), (0.8, 0.9))]
 
     results = backtest(make_prices(300), FC(window=10), BacktestConfig(folds=3), models)
-    rows = forecast_rows("ACME", results)
-    days = sum(len(r.forecasts) for r in results)
-    assert list(rows.columns) == [
-        "ticker", "fold", "date", "model", "close", "previous", "median",
+    everything = forecast_rows("ACME", results)
+    assert list(everything.columns) == [
+        "ticker", "fold", "horizon", "date", "as_of", "model", "close", "previous", "median",
         "lower_80", "upper_80", "lower_90", "upper_90",
     ]  # fmt: skip
+    # Every horizon: the test days whose h-day target is a test day too, for both models.
+    for h in range(1, 6):
+        own = everything[everything["horizon"] == h]
+        assert len(own) == 2 * sum(len(r.features.split.test) - (h - 1) for r in results)
+        ahead = [
+            len(pd.bdate_range(a, d)) - 1 for a, d in zip(own["as_of"], own["date"], strict=True)
+        ]
+        assert set(ahead) == {h}  # make_prices trades every weekday
+    rows = everything[everything["horizon"] == 1]
+    days = sum(len(r.forecasts) for r in results)
     assert len(rows) == 2 * days and set(rows["ticker"]) == {"ACME"}
     assert sorted(rows["fold"].unique()) == [1, 2, 3]
     assert rows[rows["model"] == "persistence"]["lower_90"].isna().all()
@@ -220,8 +232,24 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"backtest.md", "backtest.csv", "backtest_intervals.md", "plots"} <= artifacts
     # Anyone can recompute the logged scores from the per-day forecasts and bands.
-    rows = pd.read_csv(client.download_artifacts(parent.info.run_id, "backtest_forecasts.csv"))
+    everything = pd.read_csv(
+        client.download_artifacts(parent.info.run_id, "backtest_forecasts.csv")
+    )
+    rows = everything[everything["horizon"] == 1]
     assert set(rows["model"]) >= {"rnn", "persistence", "ewma", "har", "rnn_aci"}
+    # Every horizon's logged scores come back from the rows too, with its own HLN DM test.
+    far = everything[(everything["horizon"] == 5) & everything["model"].isin(["rnn", "ewma"])]
+    assert set(far["model"]) == {"rnn", "ewma"}
+    for model, key in (("rnn", "backtest_h5"), ("ewma", "backtest_h5_ewma")):
+        own = far[far["model"] == model]
+        daily = interval_score(own["close"], own["lower_90"], own["upper_90"], 0.9)
+        assert daily.mean() == pytest.approx(m[f"{key}_interval_score_90"], rel=1e-12)
+        assert 0 < m[f"{key}_coverage_90"] <= 1
+    ours = interval_score(*(far[far.model == "rnn"][c].to_numpy() for c in COLS), 0.9)
+    theirs = interval_score(*(far[far.model == "ewma"][c].to_numpy() for c in COLS), 0.9)
+    dm = diebold_mariano_losses(ours, theirs, horizon=5)
+    assert m["backtest_h5_ewma_dm_pvalue_90"] == pytest.approx(dm.pvalue, rel=1e-9)
+    assert "backtest_h5_drift_rmse" in m and "backtest_h5_drift_coverage_90" not in m
     assert len(rows[rows["model"] == "rnn"]) == len(rows[rows["model"] == "ridge"])
     for model, key in (("rnn", "backtest"), ("garch", "backtest_garch")):
         own = rows[rows["model"] == model]

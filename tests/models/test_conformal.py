@@ -197,3 +197,13 @@ def test_run_aci_days_depend_only_on_outcomes_known_delay_days_later(delay):
 def test_run_aci_rejects_a_delay_below_one_day():
     with pytest.raises(ValueError, match="delay must be a whole number of days, at least 1"):
         run_aci(np.zeros(10), np.zeros(3), 0.9, delay=0)
+
+
+def test_capped_aci_stops_at_the_widest_calibrated_interval_instead_of_infinity():
+    residuals = np.linspace(-1.0, 1.0, 19)  # 19 residuals: the 90% bound is the largest
+    misses = np.full(60, 5.0)  # every day far outside: the miss rate falls below 0
+    lower, upper = run_aci(residuals, misses, 0.9, gamma=0.05)
+    assert np.isinf(upper[-1])  # the theory's infinite interval
+    lower, upper = run_aci(residuals, misses, 0.9, gamma=0.05, capped=True)
+    assert np.isfinite(upper).all() and upper[-1] == residuals.max()
+    assert lower[-1] == residuals.min()
