@@ -21,6 +21,7 @@ ENGINES = ("local", "ray")
 CELLS = ("RNN", "GRU", "LSTM")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SCALE_TRUNKS = ("frozen", "finetune", "auto")
+SCALE_STARTS = ("constant", "range")
 SCOPES = ("ticker", "global")
 TICKER = re.compile(r"^[A-Z0-9][A-Z0-9.^=-]{0,14}$")
 
@@ -196,6 +197,12 @@ class IntervalConfig:
         1e-2, "Adam learning rate of the scale head on the frozen trunk (a linear model)"
     )
     scale_patience: int = setting(10, "scale-head epochs without a better validation NLL")
+    scale_start: str = setting(
+        "constant",
+        "what the untrained scale head gives: the training days' spread (constant), or an "
+        "EWMA of the window's High-Low range (range), which training then corrects",
+        choices=SCALE_STARTS,
+    )
     aci_gamma: float = setting(0.005, "step of adaptive conformal inference in the backtest")
 
     def __post_init__(self) -> None:
@@ -211,6 +218,10 @@ class IntervalConfig:
                 (
                     self.scale_trunk in SCALE_TRUNKS,
                     f"--scale-trunk must be one of {', '.join(SCALE_TRUNKS)}",
+                ),
+                (
+                    self.scale_start in SCALE_STARTS,
+                    f"--scale-start must be one of {', '.join(SCALE_STARTS)}",
                 ),
                 (
                     self.scale_epochs >= 0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 from pipeline.config import ModelConfig
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}
+RANGE_LAMBDA = 0.94  # the range start's EWMA decay: RiskMetrics' daily value, as the baselines
 
 
 class StockRNN(nn.Module):
@@ -28,7 +30,9 @@ class StockRNN(nn.Module):
     scaled units) from a second head, trained after the centre (see
     ``models/scale_head.py``). It reads the same recurrent layers, or its own copy of
     them (``scale_rnn``) when those were fine-tuned for the spread; either way
-    ``forward``, the centre, never depends on it.
+    ``forward``, the centre, never depends on it. With a range start
+    (``start_from_range``) the head learns a correction to the log of a
+    range-based spread read off the window itself (``range_log_scale``).
     """
 
     def __init__(self, cfg: ModelConfig, n_features: int, horizon: int = 1) -> None:
@@ -59,6 +63,10 @@ class StockRNN(nn.Module):
         with torch.no_grad():
             self.scale_head.bias.copy_(0.5 * torch.log(torch.arange(1.0, horizon + 1.0)))
         self.scale_rnn: nn.RNNBase | None = None  # own recurrent layers for the scale, if tuned
+        # The range start: 1 when on; the High and Low columns' scaler means and scales,
+        # and the log of the factor from range variance to the scaled return's variance.
+        self.register_buffer("scale_base_on", torch.zeros(()))
+        self.register_buffer("scale_base_params", torch.zeros(5))
 
     def last_hidden(self, x: torch.Tensor, rnn: nn.RNNBase | None = None) -> torch.Tensor:
         """The last layer's final hidden state (both directions) of ``rnn`` (default: ours).
@@ -79,7 +87,44 @@ class StockRNN(nn.Module):
 
     def log_scale(self, x: torch.Tensor) -> torch.Tensor:
         """Log of the forecast spread of each horizon's scaled log return: (batch, horizon)."""
-        return _in_float32(self.scale_head, self.last_hidden(x, self.scale_rnn))
+        return (
+            _in_float32(self.scale_head, self.last_hidden(x, self.scale_rnn))
+            + (self.range_log_scale(x)[:, None])
+        )
+
+    def start_from_range(
+        self, x_mean: torch.Tensor, x_scale: torch.Tensor, log_factor: float
+    ) -> None:
+        """Add the window's range spread to the scale head's output (``range_log_scale``).
+
+        ``x_mean`` and ``x_scale`` are the input scaler's per-column parameters
+        (Open, High, Low, Close), ``log_factor`` the log of the training days'
+        squared one-day return over their Parkinson variance, in the scaled units.
+        """
+        high, low = 1, 2
+        params = [x_mean[high], x_mean[low], x_scale[high], x_scale[low], log_factor]
+        self.scale_base_params.copy_(torch.tensor([float(p) for p in params]))
+        self.scale_base_on.fill_(1.0)
+
+    def range_log_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """Log of a range-based spread of the next day's scaled return, one per window (0 when
+        the range start is off).
+
+        An EWMA (lambda 0.94, newest day heaviest) of the window's Parkinson
+        variances ``(ln H/L)^2 / (4 ln 2)``, times the training days' factor
+        from range variance to close-to-close variance: what the range
+        baselines forecast, from the window alone.
+        """
+        if not bool(self.scale_base_on):
+            return torch.zeros(x.shape[0], device=x.device)
+        mean_h, mean_l, scale_h, scale_l, log_factor = self.scale_base_params
+        x = x.float()
+        spread = (x[..., 1] * scale_h + mean_h) - (x[..., 2] * scale_l + mean_l)
+        parkinson = spread**2 / (4.0 * math.log(2.0))
+        window = x.shape[1]
+        weights = RANGE_LAMBDA ** torch.arange(window - 1, -1, -1, device=x.device)
+        variance = parkinson @ (weights / weights.sum())
+        return 0.5 * (torch.log(variance.clamp_min(1e-12)) + log_factor)
 
     def own_scale_trunk(self) -> None:
         """Give the scale head its own copy of the recurrent layers, to fine-tune apart."""

@@ -17,6 +17,12 @@ Two trunks for the head:
   hidden states are computed once, so an epoch costs next to nothing.
 - ``finetune``: the head on its own copy of the recurrent layers, trained
   together, so the features can adapt to the spread.
+
+Two starts (``--scale-start``): ``constant``, the training days' spread on
+every day, or ``range``, the window's own range-based spread (an EWMA of its
+Parkinson variances, scaled to close-to-close variance on the training days:
+``StockRNN.range_log_scale``), which the head then learns to correct, as the
+centre starts from persistence.
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ import torch
 from torch import nn
 
 from pipeline.config import IntervalConfig, RuntimeConfig, TrainConfig
-from pipeline.core.features import Features, usable_ends
+from pipeline.core.features import CLOSE, Features, next_log_returns, usable_ends
 from pipeline.core.network import StockRNN
 from pipeline.errors import TrainingError
+from pipeline.models.range_volatility import parkinson_variance
 from pipeline.models.training import DeviceData, autocast_for, predict_scaled
 
 TRUNKS = ("frozen", "finetune")
@@ -71,20 +78,20 @@ class _Part:
         self.ends = data.ends(usable_ends(ends, data.horizon))
         self.centre = predict_scaled(net, data, self.ends, batch).float()
         self.target = data.targets[self.ends]
-        self.hidden = None
+        self.hidden = self.base = None
         if trunk == "frozen":  # the features never change: compute them once
             with torch.no_grad():
                 net.eval()
                 chunks = [
-                    net.last_hidden(data.batch(self.ends[i : i + batch]))
-                    for i in range(0, len(self.ends), batch)
+                    data.batch(self.ends[i : i + batch]) for i in range(0, len(self.ends), batch)
                 ]
-            self.hidden = torch.cat(chunks)
+                self.hidden = torch.cat([net.last_hidden(x) for x in chunks])
+                self.base = torch.cat([net.range_log_scale(x) for x in chunks])
 
     def log_scale(self, net: StockRNN, data: DeviceData, pos: torch.Tensor) -> torch.Tensor:
         if self.hidden is not None:  # a float32 head on float32 features, even under autocast
             with torch.autocast(self.hidden.device.type, enabled=False):
-                return net.scale_head(self.hidden[pos])
+                return net.scale_head(self.hidden[pos]) + self.base[pos, None]
         return net.log_scale(data.batch(self.ends[pos]))
 
     def nll(self, net: StockRNN, data: DeviceData, batch: int) -> float:
@@ -118,6 +125,8 @@ def fit_scale(
     net.rnn.flatten_parameters()  # a deep copy's weights are apart; cuDNN wants one chunk
     if trunk == "finetune":
         net.own_scale_trunk()
+    if cfg.scale_start == "range":
+        start_from_range(net, features)
     params = [*net.scale_head.parameters()]
     if net.scale_rnn is not None:
         params += [*net.scale_rnn.parameters()]
@@ -167,6 +176,27 @@ def fit_scale(
     net.load_state_dict(best_state)
     net.eval()
     return ScaleResult(model=net, trunk=trunk, history=history, best_epoch=best_epoch)
+
+
+def range_log_factor(features: Features) -> float | None:
+    """Log of the training days' mean squared next-day return over their mean Parkinson
+    variance, in the scaled units (None when the prices carry no range: High equals Low)."""
+    train = features.split.train
+    squared = next_log_returns(features.log_prices[:, CLOSE], train) ** 2
+    parkinson = parkinson_variance(features.log_prices[train + 1])
+    if not parkinson.mean() > 0:
+        return None
+    unit = float(features.y_scaler.scale_[0])
+    return math.log(float(squared.mean()) / float(parkinson.mean())) - 2.0 * math.log(unit)
+
+
+def start_from_range(net: StockRNN, features: Features) -> None:
+    """Start ``net``'s scale head from the window's range spread (``StockRNN.range_log_scale``);
+    prices without a range (High equal to Low on every training day) keep the constant start."""
+    factor = range_log_factor(features)
+    if factor is not None:
+        scaler = features.x_scaler
+        net.start_from_range(torch.as_tensor(scaler.mean_), torch.as_tensor(scaler.scale_), factor)
 
 
 def _scale_state(net: StockRNN) -> dict[str, torch.Tensor]:

@@ -256,8 +256,10 @@ class Forecaster:
         if intervals and intervals["scale_trunk"] == "finetune":
             model.own_scale_trunk()
         state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
-        # A model saved before intervals lacks only the scale head, which stays unused.
+        # A model saved before intervals lacks only the scale head, which stays unused;
+        # one saved before the range start lacks only its (off) buffers.
         missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("scale_base_")]
         if unexpected or (missing and (intervals or any("scale_" not in k for k in missing))):
             raise ValueError(f"{folder / WEIGHTS} does not match its {SPEC}")
         multipliers, later, later_residuals = None, [], []

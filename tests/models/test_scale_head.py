@@ -134,3 +134,34 @@ def test_point_forecasts_are_identical_with_and_without_the_scale_head_step(pric
     bands = with_intervals.bands(features, ends)
     np.testing.assert_array_equal(bands.median, plain.predict(features, ends))
     assert (bands.lower[:, 0] < bands.median).all() and (bands.median < bands.upper[:, 0]).all()
+
+
+def test_a_range_start_gives_the_windows_range_spread_before_any_training():
+    features = build_features(volatility_regimes(), FeatureConfig(window=10, horizon=3))
+    model = StockRNN(MODEL, n_features=4, horizon=3)
+    start = dataclasses.replace(SCALE, scale_start="range", scale_epochs=0)
+    scaled = fit_scale(model, features, "frozen", start, TRAIN)
+    assert torch.equal(model.scale_base_on, torch.zeros(()))  # the point model is untouched
+    ends = features.split.test
+    _, scale = forecast_spread(scaled.model, features, ends, 64)
+    # By hand: an EWMA (0.94) of the window's Parkinson variances, times the training days'
+    # squared return over their Parkinson variance, grown as sqrt(h).
+    logp, train = features.log_prices, features.split.train
+    parkinson = (logp[:, 1] - logp[:, 2]) ** 2 / (4 * np.log(2))
+    factor = np.mean(np.diff(logp[:, 3])[train] ** 2) / np.mean(parkinson[train + 1])
+    weights = 0.94 ** np.arange(9, -1, -1)
+    ewma = np.array([parkinson[t - 9 : t + 1] @ weights / weights.sum() for t in ends])
+    expected = np.sqrt(factor * ewma)[:, None] * np.sqrt([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(scale, expected, rtol=1e-4)
+    # The range ranks the regimes before any training: the wild days' spread is wider.
+    wild = ((ends + 1) // 40) % 2 == 1
+    assert scale[wild, 0].mean() > 3 * scale[~wild, 0].mean()
+
+
+def test_prices_without_a_range_keep_the_constant_start():
+    prices = volatility_regimes()
+    prices["High"] = prices["Low"] = prices["Open"] = prices["Close"]
+    features = build_features(prices, FeatureConfig(window=10, horizon=1))
+    start = dataclasses.replace(SCALE, scale_start="range", scale_epochs=0)
+    scaled = fit_scale(StockRNN(MODEL, 4), features, "frozen", start, TRAIN)
+    assert not bool(scaled.model.scale_base_on)
