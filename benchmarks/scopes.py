@@ -1,16 +1,16 @@
-"""Per-ticker against global: the interval scores of two backtests, from their logged forecasts.
+"""Backtests side by side (per-ticker against global, say): interval scores from their forecasts.
 
-    python -m benchmarks.scopes --ticker-runs sqlite:///a.db --global-runs sqlite:///b.db
+    python -m benchmarks.scopes --runs ticker=sqlite:///a.db --runs global=sqlite:///b.db \
+        --reference global --horizon 5
 
-Reads each ticker's latest ``kind=backtest`` parent run from each tracking
-store (the first made with ``--scope ticker``, the second with ``--scope
-global``), downloads its ``backtest_forecasts.csv`` and scores both on the
-target dates they share (on a universe where a ticker's history is shorter
-than the calendar, its per-ticker folds start later). Prints a Markdown table:
-per series, the pooled 90% interval score (coverage in brackets) of the RNN
-and its ACI variant under each scope and of every interval baseline (from the
-global run's file), and the DM test (HLN) of the global RNN's daily interval
-score against the per-ticker RNN's and against each baseline's.
+Reads each ticker's latest ``kind=backtest`` parent run from each named
+tracking store, downloads its ``backtest_forecasts.csv`` and scores every run
+on the target dates they all forecast at the chosen horizon (on a universe
+where a ticker's history is shorter than the calendar, its per-ticker folds
+start later). Prints a Markdown table: per series, the pooled interval score
+(coverage in brackets) of the RNN and its ACI variant of each run and of
+every interval baseline (from the reference run's file), and the DM test
+(HLN, for the horizon's overlap) of the reference run's RNN against each.
 """
 
 from __future__ import annotations
@@ -46,6 +46,13 @@ def latest_forecasts(uri: str) -> dict[str, pd.DataFrame]:
     return found
 
 
+def at_horizon(rows: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """The rows of one horizon (a file from before horizons holds horizon 1 only)."""
+    if "horizon" not in rows:
+        return rows if horizon == 1 else rows.iloc[:0]
+    return rows[rows["horizon"] == horizon]
+
+
 def daily_scores(rows: pd.DataFrame, model: str, dates: pd.DatetimeIndex, level: float) -> tuple:
     """One model's per-day interval scores and its coverage on ``dates``."""
     p = f"{100 * level:g}"
@@ -54,41 +61,42 @@ def daily_scores(rows: pd.DataFrame, model: str, dates: pd.DatetimeIndex, level:
     return interval_score(close, lower, upper, level), coverage(close, lower, upper)
 
 
-def compare(ticker_rows: pd.DataFrame, global_rows: pd.DataFrame, level: float) -> dict:
-    """The scores of one series on the dates both backtests forecast."""
-    dates = pd.DatetimeIndex(
-        sorted(set(ticker_rows["date"]) & set(global_rows["date"])), name="date"
-    )
-    scores: dict[str, tuple] = {
-        "rnn (ticker)": daily_scores(ticker_rows, "rnn", dates, level),
-        "rnn_aci (ticker)": daily_scores(ticker_rows, "rnn_aci", dates, level),
-        "rnn (global)": daily_scores(global_rows, "rnn", dates, level),
-        "rnn_aci (global)": daily_scores(global_rows, "rnn_aci", dates, level),
-    }
+def compare(runs: dict[str, pd.DataFrame], reference: str, level: float, horizon: int) -> dict:
+    """The scores of one series on the dates every run forecast at ``horizon``."""
+    runs = {name: at_horizon(rows, horizon) for name, rows in runs.items()}
+    dates = set.intersection(*(set(rows["date"]) for rows in runs.values()))
+    dates = pd.DatetimeIndex(sorted(dates), name="date")
+    scores: dict[str, tuple] = {}
+    for name, rows in runs.items():
+        for model in ("rnn", "rnn_aci"):
+            scores[f"{model} ({name})"] = daily_scores(rows, model, dates, level)
+    own = runs[reference]
     interval_models = [
-        m for m in dict.fromkeys(global_rows["model"]) if m not in (*POINT_ONLY, "rnn", "rnn_aci")
+        m for m in dict.fromkeys(own["model"]) if m not in (*POINT_ONLY, "rnn", "rnn_aci")
     ]
     for model in interval_models:
-        scores[model] = daily_scores(global_rows, model, dates, level)
-    reference = scores["rnn (global)"][0]
+        scores[model] = daily_scores(own, model, dates, level)
+    key = f"rnn ({reference})"
     dm = {
-        name: diebold_mariano_losses(reference, daily)
+        name: diebold_mariano_losses(scores[key][0], daily, horizon)
         for name, (daily, _) in scores.items()
-        if name != "rnn (global)"
+        if name != key
     }
-    return {"days": len(dates), "scores": scores, "dm": dm}
+    return {"days": len(dates), "scores": scores, "dm": dm, "reference": key}
 
 
 def markdown(results: dict[str, dict]) -> str:
-    """Two tables: scores with coverage per series; DM of the global RNN against each."""
-    names = list(next(iter(results.values()))["scores"])
+    """Two tables: scores with coverage per series; DM of the reference RNN against each."""
+    first = next(iter(results.values()))
+    names, key = list(first["scores"]), first["reference"]
     head = "| series (days) | " + " | ".join(names) + " |"
     lines = [head, "|---|" + "---:|" * len(names)]
     for ticker, r in results.items():
         cells = [f"{np.mean(d):.3f} ({c:.3f})" for d, c in r["scores"].values()]
         lines.append(f"| {ticker} ({r['days']}) | " + " | ".join(cells) + " |")
-    others = [n for n in names if n != "rnn (global)"]
-    lines += ["", "| series | " + " | ".join(f"vs {n}" for n in others) + " |"]
+    others = [n for n in names if n != key]
+    lines += ["", f"DM of {key} against each:", ""]
+    lines += ["| series | " + " | ".join(f"vs {n}" for n in others) + " |"]
     lines.append("|---|" + "---:|" * len(others))
     for ticker, r in results.items():
         cells = []
@@ -102,17 +110,29 @@ def markdown(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scopes", description=__doc__)
-    p.add_argument("--ticker-runs", required=True, help="tracking URI of the per-ticker backtest")
-    p.add_argument("--global-runs", required=True, help="tracking URI of the global backtest")
+    p.add_argument(
+        "--runs", action="append", required=True, metavar="NAME=URI",
+        help="a named tracking store holding backtests (give two or more)",
+    )  # fmt: skip
+    p.add_argument("--reference", help="the run whose RNN is tested against the rest (the last)")
+    p.add_argument("--horizon", type=int, default=1, help="days ahead scored (default 1)")
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
     p.add_argument("--out", type=Path, help="also write the tables to this Markdown file")
     args = p.parse_args(argv)
-    per_ticker, pooled = latest_forecasts(args.ticker_runs), latest_forecasts(args.global_runs)
-    common = [t for t in pooled if t in per_ticker]
-    if not common:
-        print("error: no ticker has a backtest in both stores", file=sys.stderr)
+    named = dict(item.split("=", 1) for item in args.runs)
+    reference = args.reference or list(named)[-1]
+    if reference not in named:
+        print(f"error: --reference {reference} is not one of the --runs", file=sys.stderr)
         return 2
-    results = {t: compare(per_ticker[t], pooled[t], args.level) for t in sorted(common)}
+    found = {name: latest_forecasts(uri) for name, uri in named.items()}
+    common = sorted(set.intersection(*(set(f) for f in found.values())))
+    if not common:
+        print("error: no ticker has a backtest in every store", file=sys.stderr)
+        return 2
+    results = {
+        t: compare({n: f[t] for n, f in found.items()}, reference, args.level, args.horizon)
+        for t in common
+    }
     text = markdown(results)
     print(text)
     if args.out:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.scopes import compare, markdown
+from pipeline.metrics.dm import diebold_mariano_losses
 from pipeline.metrics.intervals import interval_score
 
 
@@ -28,7 +29,7 @@ def test_both_scopes_are_scored_on_the_dates_they_share():
     days = pd.bdate_range("2020-01-01", periods=80)
     per_ticker = _rows(days[20:], {"rnn": 1.5, "rnn_aci": 1.6}, rng)  # a shorter history
     pooled = _rows(days, {"rnn": 2.0, "ewma": 1.8, "rnn_aci": 2.1, "ridge": 0.0}, rng)
-    result = compare(per_ticker, pooled, 0.9)
+    result = compare({"ticker": per_ticker, "global": pooled}, "global", 0.9, 1)
     assert result["days"] == 60
     assert list(result["scores"]) == [
         "rnn (ticker)",
@@ -43,3 +44,20 @@ def test_both_scopes_are_scored_on_the_dates_they_share():
     assert "rnn (global)" not in result["dm"] and 0 <= result["dm"]["ewma"].pvalue <= 1
     table = markdown({"ACME": result})
     assert "| ACME (60) |" in table and "vs rnn (ticker)" in table
+
+
+def test_a_horizon_is_scored_on_its_own_rows_with_the_hln_overlap():
+    rng = np.random.default_rng(1)
+    days = pd.bdate_range("2020-01-01", periods=80)
+    one = _rows(days, {"rnn": 2.0, "rnn_aci": 2.0, "ewma": 1.8}, rng).assign(horizon=1)
+    five = _rows(days[4:], {"rnn": 3.0, "rnn_aci": 3.0, "ewma": 2.5}, rng).assign(horizon=5)
+    both = pd.concat([one, five], ignore_index=True)
+    result = compare({"a": both, "b": both}, "b", 0.9, 5)
+    assert result["days"] == 76
+    own = five[five["model"] == "ewma"]
+    expected = interval_score(own["close"], own["lower_90"], own["upper_90"], 0.9)
+    assert np.mean(result["scores"]["ewma"][0]) == pytest.approx(expected.mean())
+    rnn = five[five["model"] == "rnn"]
+    ours = interval_score(rnn["close"], rnn["lower_90"], rnn["upper_90"], 0.9).to_numpy()
+    dm = diebold_mariano_losses(ours, expected.to_numpy(), 5)
+    assert result["dm"]["ewma"].pvalue == pytest.approx(dm.pvalue)
