@@ -58,6 +58,6 @@ def test_a_horizon_is_scored_on_its_own_rows_with_the_hln_overlap():
     expected = interval_score(own["close"], own["lower_90"], own["upper_90"], 0.9)
     assert np.mean(result["scores"]["ewma"][0]) == pytest.approx(expected.mean())
     rnn = five[five["model"] == "rnn"]
-    ours = interval_score(rnn["close"], rnn["lower_90"], rnn["upper_90"], 0.9).to_numpy()
-    dm = diebold_mariano_losses(ours, expected.to_numpy(), 5)
+    ours = interval_score(rnn["close"], rnn["lower_90"], rnn["upper_90"], 0.9)
+    dm = diebold_mariano_losses(np.asarray(ours), np.asarray(expected), 5)
     assert result["dm"]["ewma"].pvalue == pytest.approx(dm.pvalue)
