@@ -20,6 +20,7 @@ SEED    ?=
 ENGINE  ?=
 LEVELS  ?=
 SCOPE   ?=
+HORIZON ?=
 CALENDAR ?=
 CONFIG  ?=
 TRIALS  ?=
@@ -46,7 +47,7 @@ RETRAIN_OPTS = --tickers $(TICKERS) \
        $(if $(DATA),--data $(DATA)) $(if $(CONFIG),--config $(CONFIG)) \
        $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DEVICE),--device $(DEVICE)) \
        $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) \
-       $(if $(LEVELS),--levels $(LEVELS)) $(ARGS)
+       $(if $(LEVELS),--levels $(LEVELS)) $(if $(HORIZON),--horizon $(HORIZON)) $(ARGS)
 
 # Only the options that were given; the rest keep the defaults in pipeline/config/. The data
 # stages (fetch, features) take the data options alone: each command takes only what it uses.
@@ -56,7 +57,7 @@ STORE_OPTS = $(if $(STORE_URL),--store-url $(STORE_URL))
 OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
        $(if $(DEVICE),--device $(DEVICE)) $(if $(SEED),--seed $(SEED)) \
        $(if $(ENGINE),--engine $(ENGINE)) $(if $(LEVELS),--levels $(LEVELS)) \
-       $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
+       $(if $(SCOPE),--scope $(SCOPE)) $(if $(HORIZON),--horizon $(HORIZON)) $(ARGS)
 
 .PHONY: help setup all fetch features train evaluate backtest sweep retrain predict forecast score \
         backfill serve schedule \
@@ -66,7 +67,7 @@ help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
 	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
 	@echo "                     [CALENDAR=XNYS] [STORE_URL=sqlite:///forecasts.db] [FROM=.. TO=..]"
-	@echo "                     [SCOPE=ticker|global] [ARGS='--more options']"
+	@echo "                     [SCOPE=ticker|global] [HORIZON=5] [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
