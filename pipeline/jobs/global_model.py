@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, flatten
@@ -87,8 +86,14 @@ def run_global_all(
         own: dict[str, Forecaster] = {}
         for ticker in tickers:
             rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
-            multipliers = rnn.fit(features[ticker]).intervals.multipliers
-            meta["calibration"][ticker] = dataclasses.asdict(multipliers)
+            fitted = rnn.fit(features[ticker]).intervals
+            meta["calibration"][ticker] = {
+                **dataclasses.asdict(fitted.multipliers),
+                "later_horizons": [
+                    {"lower": list(m.lower), "upper": list(m.upper)}
+                    for m in fitted.horizon_multipliers[1:]
+                ],
+            }
         forecaster = dataclasses.replace(trained, meta=meta).forecaster
         for ticker in tickers:
             own[ticker] = ticker_forecaster(forecaster, ticker)
@@ -118,12 +123,16 @@ def run_global_all(
 
 
 def ticker_forecaster(forecaster: Forecaster, ticker: str) -> Forecaster:
-    """The global model with ``ticker``'s own multipliers (KeyError if it has none)."""
+    """The global model with ``ticker``'s own multipliers at every horizon (KeyError if it has
+    none)."""
     own = forecaster.meta["calibration"][ticker]
-    multipliers = ConformalMultipliers(
-        levels=tuple(own["levels"]), lower=tuple(own["lower"]), upper=tuple(own["upper"])
-    )
-    return forecaster.with_multipliers(multipliers)
+    levels = tuple(own["levels"])
+    multipliers = [ConformalMultipliers(levels, tuple(own["lower"]), tuple(own["upper"]))]
+    for later in own.get("later_horizons", []):
+        multipliers.append(
+            ConformalMultipliers(levels, tuple(later["lower"]), tuple(later["upper"]))
+        )
+    return forecaster.with_calibration(tuple(multipliers))
 
 
 def recent_calibration(
@@ -131,16 +140,20 @@ def recent_calibration(
 ) -> tuple[Forecaster, int]:
     """The global model calibrated on a new ticker's last ``days`` sessions; how many it used.
 
-    The residuals are those of each of those sessions' Close against the
-    forecast made the session before, in units of the forecast's scale.
+    The residuals at horizon h are those of each of those sessions' Close
+    against the forecast made h sessions before, in units of the forecast's
+    scale; every horizon is calibrated on its own.
     """
     levels = forecaster.multipliers.levels
     rows = prices[["Open", "High", "Low", "Close"]].iloc[-(days + forecaster.window) :]
     log_close, centre, scale = forecaster.spread(rows)
-    realised = np.diff(log_close)  # each window's next log return, but the last's
-    check_calibration_days(len(realised), levels)
-    residuals = normalised_residuals(realised, centre[:-1], scale[:-1])
-    return forecaster.with_multipliers(calibrate_conformal(residuals, levels)), len(realised)
+    check_calibration_days(len(log_close) - forecaster.horizon, levels)
+    residuals = tuple(
+        normalised_residuals(log_close[h:] - log_close[:-h], centre[:-h, h - 1], scale[:-h, h - 1])
+        for h in range(1, forecaster.horizon + 1)
+    )
+    calibrated = tuple(calibrate_conformal(r, levels) for r in residuals)
+    return forecaster.with_calibration(calibrated), len(log_close) - 1
 
 
 def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summary:

@@ -162,6 +162,19 @@ class Forecaster:
         if self.multipliers is not None and horizon > len(self.horizon_multipliers):
             raise ValueError(f"this model has no interval calibration for {horizon} days ahead")
 
+    def with_calibration(
+        self,
+        horizon_multipliers: tuple[ConformalMultipliers, ...],
+        horizon_residuals: tuple[np.ndarray, ...] = (),
+    ) -> Forecaster:
+        """The same network and scalers with every horizon's multipliers replaced (and the
+        residuals they came from, for online ACI; none: it cannot adapt)."""
+        residuals = horizon_residuals[0] if horizon_residuals else None
+        return Forecaster(
+            self.model, self.x_scaler, self.y_scaler, self.window, self.meta,
+            horizon_multipliers[0], residuals, horizon_multipliers, horizon_residuals,
+        )  # fmt: skip
+
     def with_multipliers(
         self, multipliers: ConformalMultipliers, residuals: np.ndarray | None = None
     ) -> Forecaster:
