@@ -58,9 +58,7 @@ def _calendar(code: str, first_year: int, last_year: int):
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
         try:
             # A short span: the calendar's default span starts 20 years ago.
-            return xcals.get_calendar(
-                code, start=f"{first_year}-01-01", end=f"{last_year}-12-31"
-            )
+            return xcals.get_calendar(code, start=f"{first_year}-01-01", end=f"{last_year}-12-31")
         except xcals.errors.InvalidCalendarName:
             raise ConfigError(
                 f"--calendar {code}: no such exchange calendar; use a code such as XNYS "
