@@ -34,8 +34,8 @@ def _replayed(cfg: Config, prices: pd.DataFrame, sessions: pd.DatetimeIndex) -> 
     ):
         replay(cfg, "AAPL", prices, store, registry.load_champion("AAPL"), sessions)
         rows = [
-            {"as_of": f.as_of, "horizon": f.horizon, "median": f.median, **{f"b{k}": v for k, v in f.bounds.items()},
-             "alpha": f.aci_alphas[0.9]}
+            {"as_of": f.as_of, "horizon": f.horizon, "median": f.median,
+             **{f"b{k}": v for k, v in f.bounds.items()}, "alpha": f.aci_alphas[0.9]}
             for f in store.forecasts("AAPL")
         ]  # fmt: skip
     return pd.DataFrame(rows).set_index("as_of")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -49,7 +50,8 @@ def test_forecast_stores_a_row_per_horizon_a_night_and_prints_them(sample_champi
     with ForecastStore(url) as store:
         again = store.forecasts("AAPL")
     assert len(again) == 5
-    assert all(a.issued_at > f.issued_at and a.median == f.median for a, f in zip(again, aapl))
+    for a, f in zip(again, aapl, strict=True):
+        assert a.issued_at > f.issued_at and a.median == f.median
 
 
 def test_a_ticker_without_champion_fails_alone(sample_champions, capsys, tmp_path):
@@ -93,11 +95,13 @@ def test_the_served_model_takes_aci_rates_as_parameters(sample_champions):
     model = mlflow.pyfunc.load_model(registry.champion_uri("AAPL"))
     params = model.metadata.get_params_schema().to_dict()
     assert [(p["name"], p["default"]) for p in params] == [
-        ("aci_alpha_90", 0.1), *((f"aci_alpha_90_h{h}", 0.1) for h in range(2, 6))
+        ("aci_alpha_90", 0.1),
+        *((f"aci_alpha_90_h{h}", 0.1) for h in range(2, 6)),
     ]
     rows = load_sample("AAPL").tail(40)[["Open", "High", "Low", "Close"]]
     calibrated = model.predict(rows)
-    assert len(calibrated) == 5 and calibrated["target_date"].isna().all()  # rows without dates
+    assert len(calibrated) == 5  # dated rows (a DatetimeIndex) up to Friday 2013-03-01:
+    assert calibrated["target_date"].iloc[0] == pd.Timestamp("2013-03-04")
     assert model.predict(rows, params={"aci_alpha_90": 0.1}).equals(calibrated)
     after_misses = model.predict(rows, params={"aci_alpha_90": 0.03})
     assert after_misses["lower_90"].iloc[0] < calibrated["lower_90"].iloc[0]

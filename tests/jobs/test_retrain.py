@@ -218,7 +218,9 @@ def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
     )  # fmt: skip
     try:
         _wait_for(f"http://127.0.0.1:{port}/ping", server)
-        rows = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)[["Open", "High", "Low", "Close"]]
+        # Dated rows (a Date column, as text in JSON) up to Friday 2013-03-01.
+        columns = ["Date", "Open", "High", "Low", "Close"]
+        rows = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)[columns]
         body = json.dumps({"dataframe_split": rows.to_dict(orient="split", index=False)})
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
@@ -227,14 +229,25 @@ def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
-        (prediction,) = answer["predictions"]
-        assert list(prediction) == ["predicted_close", "lower_90", "upper_90"]
-        forecast = prediction["predicted_close"]
-        assert 0.8 * rows.Close.iloc[-1] < forecast < 1.2 * rows.Close.iloc[-1]
-        assert prediction["lower_90"] < forecast < prediction["upper_90"]
+        predictions = answer["predictions"]  # one per horizon 1..5
+        assert [p["horizon"] for p in predictions] == [1, 2, 3, 4, 5]
+        assert [p["target_date"][:10] for p in predictions] == [
+            "2013-03-04", "2013-03-05", "2013-03-06", "2013-03-07", "2013-03-08"
+        ]  # fmt: skip
+        for prediction in predictions:
+            assert list(prediction) == [
+                "horizon", "target_date", "predicted_close", "lower_90", "upper_90"
+            ]  # fmt: skip
+            forecast = prediction["predicted_close"]
+            assert 0.8 * rows.Close.iloc[-1] < forecast < 1.2 * rows.Close.iloc[-1]
+            assert prediction["lower_90"] < forecast < prediction["upper_90"]
         # The same numbers as the registered model answers in-process.
-        local = registry.load_champion("MSFT").forecaster.answer(rows).iloc[0]
-        assert prediction == pytest.approx(local.to_dict())
+        ohlc = rows.set_index(pd.DatetimeIndex(rows.pop("Date")))
+        local = registry.load_champion("MSFT").forecaster.answer(ohlc)
+        assert [pd.Timestamp(p["target_date"]) for p in predictions] == list(local["target_date"])
+        numbers = local.drop(columns="target_date").to_dict(orient="records")
+        shown = [{k: v for k, v in p.items() if k != "target_date"} for p in predictions]
+        assert shown == pytest.approx(numbers)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
