@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, flatten
@@ -131,16 +130,24 @@ def recent_calibration(
 ) -> tuple[Forecaster, int]:
     """The global model calibrated on a new ticker's last ``days`` sessions; how many it used.
 
-    The residuals are those of each of those sessions' Close against the
-    forecast made the session before, in units of the forecast's scale.
+    Horizon h's residuals are those of each of those sessions' Close against the
+    forecast made h sessions before, in units of the forecast's scale (the first h - 1
+    sessions have none): each horizon gets its own multipliers.
     """
     levels = forecaster.multipliers.levels
     rows = prices[["Open", "High", "Low", "Close"]].iloc[-(days + forecaster.window) :]
     log_close, centre, scale = forecaster.spread(rows)
-    realised = np.diff(log_close)  # each window's next log return, but the last's
-    check_calibration_days(len(realised), levels)
-    residuals = normalised_residuals(realised, centre[:-1], scale[:-1])
-    return forecaster.with_multipliers(calibrate_conformal(residuals, levels)), len(realised)
+    check_calibration_days(len(log_close) - forecaster.horizon, levels)
+    multipliers = []
+    for h in range(1, forecaster.horizon + 1):
+        realised = log_close[h:] - log_close[:-h]  # each window's log return h sessions on
+        residuals = normalised_residuals(realised, centre[:-h, h - 1], scale[:-h, h - 1])
+        multipliers.append(calibrate_conformal(residuals, levels))
+    calibrated = Forecaster(
+        forecaster.model, forecaster.x_scaler, forecaster.y_scaler, forecaster.window,
+        forecaster.meta, multipliers[0], horizon_multipliers=tuple(multipliers),
+    )  # fmt: skip
+    return calibrated, len(log_close) - 1
 
 
 def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summary:

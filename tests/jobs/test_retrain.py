@@ -247,7 +247,8 @@ def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
         assert [pd.Timestamp(p["target_date"]) for p in predictions] == list(local["target_date"])
         numbers = local.drop(columns="target_date").to_dict(orient="records")
         shown = [{k: v for k, v in p.items() if k != "target_date"} for p in predictions]
-        assert shown == pytest.approx(numbers)
+        for got, expected in zip(shown, numbers, strict=True):
+            assert got == pytest.approx(expected)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
