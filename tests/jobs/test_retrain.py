@@ -106,15 +106,18 @@ def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp
 
     assert main(["predict", "--ticker", "MSFT", "--source", "sample", *data]) == 0
     out = capsys.readouterr().out
-    found = re.search(r"^MSFT: (\S+) \(90%: (\S+) to (\S+)\) for 2013-03-04 ", out, re.M)
-    assert found, out
-    low, forecast, high = (float(found[i]) for i in (2, 1, 3))
-    assert low < forecast < high and 0.8 * 24.68 < forecast < 1.2 * 24.68
-    assert "last Close 24.68 on 2013-03-01" in out
+    for h, day in enumerate(["Mon 2013-03-04", "Tue 2013-03-05", "Fri 2013-03-08"]):
+        ahead = {0: "1 day", 1: "2 days", 2: "5 days"}[h]
+        line = rf"^MSFT: {ahead} ahead \({day}\): (\S+) \(90%: (\S+) to (\S+)\)$"
+        found = re.search(line, out, re.M)
+        assert found, out
+        low, forecast, high = (float(found[i]) for i in (2, 1, 3))
+        assert low < forecast < high and 0.8 * 24.68 < forecast < 1.2 * 24.68
+    assert "MSFT: last Close 24.68 on Fri 2013-03-01" in out
     assert f"version {registry.champion_version('MSFT')}, champion" in out
     # Another exchange's calendar, and one that does not exist.
     assert main(["predict", "--ticker", "MSFT", "--calendar", "XTKS", *data]) == 0
-    assert "for 2013-03-04" in capsys.readouterr().out
+    assert "1 day ahead (Mon 2013-03-04)" in capsys.readouterr().out
     assert main(["predict", "--ticker", "MSFT", "--calendar", "XNOPE", *data]) == 2
     assert "no such exchange calendar" in capsys.readouterr().err
 
