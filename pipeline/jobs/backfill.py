@@ -2,9 +2,10 @@
 then scored, so that a new store shows live-style scores at once.
 
 Each replayed night sees only the prices up to its as-of session (``prices.loc[:day]``)
-and the outcomes known by then, exactly as the ``forecast`` job would have that
-night; the champion is loaded once and never retrained. Replayed nights replace
-what the store held for the same sessions.
+and the outcomes known by then (targets up to that session), exactly as the
+``forecast`` job would have that night, and stores a forecast per horizon; the
+champion is loaded once and never retrained. Replayed nights replace what the
+store held for the same sessions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Mapping
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.data.calendar import next_sessions
 from pipeline.errors import ConfigError, DataError
 from pipeline.jobs.common import Summary
 from pipeline.jobs.forecast import forecast_night
@@ -54,11 +54,12 @@ def replay(
     champion: Champion,
     sessions: pd.DatetimeIndex,
 ) -> list[Forecast]:
-    """Forecast and store each night as of ``sessions``, oldest first, from as-of data only."""
-    targets = next_sessions(list(sessions), cfg.data.calendar)
+    """Forecast and store each night as of ``sessions``, oldest first, from as-of data only:
+    every horizon's forecasts, night after night."""
     return [
-        forecast_night(cfg, ticker, prices.loc[:day], store, champion, target)
-        for day, target in zip(sessions, targets, strict=True)
+        issued
+        for day in sessions
+        for issued in forecast_night(cfg, ticker, prices.loc[:day], store, champion)
     ]
 
 
@@ -77,8 +78,9 @@ def run_backfill(
     replayed = replay(cfg, ticker, prices, store, champion, sessions)
     scored = run_score(cfg, ticker, prices, store, experiment_id, tags=tags)
     text = (
-        f"{ticker}: replayed {len(replayed)} nights as of {sessions[0].date()} to "
-        f"{sessions[-1].date()} with version {champion.version}\n{scored.text}"
+        f"{ticker}: replayed {len(sessions)} nights ({len(replayed)} forecasts) as of "
+        f"{sessions[0].date()} to {sessions[-1].date()} with version {champion.version}\n"
+        f"{scored.text}"
     )
     return Summary(ticker, text, scored.run_id, facts={**scored.facts, "replayed": replayed})
 

@@ -1,14 +1,20 @@
-"""The ``forecast`` and ``predict`` jobs: the champion's forecast of the next session, stored.
+"""The ``forecast`` and ``predict`` jobs: the champion's forecasts of the next H sessions, stored.
+
+Each night stores one forecast per horizon 1..H (the model's ``horizon``): the
+Close of the h-th session after the last one seen, its target date from the
+exchange calendar (``--calendar``). A model saved before horizons stores one.
 
 A forecast is stored before it is printed: a printed forecast is always in the
 store, and a job that dies in between prints nothing and leaves the store as it
-was (the night's row is written in one transaction). Running the night again
-replaces that row.
+was (the night's rows are written in one transaction). Running the night again
+replaces those rows.
 
-With online ACI (``monitor.aci``, on by default) each level's interval is cut at
-the miss rate that the champion's own stored outcomes since its calibration
-lead to (``core.bands.aci_alpha``); a champion with no outcomes in the store yet
-gives its calibrated split-conformal interval.
+With online ACI (``monitor.aci``, on by default) each horizon's and level's
+interval is cut at the miss rate that the champion's own stored outcomes of
+that horizon since its calibration lead to (``core.bands.aci_alpha``); an
+h-day forecast's outcome counts once its target session's Close is known, so
+a night sees only the outcomes of targets up to its as-of session. A champion
+with no outcomes in the store yet gives its calibrated split-conformal interval.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.core.bands import aci_alpha, level_name
-from pipeline.data.calendar import next_session
+from pipeline.data.calendar import sessions_after
 from pipeline.evaluation.live import realised_misses
 from pipeline.jobs.common import Summary
 from pipeline.serving.forecaster import OUTPUT_COLUMN
@@ -31,75 +37,81 @@ def issue_forecast(
     ticker: str,
     prices: pd.DataFrame,
     champion: Champion,
-    alphas: dict[float, float] | None = None,
-    target: pd.Timestamp | None = None,
-) -> Forecast:
-    """The champion's forecast for the session after the last row of ``prices``.
+    alphas: dict[int, dict[float, float]] | None = None,
+) -> list[Forecast]:
+    """The champion's forecasts of the sessions 1..H after the last row of ``prices``.
 
-    ``alphas``: online ACI's miss rate per level (``aci_alphas``); ``target``: the
-    next session, when the caller has it already (the backfill computes them at once).
+    ``alphas``: online ACI's miss rate per horizon and level (``aci_alphas``).
     """
     forecaster = champion.forecaster
-    answer = forecaster.answer(prices.iloc[-forecaster.window :], alphas).iloc[0]
+    alphas = alphas or {}
+    answer = forecaster.answer(prices.iloc[-forecaster.window :], alphas)
     levels = forecaster.multipliers.levels if forecaster.multipliers else ()
-    bounds = {
-        level: (
-            float(answer[f"lower_{level_name(level)}"]),
-            float(answer[f"upper_{level_name(level)}"]),
-        )
-        for level in levels
-    }
     last_day = prices.index[-1]
-    return Forecast(
-        ticker=ticker,
-        as_of=last_day.date(),
-        target=(target or next_session(last_day, cfg.data.calendar)).date(),
-        model_name=registry.model_name(ticker),
-        model_version=champion.version,
-        median=float(answer[OUTPUT_COLUMN]),
-        last_close=float(prices["Close"].iloc[-1]),
-        bounds=bounds,
-        aci_alphas=dict(alphas or {}),
-    )
+    targets = sessions_after(last_day, forecaster.horizon, cfg.data.calendar)
+    issued = []
+    for h, target in enumerate(targets, start=1):
+        row = answer.iloc[h - 1]
+        bounds = {
+            level: (
+                float(row[f"lower_{level_name(level)}"]),
+                float(row[f"upper_{level_name(level)}"]),
+            )
+            for level in levels
+        }
+        issued.append(
+            Forecast(
+                ticker=ticker,
+                as_of=last_day.date(),
+                target=target.date(),
+                model_name=registry.model_name(ticker),
+                model_version=champion.version,
+                median=float(row[OUTPUT_COLUMN]),
+                last_close=float(prices["Close"].iloc[-1]),
+                bounds=bounds,
+                horizon=h,
+                aci_alphas=dict(alphas.get(h, {})),
+            )
+        )
+    return issued
 
 
 def aci_alphas(
     cfg: Config, store: ForecastStore, ticker: str, champion: Champion, as_of: pd.Timestamp
-) -> dict[float, float]:
-    """Online ACI's miss rate per level from the champion's outcomes known by ``as_of``;
-    empty when ACI is off or the model predates its calibration state."""
+) -> dict[int, dict[float, float]]:
+    """Online ACI's miss rate per horizon and level from the champion's outcomes of that
+    horizon whose targets are known by ``as_of``; empty when ACI is off or the model
+    predates its calibration state."""
     forecaster = champion.forecaster
-    if not cfg.monitor.aci or forecaster.multipliers is None or forecaster.residuals is None:
+    if not cfg.monitor.aci:
         return {}
     return {
-        level: aci_alpha(
-            level,
-            cfg.monitor.aci_gamma,
-            realised_misses(store.outcomes(ticker, level), champion.version, as_of),
-        )
-        for level in forecaster.multipliers.levels
+        h: {
+            level: aci_alpha(
+                level,
+                cfg.monitor.aci_gamma,
+                realised_misses(store.outcomes(ticker, level, h), champion.version, as_of),
+            )
+            for level in forecaster.multipliers.levels
+        }
+        for h in range(1, forecaster.adaptable_horizons() + 1)
     }
 
 
 def forecast_night(
-    cfg: Config,
-    ticker: str,
-    prices: pd.DataFrame,
-    store: ForecastStore,
-    champion: Champion,
-    target: pd.Timestamp | None = None,
-) -> Forecast:
+    cfg: Config, ticker: str, prices: pd.DataFrame, store: ForecastStore, champion: Champion
+) -> list[Forecast]:
     """One night as of the last row of ``prices``: record the Closes the store waits for,
-    adapt the intervals to the outcomes, forecast and store."""
+    adapt the intervals to the outcomes, forecast every horizon and store."""
     record_outcomes(store, ticker, prices)
     alphas = aci_alphas(cfg, store, ticker, champion, prices.index[-1])
-    issued = issue_forecast(cfg, ticker, prices, champion, alphas, target)
-    store.save_forecasts([issued])
+    issued = issue_forecast(cfg, ticker, prices, champion, alphas)
+    store.save_forecasts(issued)
     return issued
 
 
 def run_forecast(cfg: Config, ticker: str, prices: pd.DataFrame, store: ForecastStore) -> Summary:
-    """Tonight's forecast with the champion, stored, then described."""
+    """Tonight's forecasts with the champion, stored, then described."""
     champion = registry.load_champion(ticker)
     issued = forecast_night(cfg, ticker, prices, store, champion)
     return Summary(ticker, forecast_text(issued), champion.run_id, facts={"forecast": issued})
@@ -111,12 +123,37 @@ def record_outcomes(store: ForecastStore, ticker: str, prices: pd.DataFrame) -> 
     return store.save_closes(ticker, prices["Close"][prices.index.isin(waiting)])
 
 
-def forecast_text(issued: Forecast) -> str:
-    """``AAPL: 56.20 (90%: 54.80 to 57.60) for 2013-03-04 (last Close ...)``."""
+def forecast_text(issued: list[Forecast]) -> str:
+    """A night's forecasts, a line per horizon, then where they come from::
+
+    AAPL: 1 day ahead (Mon 2013-03-04): 56.20 (90%: 54.80 to 57.60)
+    AAPL: 2 days ahead (Tue 2013-03-05): 56.31 (90%: 54.12 to 58.47)
+    AAPL: last Close 56.00 on Fri 2013-03-01; model stockcast-AAPL version 1, champion; stored
+    """
+    first = issued[0]
+    lines = [
+        horizon_text(first.ticker, f.horizon, pd.Timestamp(f.target), f.median, f.bounds)
+        for f in issued
+    ]
+    lines.append(
+        f"{first.ticker}: last Close {first.last_close:.2f} on "
+        f"{pd.Timestamp(first.as_of):%a %Y-%m-%d}; model {first.model_name} version "
+        f"{first.model_version}, champion; stored"
+    )
+    return "\n".join(lines)
+
+
+def horizon_text(
+    ticker: str,
+    horizon: int,
+    target: pd.Timestamp,
+    median: float,
+    bounds: dict[float, tuple[float, float]],
+) -> str:
+    """``AAPL: 2 days ahead (Tue 2013-03-05): 56.31 (90%: 54.12 to 58.47)``."""
+    ahead = f"{horizon} day{'s' if horizon > 1 else ''} ahead"
     return (
-        f"{issued.ticker}: {issued.median:.2f} {interval_text(issued.bounds)}for {issued.target} "
-        f"(last Close {issued.last_close:.2f} on {issued.as_of}; "
-        f"model {issued.model_name} version {issued.model_version}, champion; stored)"
+        f"{ticker}: {ahead} ({target:%a %Y-%m-%d}): {median:.2f} {interval_text(bounds)}".rstrip()
     )
 
 

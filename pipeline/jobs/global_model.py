@@ -27,18 +27,18 @@ from pipeline.config import Config, flatten
 from pipeline.core.bands import ConformalMultipliers, level_name
 from pipeline.core.features import features_for_split
 from pipeline.core.splits import calendar_default_split, check_sizes
-from pipeline.data.calendar import next_session
+from pipeline.data.calendar import sessions_after
 from pipeline.evaluation.evaluate import identical_to_persistence
 from pipeline.evaluation.summary import Scores
 from pipeline.jobs import promotion, stages
 from pipeline.jobs.all import registered_text
 from pipeline.jobs.common import Summary, tickers_label
-from pipeline.jobs.forecast import interval_text
+from pipeline.jobs.forecast import horizon_text
 from pipeline.models.calibration import check_calibration_days
 from pipeline.models.conformal import calibrate_conformal, normalised_residuals
 from pipeline.models.global_rnn import GlobalRNN, train_global
 from pipeline.models.rnn import RNN, Hooks
-from pipeline.serving.forecaster import OUTPUT_COLUMN, Forecaster
+from pipeline.serving.forecaster import HORIZON_COLUMN, OUTPUT_COLUMN, Forecaster
 from pipeline.tracking import eval_log, lifecycle, registry, train_log
 from pipeline.tracking.models import log_model
 
@@ -157,7 +157,7 @@ def recent_calibration(
 
 
 def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summary:
-    """The global champion's forecast of the next Close of any ticker, with its interval."""
+    """The global champion's forecasts of any ticker's next H Closes, with their intervals."""
     champion = registry.load_champion(GLOBAL)
     forecaster = champion.forecaster
     if ticker in forecaster.meta.get("calibration", {}):
@@ -166,19 +166,26 @@ def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summar
     else:
         forecaster, days = recent_calibration(forecaster, prices)
         how = f"never trained on {ticker}: interval calibrated on its last {days} sessions"
-    answer = forecaster.answer(prices.iloc[-forecaster.window :]).iloc[0]
-    bounds = {
-        level: (
-            float(answer[f"lower_{level_name(level)}"]),
-            float(answer[f"upper_{level_name(level)}"]),
-        )
-        for level in forecaster.multipliers.levels
-    }
-    median, last_day = float(answer[OUTPUT_COLUMN]), prices.index[-1]
-    text = (
-        f"{ticker}: {median:.2f} {interval_text(bounds)}for "
-        f"{next_session(last_day, cfg.data.calendar).date()} (last Close "
-        f"{prices['Close'].iloc[-1]:.2f} on {last_day.date()}; model "
-        f"{registry.model_name(GLOBAL)} version {champion.version}, champion; {how}; not stored)"
+    answer = forecaster.answer(prices.iloc[-forecaster.window :])
+    last_day = prices.index[-1]
+    targets = sessions_after(last_day, forecaster.horizon, cfg.data.calendar)
+    lines, medians, bounds = [], [], []
+    for (_, row), target in zip(answer.iterrows(), targets, strict=True):
+        own = {
+            level: (
+                float(row[f"lower_{level_name(level)}"]),
+                float(row[f"upper_{level_name(level)}"]),
+            )
+            for level in forecaster.multipliers.levels
+        }
+        median = float(row[OUTPUT_COLUMN])
+        lines.append(horizon_text(ticker, int(row[HORIZON_COLUMN]), target, median, own))
+        medians.append(median)
+        bounds.append(own)
+    lines.append(
+        f"{ticker}: last Close {prices['Close'].iloc[-1]:.2f} on {last_day:%a %Y-%m-%d}; model "
+        f"{registry.model_name(GLOBAL)} version {champion.version}, champion; {how}; not stored"
     )
-    return Summary(ticker, text, champion.run_id, facts={"forecast": median, "bounds": bounds})
+    # facts: the next session's forecast and bounds (as before horizons), and every horizon's.
+    facts = {"forecast": medians[0], "bounds": bounds[0], "forecasts": medians, "targets": targets}
+    return Summary(ticker, "\n".join(lines), champion.run_id, facts=facts)

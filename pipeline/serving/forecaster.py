@@ -4,8 +4,8 @@
 pickle) that also carries the config it was trained with and the conformal
 multipliers of its intervals. ``pyfunc_entry.py`` wraps it as an MLflow pyfunc
 model, so that ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` take at
-least ``window`` rows of Open, High, Low, Close and return the next Close with
-its interval bounds (``answer``).
+least ``window`` rows of Open, High, Low, Close and return the Close of each of the
+next ``horizon`` sessions with its interval bounds and its date (``answer``).
 
 A model saved before intervals existed has no scale head and no multipliers:
 it loads and still gives point forecasts, with no interval columns.
@@ -41,17 +41,31 @@ from pipeline.core.features import (
     window_view,
 )
 from pipeline.core.network import StockRNN
+from pipeline.data.calendar import DEFAULT_CALENDAR, sessions_after
 from pipeline.data.validate import PRICE_COLUMNS
 
 WEIGHTS = "weights.pt"
 SPEC = "forecaster.json"
 OUTPUT_COLUMN = "predicted_close"
+HORIZON_COLUMN = "horizon"  # sessions ahead: 1 is the next one
+DATE_COLUMN = "target_date"  # the session forecast (NaT when the rows carry no dates)
+DATE_INPUTS = ("Date", "date")  # an input column of dates, when the index holds none
 
 
-def aci_params(levels: tuple[float, ...]) -> dict[str, float]:
-    """The served model's parameters: online ACI's miss rate per level (``aci_alpha_90``),
-    by default the calibrated ``1 - level`` (no adaptation)."""
-    return {f"aci_alpha_{level_name(level)}": round(1.0 - level, 12) for level in levels}
+def aci_param(level: float, horizon: int = 1) -> str:
+    """A served model's parameter: ``aci_alpha_90`` for the next session, ``aci_alpha_90_h2``
+    for the one after, and so on."""
+    return f"aci_alpha_{level_name(level)}" + ("" if horizon == 1 else f"_h{horizon}")
+
+
+def aci_params(levels: tuple[float, ...], horizons: int = 1) -> dict[str, float]:
+    """The served model's parameters: online ACI's miss rate per level and horizon 1..``horizons``
+    (``aci_param``), by default the calibrated ``1 - level`` (no adaptation)."""
+    return {
+        aci_param(level, h): round(1.0 - level, 12)
+        for h in range(1, horizons + 1)
+        for level in levels
+    }
 
 
 def bound_columns(levels: tuple[float, ...]) -> list[str]:
@@ -97,6 +111,9 @@ class Forecaster:
         rate (``core.bands.aci_alpha``); the other levels keep their calibrated ones."""
         if self.multipliers is None or self.residuals is None:
             raise ValueError("this model has no calibration residuals for online ACI; retrain it")
+        self._check_horizon(horizon)
+        if horizon > len(self.horizon_residuals):
+            raise ValueError(f"this model has no calibration residuals for {horizon} days ahead")
         calibrated = self.horizon_multipliers[horizon - 1]
         residuals = self.horizon_residuals[horizon - 1]
         lower, upper = list(calibrated.lower), list(calibrated.upper)
@@ -186,34 +203,80 @@ class Forecaster:
             (() if residuals is None else (residuals, *self.horizon_residuals[1:])),
         )  # fmt: skip
 
+    @property
+    def calendar(self) -> str:
+        """The exchange calendar of the model's trading days (its config's ``data.calendar``)."""
+        return self.meta.get("config", {}).get("data.calendar") or DEFAULT_CALENDAR
+
+    def target_dates(self, rows: pd.DataFrame) -> list[pd.Timestamp | None]:
+        """The sessions 1..H after the last row's date (``calendar``), or H Nones when the
+        rows carry no dates (neither a DatetimeIndex nor a ``Date``/``date`` column)."""
+        last = _last_date(rows)
+        if last is None:
+            return [None] * self.horizon
+        return sessions_after(last, self.horizon, self.calendar)
+
     def answer(
-        self, rows: pd.DataFrame, aci_alphas: Mapping[float, float] | None = None
+        self,
+        rows: pd.DataFrame,
+        aci_alphas: Mapping[float, float] | Mapping[int, Mapping[float, float]] | None = None,
     ) -> pd.DataFrame:
-        """One row for the day after the last row: ``predicted_close`` and each level's bounds.
+        """One row per horizon 1..H after the last row: ``horizon``, ``target_date``,
+        ``predicted_close`` and each level's ``lower_<p>``/``upper_<p>``.
+
+        ``target_date`` is the ``horizon``-th session after the last row's date on the
+        model's exchange calendar (``calendar``), when the rows carry dates (a
+        DatetimeIndex, or a ``Date``/``date`` column); without dates it is NaT.
 
         ``aci_alphas`` (level -> miss rate, from the outcomes since calibration) adapt
-        those levels' bounds online; without them the calibrated bounds are given.
+        those levels' next-session bounds online; ``{horizon: {level: rate}}`` adapts
+        each horizon's own. Horizons and levels without a rate keep their calibrated
+        bounds. A point-only model (saved before intervals) gives ``predicted_close`` only.
         """
+        last = rows.iloc[-self.window :]
+        horizons = range(1, self.horizon + 1)
+        frame = pd.DataFrame(
+            {
+                HORIZON_COLUMN: np.arange(1, self.horizon + 1, dtype=np.int64),
+                DATE_COLUMN: pd.to_datetime(pd.Series(self.target_dates(rows), dtype=object)),
+            }
+        )
         if self.multipliers is None:
-            return pd.DataFrame({OUTPUT_COLUMN: [float(self.forecast(rows)[-1])]})
-        multipliers = self.adapted(aci_alphas) if aci_alphas else None
-        bands = self.forecast_bands(rows.iloc[-self.window :], multipliers)
-        values = [float(bands.median[-1])]
-        for j in range(len(bands.levels)):
-            values += [float(bands.lower[-1, j]), float(bands.upper[-1, j])]
-        return pd.DataFrame([values], columns=[OUTPUT_COLUMN, *bound_columns(bands.levels)])
+            frame[OUTPUT_COLUMN] = [float(self.forecast(last, h)[-1]) for h in horizons]
+            return frame
+        by_horizon = _alphas_by_horizon(aci_alphas)
+        values = []
+        for h in horizons:
+            alphas = by_horizon.get(h)
+            bands = self.forecast_bands(last, self.adapted(alphas, h) if alphas else None, h)
+            row = [float(bands.median[-1])]
+            for j in range(len(bands.levels)):
+                row += [float(bands.lower[-1, j]), float(bands.upper[-1, j])]
+            values.append(row)
+        columns = [OUTPUT_COLUMN, *bound_columns(self.multipliers.levels)]
+        return pd.concat([frame, pd.DataFrame(values, columns=columns)], axis=1)
 
-    def alphas_from_params(self, params: Mapping[str, object] | None) -> dict[float, float]:
-        """``aci_params``' values given to the served model, as ``answer``'s ``aci_alphas``."""
-        if not params or self.multipliers is None or self.residuals is None:
+    def adaptable_horizons(self) -> int:
+        """How many horizons (1..n) online ACI can re-cut: those whose residuals the model
+        carries (0 for a model saved before them)."""
+        if self.multipliers is None or self.residuals is None:
+            return 0
+        return min(self.horizon, len(self.horizon_residuals))
+
+    def alphas_from_params(
+        self, params: Mapping[str, object] | None
+    ) -> dict[int, dict[float, float]]:
+        """``aci_params``' values given to the served model, as ``answer``'s ``aci_alphas``
+        by horizon (``aci_alpha_90`` for horizon 1, ``aci_alpha_90_h2`` for 2, ...)."""
+        if not params:
             return {}
-        levels = self.multipliers.levels
-        names = aci_params(levels)
-        return {
-            level: float(params[name])
-            for level, name in zip(levels, names, strict=True)
-            if params.get(name) is not None
-        }
+        found: dict[int, dict[float, float]] = {}
+        for h in range(1, self.adaptable_horizons() + 1):
+            for level in self.multipliers.levels:
+                value = params.get(aci_param(level, h))
+                if value is not None:
+                    found.setdefault(h, {})[level] = float(value)
+        return found
 
     def _inputs(self, rows: pd.DataFrame) -> tuple[np.ndarray, torch.Tensor]:
         """Today's log Close and the scaled window ending on each full-window day of ``rows``."""
@@ -297,6 +360,28 @@ class Forecaster:
             (multipliers, *later) if multipliers is not None else (),
             (residuals, *later_residuals) if residuals is not None and later_residuals else (),
         )
+
+
+def _alphas_by_horizon(
+    aci_alphas: Mapping[float, float] | Mapping[int, Mapping[float, float]] | None,
+) -> dict[int, Mapping[float, float]]:
+    """``answer``'s rates by horizon: a flat ``{level: rate}`` is the next session's."""
+    if not aci_alphas:
+        return {}
+    if all(isinstance(v, Mapping) for v in aci_alphas.values()):
+        return {int(h): alphas for h, alphas in aci_alphas.items()}
+    return {1: aci_alphas}
+
+
+def _last_date(rows: pd.DataFrame) -> pd.Timestamp | None:
+    """The date of the last row: from a DatetimeIndex or a ``Date``/``date`` column."""
+    if isinstance(rows, pd.DataFrame) and len(rows):
+        if isinstance(rows.index, pd.DatetimeIndex):
+            return rows.index[-1]
+        for column in DATE_INPUTS:
+            if column in rows.columns and pd.notna(rows[column].iloc[-1]):
+                return pd.Timestamp(rows[column].iloc[-1])
+    return None
 
 
 def _ohlc(rows: pd.DataFrame, window: int) -> np.ndarray:

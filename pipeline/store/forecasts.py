@@ -158,6 +158,17 @@ class ForecastStore:
             ).scalars()
             return [float(level) for level in found]
 
+    def horizons(self, ticker: str) -> list[int]:
+        """The horizons (sessions ahead) of ``ticker``'s stored forecasts, ascending."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(forecasts.c.horizon)
+                .where(forecasts.c.ticker == ticker)
+                .distinct()
+                .order_by(forecasts.c.horizon)
+            ).scalars()
+            return [int(h) for h in found]
+
     def closes(self, ticker: str) -> pd.Series:
         """The realised Closes recorded for ``ticker``, by session."""
         with self.engine.connect() as conn:

@@ -14,8 +14,9 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.entities import Metric
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.models.model import ModelInfo
+from mlflow.types import ColSpec, Schema
 
 from pipeline.serving import pyfunc_entry_path
 from pipeline.serving.forecaster import Forecaster, aci_params
@@ -44,7 +45,7 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
     if active is not None:  # the metrics MLflow links to the model must be stored first
         lifecycle.wait_logged(active.info.run_id)
     best_epoch = _best_epoch()
-    example = example_rows[["Open", "High", "Low", "Close"]].reset_index(drop=True)
+    example = _example(example_rows)
     output = forecaster.answer(example)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "forecaster"
@@ -54,7 +55,7 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
             python_model=str(pyfunc_entry_path()),
             artifacts={"forecaster": str(folder)},
             code_paths=[str(copy_served_code(Path(tmp) / "code"))],
-            signature=infer_signature(example, output, params=_params(forecaster)),
+            signature=_signature(example, output, forecaster),
             input_example=example,
             pip_requirements=list(requirements()),
             step=best_epoch,
@@ -64,11 +65,32 @@ def log_model(forecaster: Forecaster, example_rows: pd.DataFrame) -> ModelInfo:
     return info
 
 
+def _example(rows: pd.DataFrame) -> pd.DataFrame:
+    """The input example: OHLC rows with their ``Date`` column, when ``rows`` are dated."""
+    example = rows[["Open", "High", "Low", "Close"]].reset_index(drop=True)
+    if isinstance(rows.index, pd.DatetimeIndex):
+        example.insert(0, "Date", rows.index.to_numpy())
+    return example
+
+
+def _signature(example: pd.DataFrame, output: pd.DataFrame, forecaster: Forecaster):
+    """The model's signature: the example's columns in (``Date`` optional: without it the
+    answer's ``target_date`` is empty), the answer's out, online ACI's rates as params."""
+    signature = infer_signature(example, output, params=_params(forecaster))
+    columns = [
+        ColSpec(c.type, c.name, required=False) if c.name == "Date" else c
+        for c in signature.inputs.inputs
+    ]
+    return ModelSignature(Schema(columns), signature.outputs, signature.params)
+
+
 def _params(forecaster: Forecaster) -> dict[str, float] | None:
-    """Online ACI's rates as the model's parameters, when it carries its calibration."""
-    if forecaster.multipliers is None or forecaster.residuals is None:
+    """Online ACI's rates per level and horizon as the model's parameters, when it carries
+    its calibration."""
+    horizons = forecaster.adaptable_horizons()
+    if not horizons:
         return None
-    return aci_params(forecaster.multipliers.levels)
+    return aci_params(forecaster.multipliers.levels, horizons)
 
 
 def _best_epoch() -> int:

@@ -27,15 +27,15 @@ NIGHTS = 12
 
 
 def _replayed(cfg: Config, prices: pd.DataFrame, sessions: pd.DatetimeIndex) -> pd.DataFrame:
-    """The forecasts a replay over ``sessions`` stores, one row per as-of session."""
+    """The forecasts a replay over ``sessions`` stores, one row per as-of session and horizon."""
     with (
         tempfile.TemporaryDirectory() as folder,
         ForecastStore(f"sqlite:///{Path(folder) / 'f.db'}") as store,
     ):
         replay(cfg, "AAPL", prices, store, registry.load_champion("AAPL"), sessions)
         rows = [
-            {"as_of": f.as_of, "median": f.median, **{f"b{k}": v for k, v in f.bounds.items()},
-             "alpha": f.aci_alphas[0.9]}
+            {"as_of": f.as_of, "horizon": f.horizon, "median": f.median,
+             **{f"b{k}": v for k, v in f.bounds.items()}, "alpha": f.aci_alphas[0.9]}
             for f in store.forecasts("AAPL")
         ]  # fmt: skip
     return pd.DataFrame(rows).set_index("as_of")
@@ -53,7 +53,7 @@ def test_no_look_ahead(sample_champions, cut, seed):
     noise = np.exp(np.random.default_rng(seed).normal(0, 0.05, later.sum()))
     changed.loc[later, ["Open", "High", "Low", "Close"]] *= noise[:, None]
     original, altered = _replayed(cfg, prices, sessions), _replayed(cfg, changed, sessions)
-    assert len(original) == NIGHTS
+    assert len(original) == NIGHTS * 5
     kept = original.index <= sessions[cut].date()
     pd.testing.assert_frame_equal(original[kept], altered[kept])
     assert not original.loc[~kept, "median"].equals(altered.loc[~kept, "median"])
@@ -64,13 +64,25 @@ def test_backfill_replays_and_scores(sample_champions, tmp_path, capsys):
     argv = ["backfill", "--tickers", "MSFT", "--source", "sample", "--store-url", url]
     assert main([*argv, "--from", "2013-01-15", "--to", "2013-02-28"]) == 0
     out = capsys.readouterr().out
-    assert "MSFT: replayed 31 nights as of 2013-01-15 to 2013-02-28 with version 1" in out
+    assert (
+        "MSFT: replayed 31 nights (155 forecasts) as of 2013-01-15 to 2013-02-28 with version 1"
+        in out
+    )
     assert re.search(
         r"^MSFT version 1, horizon 1: 31 sessions 2013-01-16 to 2013-03-01;", out, re.M
     )
+    # 5 sessions on: the last four nights' targets are still to come.
+    assert re.search(
+        r"^MSFT version 1, horizon 5: 27 sessions 2013-01-23 to 2013-03-01;", out, re.M
+    ), out
     with ForecastStore(url) as store:
         stored = store.forecasts("MSFT")
-    assert len(stored) == 31 and all(0.9 in f.aci_alphas for f in stored)
+        fifth = store.outcomes("MSFT", 0.9, horizon=5)
+    assert len(stored) == 155 and all(0.9 in f.aci_alphas for f in stored)
+    # Online ACI of each horizon sees only the outcomes known by its night: a 5-day forecast's
+    # miss is known 5 sessions on, so the first five nights keep the calibrated rate.
+    assert fifth["aci_alpha"].iloc[:5].tolist() == pytest.approx([0.1] * 5)
+    assert fifth["aci_alpha"].iloc[5] != pytest.approx(0.1)
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
     runs = client.search_runs([exp.experiment_id], "tags.kind = 'monitor' and tags.ticker = 'MSFT'")

@@ -87,14 +87,23 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
 
     model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
     assert model.metadata.signature is not None
-    sample = pd.read_csv(SAMPLE_DIR / "AAPL.csv").tail(30)
-    answer = model.predict(sample[["Open", "High", "Low", "Close"]])
-    assert list(answer.columns) == ["predicted_close", "lower_90", "upper_90"]
-    forecast = float(answer["predicted_close"].iloc[0])
+    sample = pd.read_csv(SAMPLE_DIR / "AAPL.csv", parse_dates=["Date"]).tail(30)
+    answer = model.predict(sample[["Date", "Open", "High", "Low", "Close"]])
+    assert list(answer.columns) == [
+        "horizon", "target_date", "predicted_close", "lower_90", "upper_90"
+    ]  # fmt: skip
+    assert answer["horizon"].tolist() == [1, 2, 3, 4, 5]
+    assert answer["target_date"].iloc[0] == pd.Timestamp("2013-03-04")  # Friday, then Monday
     last = sample["Close"].iloc[-1]
-    assert 0.8 * last < forecast < 1.2 * last
-    assert answer["lower_90"].iloc[0] < forecast < answer["upper_90"].iloc[0]
+    assert (0.8 * last < answer["predicted_close"]).all()
+    assert (answer["predicted_close"] < 1.2 * last).all()
+    assert (answer["lower_90"] < answer["predicted_close"]).all()
+    assert (answer["predicted_close"] < answer["upper_90"]).all()
     assert [c.name for c in model.metadata.signature.outputs] == list(answer.columns)
+    # The Date column is optional: without it the forecasts are the same, undated.
+    undated = model.predict(sample[["Open", "High", "Low", "Close"]])
+    assert undated["target_date"].isna().all()
+    assert undated["predicted_close"].equals(answer["predicted_close"])
 
     assert (tmp_path / "mlflow.db").exists() and (tmp_path / "mlruns").is_dir()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import helpers
 import numpy as np
 import pytest
@@ -54,13 +56,20 @@ def test_all_registers_one_global_model_that_answers_for_a_new_ticker(
     assert main(["predict", "--source", "csv", "--data", str(stranger), "--scope", "global"]) == 0
     out = capsys.readouterr().out
     assert "CODA: " in out and "model stockcast-global version 1" in out
+    for h in range(1, 6):  # a line per horizon, with its session
+        ahead = "1 day ahead" if h == 1 else f"{h} days ahead"
+        assert re.search(rf"^CODA: {ahead} \(\w{{3}} \d{{4}}-\d\d-\d\d\): \S+ \(90%: ", out, re.M)
     assert "never trained on CODA: interval calibrated on its last 250 sessions" in out
     # Calibrated on the new ticker's recent rows: its own residuals' order statistics.
     prices = make_prices(300, seed=3)
     forecaster, days = recent_calibration(champion.forecaster, prices, 100)
     log_close, centre, scale = champion.forecaster.spread(prices.iloc[-(100 + 10) :])
-    residuals = normalised_residuals(np.diff(log_close), centre[:-1], scale[:-1])
+    residuals = normalised_residuals(np.diff(log_close), centre[:-1, 0], scale[:-1, 0])
     assert days == 100 and forecaster.multipliers == calibrate_conformal(residuals, (0.9,))
+    # Each horizon its own: 5 days ahead, the Close against the forecast of 5 sessions before.
+    fifth = log_close[5:] - log_close[:-5]
+    residuals = normalised_residuals(fifth, centre[:-5, 4], scale[:-5, 4])
+    assert forecaster.horizon_multipliers[4] == calibrate_conformal(residuals, (0.9,))
     assert forecaster.meta == champion.forecaster.meta
 
 

@@ -106,15 +106,18 @@ def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp
 
     assert main(["predict", "--ticker", "MSFT", "--source", "sample", *data]) == 0
     out = capsys.readouterr().out
-    found = re.search(r"^MSFT: (\S+) \(90%: (\S+) to (\S+)\) for 2013-03-04 ", out, re.M)
-    assert found, out
-    low, forecast, high = (float(found[i]) for i in (2, 1, 3))
-    assert low < forecast < high and 0.8 * 24.68 < forecast < 1.2 * 24.68
-    assert "last Close 24.68 on 2013-03-01" in out
+    for h, day in enumerate(["Mon 2013-03-04", "Tue 2013-03-05", "Fri 2013-03-08"]):
+        ahead = {0: "1 day", 1: "2 days", 2: "5 days"}[h]
+        line = rf"^MSFT: {ahead} ahead \({day}\): (\S+) \(90%: (\S+) to (\S+)\)$"
+        found = re.search(line, out, re.M)
+        assert found, out
+        low, forecast, high = (float(found[i]) for i in (2, 1, 3))
+        assert low < forecast < high and 0.8 * 24.68 < forecast < 1.2 * 24.68
+    assert "MSFT: last Close 24.68 on Fri 2013-03-01" in out
     assert f"version {registry.champion_version('MSFT')}, champion" in out
     # Another exchange's calendar, and one that does not exist.
     assert main(["predict", "--ticker", "MSFT", "--calendar", "XTKS", *data]) == 0
-    assert "for 2013-03-04" in capsys.readouterr().out
+    assert "1 day ahead (Mon 2013-03-04)" in capsys.readouterr().out
     assert main(["predict", "--ticker", "MSFT", "--calendar", "XNOPE", *data]) == 2
     assert "no such exchange calendar" in capsys.readouterr().err
 
@@ -218,7 +221,9 @@ def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
     )  # fmt: skip
     try:
         _wait_for(f"http://127.0.0.1:{port}/ping", server)
-        rows = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)[["Open", "High", "Low", "Close"]]
+        # Dated rows (a Date column, as text in JSON) up to Friday 2013-03-01.
+        columns = ["Date", "Open", "High", "Low", "Close"]
+        rows = pd.read_csv(SAMPLE_DIR / "MSFT.csv").tail(30)[columns]
         body = json.dumps({"dataframe_split": rows.to_dict(orient="split", index=False)})
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/invocations",
@@ -227,14 +232,26 @@ def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.loads(response.read())
-        (prediction,) = answer["predictions"]
-        assert list(prediction) == ["predicted_close", "lower_90", "upper_90"]
-        forecast = prediction["predicted_close"]
-        assert 0.8 * rows.Close.iloc[-1] < forecast < 1.2 * rows.Close.iloc[-1]
-        assert prediction["lower_90"] < forecast < prediction["upper_90"]
+        predictions = answer["predictions"]  # one per horizon 1..5
+        assert [p["horizon"] for p in predictions] == [1, 2, 3, 4, 5]
+        assert [p["target_date"][:10] for p in predictions] == [
+            "2013-03-04", "2013-03-05", "2013-03-06", "2013-03-07", "2013-03-08"
+        ]  # fmt: skip
+        for prediction in predictions:
+            assert list(prediction) == [
+                "horizon", "target_date", "predicted_close", "lower_90", "upper_90"
+            ]  # fmt: skip
+            forecast = prediction["predicted_close"]
+            assert 0.8 * rows.Close.iloc[-1] < forecast < 1.2 * rows.Close.iloc[-1]
+            assert prediction["lower_90"] < forecast < prediction["upper_90"]
         # The same numbers as the registered model answers in-process.
-        local = registry.load_champion("MSFT").forecaster.answer(rows).iloc[0]
-        assert prediction == pytest.approx(local.to_dict())
+        ohlc = rows.set_index(pd.DatetimeIndex(rows.pop("Date")))
+        local = registry.load_champion("MSFT").forecaster.answer(ohlc)
+        assert [pd.Timestamp(p["target_date"]) for p in predictions] == list(local["target_date"])
+        numbers = local.drop(columns="target_date").to_dict(orient="records")
+        shown = [{k: v for k, v in p.items() if k != "target_date"} for p in predictions]
+        for got, expected in zip(shown, numbers, strict=True):
+            assert got == pytest.approx(expected)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -29,8 +29,14 @@ def test_nights_forecast_then_scored_with_a_halt(sample_champions, tmp_path, cap
     capsys.readouterr()
     assert main(["score", *opts]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^AAPL version 1, horizon 1: 3 sessions ", out, re.M), out
-    assert f"1 forecast(s) left unscored: no Close on their session ({halted.date()};" in out
+    # Each horizon's forecasts are scored as their target sessions come: as of the nights
+    # of the 7th, 6th, 5th and 3rd last sessions, horizon h's targets are h sessions on.
+    for h, n in ((1, 3), (2, 3), (3, 2), (4, 3), (5, 2)):
+        assert re.search(rf"^AAPL version 1, horizon {h}: {n} sessions ", out, re.M), out
+    for h in (1, 2, 3):  # the halted session was the target of one forecast of each
+        unscored = f"1 {h}-day forecast(s) left unscored: no Close on their session"
+        assert f"{unscored} ({halted.date()};" in out
+    assert "AAPL: 4 forecast(s) wait for their Close" in out  # 3 days on from the 3rd last, ...
 
     with ForecastStore(url) as store:
         outcomes = store.outcomes("AAPL", 0.9)
@@ -49,4 +55,10 @@ def test_nights_forecast_then_scored_with_a_halt(sample_champions, tmp_path, cap
     assert sessions == list(scored["target"])
     assert history[-1].value == pytest.approx(coverage)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert "plots/live_90_h1.png" in artifacts
+    assert {"plots/live_90_h1.png", "plots/live_90_h5.png"} <= artifacts
+    # Horizon 1's metrics keep their names; the others' end in _h<h>.
+    later = client.get_metric_history(run.info.run_id, "since_promotion_coverage_90_h5")
+    with ForecastStore(url) as store:
+        fifth = store.outcomes("AAPL", 0.9, horizon=5).dropna(subset=["close"])
+    assert [pd.Timestamp(m.timestamp, unit="ms") for m in later] == list(fifth["target"])
+    assert "live_theil_u_h2" in run.data.metrics and "live_theil_u" in run.data.metrics

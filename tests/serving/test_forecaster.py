@@ -11,7 +11,7 @@ from pipeline.core.features import build_features, to_price
 from pipeline.models.conformal import AdaptiveRNN
 from pipeline.models.rnn import RNNForecaster
 from pipeline.models.training import fit, forecast_log_returns
-from pipeline.serving.forecaster import SPEC, WEIGHTS, Forecaster
+from pipeline.serving.forecaster import SPEC, WEIGHTS, Forecaster, aci_params
 
 TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5)
 INTERVALS = IntervalConfig(levels=(0.8, 0.9), scale_trunk="finetune", scale_epochs=3)
@@ -34,11 +34,17 @@ def with_intervals():
     prices = make_prices(300)
     features = build_features(prices, FeatureConfig(window=10))
     rnn = RNNForecaster(ModelConfig(hidden_size=8), TRAIN, INTERVALS).fit(features)
-    fc = Forecaster(
+    return prices, features, rnn, _served(rnn, features)
+
+
+def _served(rnn: RNNForecaster, features) -> Forecaster:
+    """The Forecaster of a fitted RNN, with its calibration for every horizon."""
+    return Forecaster(
         rnn.intervals.model, features.x_scaler, features.y_scaler, 10,
         multipliers=rnn.intervals.multipliers, residuals=rnn.intervals.residuals,
+        horizon_multipliers=rnn.intervals.horizon_multipliers,
+        horizon_residuals=rnn.intervals.horizon_residuals,
     )  # fmt: skip
-    return prices, features, rnn, fc
 
 
 def test_raw_rows_give_the_same_forecasts_as_the_training_path(trained):
@@ -69,16 +75,97 @@ def test_raw_rows_give_the_same_bands_as_the_training_path(with_intervals):
     assert (served.upper[:, 0] <= served.upper[:, 1]).all()
 
 
-def test_answer_has_the_forecast_and_each_levels_bounds(with_intervals):
+def test_answer_has_a_row_per_horizon_with_the_forecast_and_each_levels_bounds(with_intervals):
     prices, _, _, forecaster = with_intervals
-    answer = forecaster.answer(prices.tail(30))
+    rows = prices.tail(30)
+    answer = forecaster.answer(rows)
     assert list(answer.columns) == [
-        "predicted_close", "lower_80", "upper_80", "lower_90", "upper_90"
+        "horizon", "target_date", "predicted_close", "lower_80", "upper_80", "lower_90", "upper_90"
     ]  # fmt: skip
-    assert len(answer) == 1
-    assert answer["predicted_close"].iloc[0] == pytest.approx(
-        forecaster.forecast(prices.tail(30))[-1]
+    assert forecaster.horizon == 5 and answer["horizon"].tolist() == [1, 2, 3, 4, 5]
+    for h in range(1, 6):
+        row = answer.iloc[h - 1]
+        assert row["predicted_close"] == forecaster.forecast(rows, h)[-1]
+        bands = forecaster.forecast_bands(rows, horizon=h)
+        assert (row["lower_90"], row["upper_90"]) == (bands.lower[-1, 1], bands.upper[-1, 1])
+    # Dated rows: the next five NYSE sessions after the last row (Tuesday 2021-02-23).
+    assert rows.index[-1] == pd.Timestamp("2021-02-23")
+    assert list(answer["target_date"]) == list(
+        pd.to_datetime(["2021-02-24", "2021-02-25", "2021-02-26", "2021-03-01", "2021-03-02"])
     )
+
+
+def _ending(rows: pd.DataFrame, last: str) -> pd.DataFrame:
+    """``rows`` re-dated on business days ending on ``last``."""
+    return rows.set_axis(pd.bdate_range(end=last, periods=len(rows), name="Date"))
+
+
+def test_target_dates_skip_weekends_and_exchange_holidays(with_intervals):
+    prices, _, _, forecaster = with_intervals
+    # Thursday 2013-03-28; Good Friday 2013-03-29 the NYSE is closed, then a weekend.
+    rows = _ending(prices.tail(12), "2013-03-28")
+    expected = pd.to_datetime(
+        ["2013-04-01", "2013-04-02", "2013-04-03", "2013-04-04", "2013-04-05"]
+    )
+    assert list(forecaster.answer(rows)["target_date"]) == list(expected)
+    # The same dates from a Date column (as the served model gets them), or a date column.
+    dated = rows.reset_index()
+    assert list(forecaster.answer(dated)["target_date"]) == list(expected)
+    as_text = dated.rename(columns={"Date": "date"}).assign(date=lambda d: d.date.astype(str))
+    assert list(forecaster.answer(as_text)["target_date"]) == list(expected)
+    # No dates: no target dates, the same forecasts.
+    undated = forecaster.answer(rows.reset_index(drop=True))
+    assert undated["target_date"].isna().all()
+    pd.testing.assert_frame_equal(
+        undated.drop(columns="target_date"), forecaster.answer(rows).drop(columns="target_date")
+    )
+    # A model trained on London's calendar: Easter Monday closed too.
+    london = Forecaster(
+        forecaster.model, forecaster.x_scaler, forecaster.y_scaler, 10,
+        {"config": {"data.calendar": "XLON"}}, forecaster.multipliers, forecaster.residuals,
+        forecaster.horizon_multipliers, forecaster.horizon_residuals,
+    )  # fmt: skip
+    assert london.answer(rows)["target_date"].iloc[0] == pd.Timestamp("2013-04-02")
+
+
+def test_per_horizon_aci_rates_move_only_their_horizon(with_intervals):
+    prices, _, _, forecaster = with_intervals
+    rows = prices.tail(10)
+    calibrated = forecaster.answer(rows)
+    # The parameters' defaults (the calibrated miss rates) give the calibrated bands.
+    defaults = forecaster.alphas_from_params(aci_params((0.8, 0.9), horizons=5))
+    assert sorted(defaults) == [1, 2, 3, 4, 5]
+    pd.testing.assert_frame_equal(forecaster.answer(rows, defaults), calibrated)
+    params = {"aci_alpha_90_h2": 0.02, "aci_alpha_80": None}
+    assert forecaster.alphas_from_params(params) == {2: {0.9: 0.02}}
+    wider = forecaster.answer(rows, forecaster.alphas_from_params(params))
+    assert wider["lower_90"].iloc[1] < calibrated["lower_90"].iloc[1]
+    assert wider["upper_90"].iloc[1] > calibrated["upper_90"].iloc[1]
+    unchanged = [0, 2, 3, 4]
+    pd.testing.assert_frame_equal(wider.iloc[unchanged], calibrated.iloc[unchanged])
+    assert wider["lower_80"].equals(calibrated["lower_80"])
+
+
+def test_a_model_of_one_horizon_answers_one_row(tmp_path):
+    from helpers import make_prices
+
+    prices = make_prices(300)
+    features = build_features(prices, FeatureConfig(window=10, horizon=1))
+    one = _served(
+        RNNForecaster(ModelConfig(hidden_size=8), TRAIN, INTERVALS).fit(features), features
+    )
+    one.save(tmp_path / "one")
+    # As a model saved before horizons wrote it: no horizon, no later horizons.
+    spec = json.loads((tmp_path / "one" / SPEC).read_text())
+    del spec["horizon"], spec["intervals"]["later_horizons"]
+    (tmp_path / "one" / SPEC).write_text(json.dumps(spec))
+    back = Forecaster.load(tmp_path / "one")
+    rows = _ending(prices.tail(10), "2013-03-28")
+    answer = back.answer(rows, back.alphas_from_params(aci_params((0.8, 0.9))))
+    assert back.horizon == 1 and answer["horizon"].tolist() == [1]
+    assert answer["target_date"].tolist() == [pd.Timestamp("2013-04-01")]
+    pd.testing.assert_frame_equal(answer, one.answer(rows))
+    assert back.alphas_from_params({"aci_alpha_90_h2": 0.01}) == {}
 
 
 def test_save_and_load_round_trip(with_intervals, tmp_path):
@@ -110,7 +197,11 @@ def test_a_model_saved_before_intervals_still_gives_point_forecasts(trained, tmp
     np.testing.assert_array_equal(
         old.forecast(prices.tail(20)), forecaster.forecast(prices.tail(20))
     )
-    assert list(old.answer(prices.tail(20)).columns) == ["predicted_close"]
+    answer = old.answer(prices.tail(20))
+    assert list(answer.columns) == ["horizon", "target_date", "predicted_close"]
+    assert answer["predicted_close"].tolist() == [
+        old.forecast(prices.tail(20), h)[-1] for h in range(1, old.horizon + 1)
+    ]
     with pytest.raises(ValueError, match="saved before forecast intervals"):
         old.forecast_bands(prices.tail(20))
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 from helpers import make_prices
@@ -37,8 +38,13 @@ import mlflow.pyfunc, pandas as pd
 assert importlib.util.find_spec("pipeline") is None, "pipeline is importable without the model"
 model = mlflow.pyfunc.load_model(sys.argv[1])
 import pipeline
-inputs = json.loads(open(sys.argv[2]).read())
-answers = [model.predict(pd.DataFrame(**rows)).to_dict(orient="split") for rows in inputs]
+inputs = [pd.DataFrame(**rows) for rows in json.loads(open(sys.argv[2]).read())]
+answers = [
+    model.predict(rows.assign(Date=pd.to_datetime(rows["Date"])))
+    .assign(target_date=lambda a: a["target_date"].dt.strftime("%Y-%m-%d"))
+    .to_dict(orient="split")
+    for rows in inputs
+]
 print(json.dumps({"pipeline": pipeline.__file__, "answers": answers}))
 """
 
@@ -69,21 +75,22 @@ def test_a_fresh_environment_from_the_models_requirements_serves_it(
     assert not list((model_dir / "code").rglob("__pycache__"))
     assert (model_dir / "requirements.txt").read_text().split() == list(requirements())
 
-    # Five inputs of 40 rows; the answer to each is the next Close and its bounds.
-    inputs = [
-        prices.iloc[start : start + 40][OHLC].reset_index(drop=True)
-        for start in range(200, 260, 12)
-    ]
-    in_project = [forecaster.answer(rows).to_dict(orient="split") for rows in inputs]
+    # Five inputs of 40 dated rows; the answer to each is the next 5 Closes, their bounds and
+    # their dates (exchange_calendars, one of the model's requirements).
+    assert any(r.startswith("exchange_calendars==") for r in requirements())
+    inputs = [prices.iloc[start : start + 40][OHLC].reset_index() for start in range(200, 260, 12)]
+    in_project = [_plain(forecaster.answer(rows)) for rows in inputs]
     loaded = mlflow.pyfunc.load_model(str(model_dir))
-    assert [loaded.predict(rows).to_dict(orient="split") for rows in inputs] == in_project
+    assert [_plain(loaded.predict(rows)) for rows in inputs] == in_project
+    assert [len(answer["data"]) for answer in in_project] == [5] * 5
 
     python = _fresh_environment(model_dir / "requirements.txt", tmp_path / "env")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     inputs_file = elsewhere / "inputs.json"
     # Python's json writes floats exactly (repr), so both sides read the same prices.
-    inputs_file.write_text(json.dumps([rows.to_dict(orient="split") for rows in inputs]))
+    dated = [rows.assign(Date=rows["Date"].dt.strftime("%Y-%m-%d")) for rows in inputs]
+    inputs_file.write_text(json.dumps([rows.to_dict(orient="split") for rows in dated]))
     done = subprocess.run(
         [str(python), "-c", PREDICT, str(model_dir), str(inputs_file)],
         cwd=elsewhere, env=_clean_env(), capture_output=True, text=True, timeout=600,
@@ -92,6 +99,12 @@ def test_a_fresh_environment_from_the_models_requirements_serves_it(
     served = json.loads(done.stdout.splitlines()[-1])
     assert Path(served["pipeline"]).is_relative_to(model_dir / "code")
     assert served["answers"] == in_project
+
+
+def _plain(answer: pd.DataFrame) -> dict:
+    """An answer as plain JSON values: its target dates as text, its floats exact."""
+    dates = answer["target_date"].dt.strftime("%Y-%m-%d")
+    return answer.assign(target_date=dates).to_dict(orient="split")
 
 
 def _fresh_environment(listed: Path, folder: Path) -> Path:

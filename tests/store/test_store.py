@@ -68,6 +68,25 @@ def test_outcomes_join_realised_closes_and_leave_missing_ones_nan(store_url):
     assert list(out["lower"]) == [100.0 + i - 4.5 for i in range(3)]
 
 
+def test_a_night_of_several_horizons_is_a_row_each(store_url):
+    import dataclasses
+
+    night = [
+        dataclasses.replace(forecast(median=100.0 + h), horizon=h, target=DAY + dt.timedelta(h))
+        for h in (1, 2, 3)
+    ]
+    with ForecastStore(store_url) as store:
+        assert store.horizons("AAPL") == []
+        store.save_forecasts(night)
+        store.save_forecasts(night[1:2])  # the same horizon again: replaced
+        assert store.horizons("AAPL") == [1, 2, 3]
+        assert [f.horizon for f in store.forecasts("AAPL")] == [1, 2, 3]
+        store.save_closes("AAPL", pd.Series([60.0], index=pd.to_datetime([DAY + dt.timedelta(2)])))
+        second = store.outcomes("AAPL", 0.9, horizon=2)
+        assert store.outcomes("AAPL", 0.9, horizon=3)["close"].isna().all()
+    assert list(second["median"]) == [102.0] and list(second["close"]) == [60.0]
+
+
 def test_failed_write_leaves_the_stored_night_whole(store_url):
     with ForecastStore(store_url) as store:
         store.save_forecasts([forecast(median=100.0)])
