@@ -108,6 +108,33 @@ def markdown(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def coverage_markdown(
+    found: dict[str, dict[str, pd.DataFrame]], level: float, models: tuple[str, ...]
+) -> str:
+    """Each run's coverage of ``models`` per series and horizon: one row per run, model and
+    series, one column per horizon (every test day the run forecast at that horizon)."""
+    p = f"{100 * level:g}"
+    rows = []
+    for name, by_ticker in found.items():
+        for model in models:
+            for ticker, frame in sorted(by_ticker.items()):
+                own = frame[frame["model"] == model]
+                if "horizon" not in own:
+                    own = own.assign(horizon=1)
+                cells = {
+                    h: coverage(part["close"], part[f"lower_{p}"], part[f"upper_{p}"])
+                    for h, part in own.groupby("horizon")
+                }
+                rows.append((f"{model} ({name})", ticker, cells))
+    horizons = sorted({h for *_, cells in rows for h in cells})
+    lines = ["| model | series | " + " | ".join(f"h={h}" for h in horizons) + " |"]
+    lines.append("|---|---|" + "---:|" * len(horizons))
+    for label, ticker, cells in rows:
+        values = [f"{cells[h]:.3f}" if h in cells else "–" for h in horizons]
+        lines.append(f"| {label} | {ticker} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scopes", description=__doc__)
     p.add_argument(
@@ -117,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", help="the run whose RNN is tested against the rest (the last)")
     p.add_argument("--horizon", type=int, default=1, help="days ahead scored (default 1)")
     p.add_argument("--level", type=float, default=0.9, help="interval level (default 0.9)")
+    p.add_argument(
+        "--coverage", action="store_true", help="also each run's RNN coverage at every horizon"
+    )
     p.add_argument("--out", type=Path, help="also write the tables to this Markdown file")
     args = p.parse_args(argv)
     named = dict(item.split("=", 1) for item in args.runs)
@@ -134,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         for t in common
     }
     text = markdown(results)
+    if args.coverage:
+        text += "\n\n" + coverage_markdown(found, args.level, ("rnn", "rnn_aci"))
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

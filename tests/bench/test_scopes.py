@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.scopes import compare, markdown
+from benchmarks.scopes import compare, coverage_markdown, markdown
 from pipeline.metrics.dm import diebold_mariano_losses
 from pipeline.metrics.intervals import interval_score
 
@@ -61,3 +61,18 @@ def test_a_horizon_is_scored_on_its_own_rows_with_the_hln_overlap():
     ours = interval_score(rnn["close"], rnn["lower_90"], rnn["upper_90"], 0.9)
     dm = diebold_mariano_losses(np.asarray(ours), np.asarray(expected), 5)
     assert result["dm"]["ewma"].pvalue == pytest.approx(dm.pvalue)
+
+
+def test_the_coverage_table_has_a_row_per_run_model_and_series_and_a_column_per_horizon():
+    rng = np.random.default_rng(2)
+    days = pd.bdate_range("2020-01-01", periods=40)
+    rows = pd.concat(
+        [
+            _rows(days, {"rnn": 50.0, "rnn_aci": 50.0}, rng).assign(horizon=1),
+            _rows(days, {"rnn": 0.0, "rnn_aci": 50.0}, rng).assign(horizon=2),
+        ]
+    )
+    table = coverage_markdown({"global": {"ACME": rows}}, 0.9, ("rnn", "rnn_aci"))
+    assert "| h=1 | h=2 |" in table
+    assert "| rnn (global) | ACME | 1.000 | 0.000 |" in table
+    assert "| rnn_aci (global) | ACME | 1.000 | 1.000 |" in table
