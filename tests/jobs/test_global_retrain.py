@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.cli import main
 from pipeline.core.splits import holdout_split
 from pipeline.jobs.global_retrain import calendar_holdout_split, pool
+from pipeline.jobs.lock import exclusive_lock
 from pipeline.tracking import registry
 
 SHRUNK = [*helpers.SHRUNK, "--scale-epochs", "2"]
@@ -143,3 +144,12 @@ def test_an_unknown_sample_ticker_stops_the_global_retrain(mlflow_store, tmp_pat
     (line,) = [line for line in err.splitlines() if line.startswith("error:")]
     assert "no sample prices for NOPE" in line and "Traceback" not in err
     assert registry.champion_version("global") is None
+
+
+def test_a_global_retrain_waits_for_no_other_retrain(mlflow_store, tmp_path, capsys):
+    universe = _universe(tmp_path)
+    with exclusive_lock(tmp_path / "data" / "retrain.lock"):
+        assert _retrain(universe, tmp_path) == 7
+    err = capsys.readouterr().err
+    assert "another retrain job is running" in err and "Traceback" not in err
+    assert not MlflowClient().search_registered_models("name='stockcast-global'")
