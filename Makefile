@@ -47,7 +47,8 @@ RETRAIN_OPTS = --tickers $(TICKERS) \
        $(if $(DATA),--data $(DATA)) $(if $(CONFIG),--config $(CONFIG)) \
        $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(DEVICE),--device $(DEVICE)) \
        $(if $(SEED),--seed $(SEED)) $(if $(ENGINE),--engine $(ENGINE)) \
-       $(if $(LEVELS),--levels $(LEVELS)) $(if $(HORIZON),--horizon $(HORIZON)) $(ARGS)
+       $(if $(LEVELS),--levels $(LEVELS)) $(if $(HORIZON),--horizon $(HORIZON)) \
+       $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 # Only the options that were given; the rest keep the defaults in pipeline/config/. The data
 # stages (fetch, features) take the data options alone: each command takes only what it uses.

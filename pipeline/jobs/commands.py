@@ -23,6 +23,7 @@ from pipeline.jobs.driver import (
     prepare,
     priced_job,
     report_summary,
+    tickers_for,
 )
 from pipeline.jobs.lock import exclusive_lock
 from pipeline.jobs.retrain import run_retrain
@@ -57,8 +58,8 @@ def per_ticker_only(cfg: Config, command: str) -> None:
     """ConfigError for ``--scope global`` on a command that trains per-ticker models only."""
     if cfg.train.scope == "global":
         raise ConfigError(
-            f"{command} trains one model per ticker: --scope global is for all, backtest "
-            "and predict (drop --scope, or use `all --scope global`)"
+            f"{command} trains one model per ticker: --scope global is for all, backtest, "
+            "retrain and predict (drop --scope, or use `all --scope global`)"
         )
 
 
@@ -154,8 +155,25 @@ def backtest(cfg: Config, tracking_uri: str | None = None) -> int:
 
 
 def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
-    """Challengers against the champions, one retrain job at a time (a file lock)."""
-    per_ticker_only(cfg, "retrain")
+    """Challengers against the champions, one retrain job at a time (a file lock).
+
+    With ``--scope global`` one challenger for the universe against the global champion
+    (``global_retrain.py``); every ticker must load, or nothing is trained.
+    """
+    if cfg.train.scope == "global":
+        from pipeline.data.sources import load_prices
+        from pipeline.jobs.global_retrain import check_global_retrain, run_global_retrain
+
+        check_global_retrain(cfg)
+        experiment_id = prepare(cfg, tracking_uri)
+        with exclusive_lock(cfg.paths.retrain_lock):
+            cfg = for_engine(cfg)[0]  # torch's threads, as for the per-ticker jobs
+            # A universe short of a ticker would change the champion's: the first failure stops.
+            prices = {t: load_prices(t, cfg.data, cfg.paths) for t in tickers_for(cfg)}
+            tags = {"job_id": new_job_id()}
+            for summary in run_global_retrain(cfg, prices, experiment_id, tags=tags):
+                print(summary.text, flush=True)
+        return 0
     experiment_id = prepare(cfg, tracking_uri)
     with exclusive_lock(cfg.paths.retrain_lock):
         return priced_job(cfg, run_retrain, experiment_id)

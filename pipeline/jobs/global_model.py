@@ -25,7 +25,7 @@ import pandas as pd
 
 from pipeline.config import Config, flatten
 from pipeline.core.bands import ConformalMultipliers, level_name
-from pipeline.core.features import features_for_split
+from pipeline.core.features import Features, features_for_split
 from pipeline.core.splits import calendar_default_split, check_sizes
 from pipeline.data.calendar import sessions_after
 from pipeline.evaluation.evaluate import identical_to_persistence
@@ -74,27 +74,8 @@ def run_global_all(
         run_name="global-train", tags=tags,
     ) as active:  # fmt: skip
         run_id = active.info.run_id
-        log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
-        hooks = Hooks(log_epoch, train_log.log_training, log_scale_epoch, train_log.log_calibration)
-        trained = train_global(
-            features, cfg.model, cfg.train, cfg.intervals, cfg.runtime, hooks=hooks
-        )
-        meta = {
-            "ticker": GLOBAL, "scope": GLOBAL, "tickers": list(tickers), "run_id": run_id,
-            "config": flatten(cfg, runtime=False), "calibration": {},
-        }  # fmt: skip
+        forecaster = fit_universe(cfg, features, {"run_id": run_id})
         own: dict[str, Forecaster] = {}
-        for ticker in tickers:
-            rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
-            fitted = rnn.fit(features[ticker]).intervals
-            meta["calibration"][ticker] = {
-                **dataclasses.asdict(fitted.multipliers),
-                "later_horizons": [
-                    {"lower": list(m.lower), "upper": list(m.upper)}
-                    for m in fitted.horizon_multipliers[1:]
-                ],
-            }
-        forecaster = dataclasses.replace(trained, meta=meta).forecaster
         for ticker in tickers:
             own[ticker] = ticker_forecaster(forecaster, ticker)
         # The model is logged with the example rows of the universe's first ticker.
@@ -120,6 +101,35 @@ def run_global_all(
                 Summary(ticker, text, run_id, facts={"version": version, "scores": scores})
             )
     return summaries
+
+
+def fit_universe(
+    cfg: Config, features: Mapping[str, Features], meta: Mapping[str, object]
+) -> Forecaster:
+    """One network trained on every ticker's training windows (its epochs logged to the active
+    run), with each ticker's multipliers fitted on its own validation days in its meta.
+
+    ``meta`` adds to the model's meta (its run id, how far it was trained).
+    """
+    tickers = tuple(features)
+    log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
+    hooks = Hooks(log_epoch, train_log.log_training, log_scale_epoch, train_log.log_calibration)
+    trained = train_global(features, cfg.model, cfg.train, cfg.intervals, cfg.runtime, hooks=hooks)
+    meta = {
+        "ticker": GLOBAL, "scope": GLOBAL, "tickers": list(tickers), **meta,
+        "config": flatten(cfg, runtime=False), "calibration": {},
+    }  # fmt: skip
+    for ticker in tickers:
+        rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
+        fitted = rnn.fit(features[ticker]).intervals
+        meta["calibration"][ticker] = {
+            **dataclasses.asdict(fitted.multipliers),
+            "later_horizons": [
+                {"lower": list(m.lower), "upper": list(m.upper)}
+                for m in fitted.horizon_multipliers[1:]
+            ],
+        }
+    return dataclasses.replace(trained, meta=meta).forecaster
 
 
 def ticker_forecaster(forecaster: Forecaster, ticker: str) -> Forecaster:

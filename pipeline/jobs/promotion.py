@@ -2,7 +2,8 @@
 
 ``make all`` registers every model but promotes only when there is no champion
 yet; ``make retrain`` promotes a challenger whose holdout RMSE is strictly
-lower than the champion's. The alias moves last, in one registry call, so a
+lower than the champion's (``--scope global``: whose tickers' mean holdout
+Theil's U is). The alias moves last, in one registry call, so a
 failure anywhere before leaves the champion where it was.
 """
 
@@ -21,17 +22,23 @@ class Decision:
     reason: str
 
 
-def decide(challenger_rmse: float, champion_rmse: float | None) -> Decision:
-    """Promote when there is no champion, or when the challenger's RMSE is strictly lower."""
+def decide(challenger_rmse: float, champion_rmse: float | None, metric: str = "RMSE") -> Decision:
+    """Promote when there is no champion, or when the challenger's RMSE is strictly lower.
+
+    ``metric`` names the score compared in the reason (the global retrain compares the
+    tickers' mean Theil's U, the same rule on a score that does not depend on price levels).
+    """
     if champion_rmse is None:
         return Decision(True, "no champion yet")
     if not np.isfinite(challenger_rmse):
-        return Decision(False, "challenger RMSE is not finite")
+        return Decision(False, f"challenger {metric} is not finite")
     if challenger_rmse < champion_rmse:
         return Decision(
-            True, f"challenger RMSE {challenger_rmse:.4f} < champion {champion_rmse:.4f}"
+            True, f"challenger {metric} {challenger_rmse:.4f} < champion {champion_rmse:.4f}"
         )
-    return Decision(False, f"challenger RMSE {challenger_rmse:.4f} >= champion {champion_rmse:.4f}")
+    return Decision(
+        False, f"challenger {metric} {challenger_rmse:.4f} >= champion {champion_rmse:.4f}"
+    )
 
 
 def first_champion(ticker: str) -> Decision:

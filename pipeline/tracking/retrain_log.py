@@ -20,3 +20,14 @@ def log_retrain(scores: dict[str, dict[str, float]], decision, champion_before: 
             "champion_before": champion_before or "none",
         }
     )
+
+
+def log_holdout_scores(scores: dict[str, dict[str, float]]) -> None:
+    """Record each model's holdout scores (a ticker's nested run of a global retrain)."""
+    mlflow.log_metrics(
+        {
+            f"{who}_holdout_{metric}": value
+            for who, row in scores.items()
+            for metric, value in row.items()
+        }
+    )

@@ -74,6 +74,6 @@ def test_all_registers_one_global_model_that_answers_for_a_new_ticker(
 
 
 def test_commands_that_train_per_ticker_refuse_the_global_scope(mlflow_store, tmp_path, capsys):
-    code = main(["retrain", "--tickers", "AAPL", "--source", "sample", "--scope", "global"])
+    code = main(["evaluate", "--tickers", "AAPL", "--source", "sample", "--scope", "global"])
     assert code != 0
-    assert "retrain trains one model per ticker" in capsys.readouterr().err
+    assert "evaluate trains one model per ticker" in capsys.readouterr().err
