@@ -14,7 +14,7 @@ from helpers import make_prices
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
-from pipeline.store.forecasts import ForecastStore
+from pipeline.store.forecasts import Forecast, ForecastStore
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +127,22 @@ def test_a_global_backfill_replays_the_champion_and_a_drift_retrain_then_skips(
     experiment = client.get_experiment_by_name("stockcast").experiment_id
     (skip,) = client.search_runs([experiment], "tags.decision = 'skip'")
     assert skip.data.tags["drift"] == "false" and skip.data.tags["scope"] == "global"
+
+
+def test_a_global_night_never_replaces_a_tickers_own_forecast(global_champion, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    folder = _write(tmp_path / "csv", stranger=False)
+    last = make_prices(*UNIVERSE["ACME"][:2]).index[-1].date()
+    own = Forecast("ACME", last, last, "stockcast-ACME", "3", 50.0, 49.0, {0.9: (45.0, 55.0)})
+    with ForecastStore(url) as store:
+        store.save_forecasts([own])
+    argv = ["forecast", "--source", "csv", "--data", str(folder), "--store-url", url]
+    assert main([*argv, "--scope", "global"]) == 9
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "ACME: the store already holds stockcast-ACME's 1-day forecast" in line
+    with ForecastStore(url) as store:
+        assert [(f.model_name, f.median) for f in store.forecasts("ACME")] == [
+            ("stockcast-ACME", 50.0)
+        ]  # nothing of the refused night was written
+        assert store.forecasts("ACME", model_name="stockcast-global") == []
