@@ -146,3 +146,29 @@ def test_a_global_night_never_replaces_a_tickers_own_forecast(global_champion, t
             ("stockcast-ACME", 50.0)
         ]  # nothing of the refused night was written
         assert store.forecasts("ACME", model_name="stockcast-global") == []
+
+
+def test_a_drift_retrain_trains_when_one_ticker_drifted(global_champion, tmp_path, capsys):
+    # The module's last test: it registers a second global version.
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    folder = _write(tmp_path / "csv", stranger=False)
+    acme = make_prices(*UNIVERSE["ACME"][:2])["Close"].iloc[-31:]
+    days = zip(acme.index[:-1], acme.index[1:], acme.iloc[:-1], strict=True)
+    missed = [  # every interval of the global champion's ACME forecasts missed its Close
+        Forecast("ACME", d.date(), t.date(), "stockcast-global", "1", c, c, {0.9: (2 * c, 3 * c)})
+        for d, t, c in days
+    ]
+    with ForecastStore(url) as store:
+        store.save_forecasts(missed)
+        store.save_closes("ACME", acme.iloc[1:])
+    data = ["--source", "csv", "--data", str(folder), "--store-url", url, "--scope", "global"]
+    assert main(["retrain", *data, "--retrain-when", "drift", "--holdout", "30", *SHRUNK]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^ACME: drift fired: ", out, re.M), out
+    assert re.search(r"^BOLT: drift not fired: no stored forecasts", out, re.M), out
+    assert "challenger is version 2" in out
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("stockcast").experiment_id
+    runs = client.search_runs([experiment], "tags.drift = 'true'")
+    assert [r.info.run_name for r in runs] == ["global-retrain"]
+    assert runs[0].data.tags["drift_reason"].startswith("ACME: ")
