@@ -111,14 +111,15 @@ predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its
 	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(if $(SCOPE),--scope $(SCOPE))
 
 forecast: $(STAMP) ## nightly: refresh prices, forecast TICKERS (or @watchlist) with champions, store
-	$(PY) -m pipeline forecast $(DATA_OPTS) $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(ARGS)
+	$(PY) -m pipeline forecast $(DATA_OPTS) $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) \
+	  $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 score: $(STAMP) ## score stored forecasts against realised Closes; MLflow monitoring run per ticker
-	$(PY) -m pipeline score $(DATA_OPTS) $(STORE_OPTS) $(ARGS)
+	$(PY) -m pipeline score $(DATA_OPTS) $(STORE_OPTS) $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 backfill: $(STAMP) ## replay forecast + score over past sessions with the champions (FROM=, TO=)
 	$(PY) -m pipeline backfill $(DATA_OPTS) $(STORE_OPTS) $(if $(FROM),--from $(FROM)) \
-	  $(if $(TO),--to $(TO)) $(ARGS)
+	  $(if $(TO),--to $(TO)) $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 serve: $(STAMP) ## serve TICKER's champion (SCOPE=global: the global one) on 127.0.0.1:PORT (5001)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \

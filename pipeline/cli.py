@@ -66,9 +66,11 @@ COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "sweep": (*_JOB, "sweep", "paths"),
     "ui": (),
 }
-# Single settings a command takes from a section it otherwise does not: predict asks the global
-# model (--scope global) or each ticker's own.
-COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {"predict": ("train.scope",)}
+# Single settings a command takes from a section it otherwise does not: predict, forecast, score
+# and backfill ask the global model (--scope global) or each ticker's own.
+COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
+    command: ("train.scope",) for command in ("predict", "forecast", "score", "backfill")
+}
 # Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict and
 # forecast read the model registry (--tracking-uri).
 TRACKED = frozenset(

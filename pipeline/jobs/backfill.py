@@ -10,7 +10,7 @@ store held for the same sessions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -53,13 +53,18 @@ def replay(
     store: ForecastStore,
     champion: Champion,
     sessions: pd.DatetimeIndex,
+    *,
+    night: Callable[..., list[Forecast]] = forecast_night,
 ) -> list[Forecast]:
     """Forecast and store each night as of ``sessions``, oldest first, from as-of data only:
-    every horizon's forecasts, night after night."""
+    every horizon's forecasts, night after night.
+
+    ``night``: one night's job, ``forecast_night``'s arguments (the global model's:
+    ``global_store.global_night``)."""
     return [
         issued
         for day in sessions
-        for issued in forecast_night(cfg, ticker, prices.loc[:day], store, champion)
+        for issued in night(cfg, ticker, prices.loc[:day], store, champion)
     ]
 
 

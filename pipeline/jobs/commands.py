@@ -9,6 +9,8 @@ ticker through the driver (local or Ray).
 
 from __future__ import annotations
 
+from functools import partial
+
 from pipeline.config import Config
 from pipeline.errors import ConfigError
 from pipeline.jobs import stages
@@ -59,7 +61,8 @@ def per_ticker_only(cfg: Config, command: str) -> None:
     if cfg.train.scope == "global":
         raise ConfigError(
             f"{command} trains one model per ticker: --scope global is for all, backtest, "
-            "retrain and predict (drop --scope, or use `all --scope global`)"
+            "retrain, predict, forecast, score and backfill (drop --scope, or use "
+            "`all --scope global`)"
         )
 
 
@@ -162,9 +165,8 @@ def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
     """
     if cfg.train.scope == "global":
         from pipeline.data.sources import load_prices
-        from pipeline.jobs.global_retrain import check_global_retrain, run_global_retrain
+        from pipeline.jobs.global_retrain import run_global_retrain
 
-        check_global_retrain(cfg)
         experiment_id = prepare(cfg, tracking_uri)
         with exclusive_lock(cfg.paths.retrain_lock):
             cfg = for_engine(cfg)[0]  # torch's threads, as for the per-ticker jobs
@@ -182,7 +184,8 @@ def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
 def predict(cfg: Config, tracking_uri: str | None = None) -> int:
     """Each ticker's champion forecast for the next session, with its intervals, stored.
 
-    With ``--scope global`` the global champion answers for any ticker (not stored yet).
+    With ``--scope global`` the global champion answers for any ticker (printed, not stored:
+    ``forecast --scope global`` stores).
     """
     if cfg.train.scope == "global":
         from pipeline.data.sources import load_prices
@@ -202,7 +205,8 @@ def predict(cfg: Config, tracking_uri: str | None = None) -> int:
 def forecast(cfg: Config, tracking_uri: str | None = None) -> int:
     """The nightly job: refresh each ticker's prices, forecast with its champion, store, print.
 
-    The store is opened (and its schema checked) once, before any ticker.
+    The store is opened (and its schema checked) once, before any ticker. With ``--scope
+    global`` the global champion forecasts every ticker (``global_store.py``).
     """
     from pipeline.data.sources import load_prices
     from pipeline.jobs.forecast import run_forecast
@@ -210,6 +214,19 @@ def forecast(cfg: Config, tracking_uri: str | None = None) -> int:
     from pipeline.tracking.store import configure
 
     configure(tracking_uri)
+    if cfg.train.scope == "global":  # the global champion, loaded once, for every ticker
+        from pipeline.jobs.global_model import GLOBAL
+        from pipeline.jobs.global_store import run_global_forecast
+        from pipeline.tracking.registry import load_champion
+
+        champion = load_champion(GLOBAL)
+        with ForecastStore(cfg.store.url) as store:
+            return each_ticker(
+                cfg,
+                lambda ticker: run_global_forecast(
+                    cfg, ticker, load_prices(ticker, cfg.data, cfg.paths), store, champion
+                ),
+            )
     with ForecastStore(cfg.store.url) as store:
         return each_ticker(
             cfg,
@@ -220,14 +237,29 @@ def forecast(cfg: Config, tracking_uri: str | None = None) -> int:
 
 
 def score(cfg: Config, tracking_uri: str | None = None) -> int:
-    """Score every ticker's stored forecasts against realised Closes; a monitoring run each."""
+    """Score every ticker's stored forecasts against realised Closes; a monitoring run each
+    (``--scope global``: the global champion's forecasts, tagged scope=global)."""
+    if cfg.train.scope == "global":
+        from pipeline.jobs.global_store import run_global_score
+
+        return _stored_job(cfg, tracking_uri, run_global_score)
     from pipeline.jobs.score import run_score
 
     return _stored_job(cfg, tracking_uri, run_score)
 
 
 def backfill(cfg: Config, tracking_uri: str | None = None) -> int:
-    """Replay the nightly forecast over past sessions with each champion, then score."""
+    """Replay the nightly forecast over past sessions with each champion (``--scope global``:
+    the global one), then score."""
+    if cfg.train.scope == "global":  # the global champion, loaded once, for every ticker
+        from pipeline.jobs.global_model import GLOBAL
+        from pipeline.jobs.global_store import run_global_backfill
+        from pipeline.tracking import store
+        from pipeline.tracking.registry import load_champion
+
+        store.configure(tracking_uri)
+        champion = load_champion(GLOBAL)
+        return _stored_job(cfg, tracking_uri, partial(run_global_backfill, champion=champion))
     from pipeline.jobs.backfill import run_backfill
 
     return _stored_job(cfg, tracking_uri, run_backfill)

@@ -1,7 +1,8 @@
 """Whether a champion drifted, judged on its stored forecasts (``evaluation.live.detect_drift``).
 
 The yardstick of the interval score is the champion's own on its test days, as
-its registration run logged it, put in % of the Close (its score times its
+its registration run logged it (the global model: the ticker's nested run
+under it), put in % of the Close (its score times its
 width in % over its width in price units); a champion promoted by ``retrain``
 logged no test-day intervals, and is then judged on coverage alone.
 """
@@ -31,16 +32,30 @@ def reference_pct(metrics: dict[str, float], level: float) -> float | None:
     return score * pct / width
 
 
-def check_drift(cfg: Config, ticker: str, version: str, store: ForecastStore) -> Drift:
-    """Judge the champion ``version`` on its scored forecasts in ``store``."""
-    levels = store.levels(ticker)
+def check_drift(
+    cfg: Config, ticker: str, version: str, store: ForecastStore, *, model: str | None = None
+) -> Drift:
+    """Judge the champion ``version`` on ``ticker``'s scored forecasts in ``store``.
+
+    ``model``: the registered model's key, ``ticker`` (its own model) by default, or
+    ``global``: the global model, judged on its forecasts of ``ticker`` against the
+    ticker's own test-day scores (its nested run under the version's run).
+    """
+    model = model or ticker
+    name = registry.model_name(model)
+    levels = store.levels(ticker, name)
     if not levels:
         return Drift(False, "no stored forecasts to judge drift on")
     level = LEVEL if LEVEL in levels else levels[0]
-    outcomes = store.outcomes(ticker, level)
+    outcomes = store.outcomes(ticker, level, model_name=name)
     scored = outcomes[(outcomes["model_version"] == str(version)) & outcomes["close"].notna()]
     if scored.empty:
         return Drift(False, f"no scored forecasts of version {version} in the store yet")
     live = live_scores(scored, level, cfg.monitor.window)
-    reference = reference_pct(registry.version_run_metrics(ticker, version), level)
+    metrics = (
+        registry.version_run_metrics(ticker, version)
+        if model == ticker
+        else registry.version_ticker_metrics(model, version, ticker)
+    )
+    reference = reference_pct(metrics, level)
     return detect_drift(live, level, reference, cfg.monitor)

@@ -64,7 +64,7 @@ def issue_forecast(
                 ticker=ticker,
                 as_of=last_day.date(),
                 target=target.date(),
-                model_name=registry.model_name(ticker),
+                model_name=champion.name,
                 model_version=champion.version,
                 median=float(row[OUTPUT_COLUMN]),
                 last_close=float(prices["Close"].iloc[-1]),
@@ -79,9 +79,9 @@ def issue_forecast(
 def aci_alphas(
     cfg: Config, store: ForecastStore, ticker: str, champion: Champion, as_of: pd.Timestamp
 ) -> dict[int, dict[float, float]]:
-    """Online ACI's miss rate per horizon and level from the champion's outcomes of that
-    horizon whose targets are known by ``as_of``; empty when ACI is off or the model
-    predates its calibration state."""
+    """Online ACI's miss rate per horizon and level from the champion's outcomes (its
+    registered model's, its version's) of that horizon whose targets are known by
+    ``as_of``; empty when ACI is off or the model predates its calibration state."""
     forecaster = champion.forecaster
     if not cfg.monitor.aci:
         return {}
@@ -90,7 +90,9 @@ def aci_alphas(
             level: aci_alpha(
                 level,
                 cfg.monitor.aci_gamma,
-                realised_misses(store.outcomes(ticker, level, h), champion.version, as_of),
+                realised_misses(
+                    store.outcomes(ticker, level, h, champion.name), champion.version, as_of
+                ),
             )
             for level in forecaster.multipliers.levels
         }

@@ -11,9 +11,8 @@ calibration for, and every ticker's own in its meta.
 
 ``predict --scope global`` answers for any ticker from its recent rows: with
 the ticker's own multipliers when it was in the universe, else calibrated on
-the ticker's last ``RECENT_DAYS`` sessions, and it says which. Its forecasts
-are not written to the forecast store yet (the store keys them by a ticker's
-own registered model).
+the ticker's last ``RECENT_DAYS`` sessions, and it says which. ``predict``
+does not store them; ``forecast --scope global`` does (``global_store.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, flatten
@@ -122,11 +122,14 @@ def fit_universe(
     for ticker in tickers:
         rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
         fitted = rnn.fit(features[ticker]).intervals
+        # The residuals too, so that online ACI can re-cut the ticker's own intervals.
+        residuals = [r.tolist() for r in fitted.horizon_residuals]
         meta["calibration"][ticker] = {
             **dataclasses.asdict(fitted.multipliers),
+            "residuals": residuals[0],
             "later_horizons": [
-                {"lower": list(m.lower), "upper": list(m.upper)}
-                for m in fitted.horizon_multipliers[1:]
+                {"lower": list(m.lower), "upper": list(m.upper), "residuals": r}
+                for m, r in zip(fitted.horizon_multipliers[1:], residuals[1:], strict=True)
             ],
         }
     return dataclasses.replace(trained, meta=meta).forecaster
@@ -134,15 +137,17 @@ def fit_universe(
 
 def ticker_forecaster(forecaster: Forecaster, ticker: str) -> Forecaster:
     """The global model with ``ticker``'s own multipliers at every horizon (KeyError if it has
-    none)."""
+    none), and the residuals they came from for online ACI (a model saved before it kept
+    them has none: its intervals stay as calibrated)."""
     own = forecaster.meta["calibration"][ticker]
     levels = tuple(own["levels"])
-    multipliers = [ConformalMultipliers(levels, tuple(own["lower"]), tuple(own["upper"]))]
-    for later in own.get("later_horizons", []):
-        multipliers.append(
-            ConformalMultipliers(levels, tuple(later["lower"]), tuple(later["upper"]))
-        )
-    return forecaster.with_calibration(tuple(multipliers))
+    blocks = [own, *own.get("later_horizons", [])]
+    multipliers = tuple(
+        ConformalMultipliers(levels, tuple(b["lower"]), tuple(b["upper"])) for b in blocks
+    )
+    kept = all("residuals" in b for b in blocks)
+    residuals = tuple(np.asarray(b["residuals"], dtype=float) for b in blocks) if kept else ()
+    return forecaster.with_calibration(multipliers, residuals)
 
 
 def recent_calibration(
@@ -163,19 +168,22 @@ def recent_calibration(
         for h in range(1, forecaster.horizon + 1)
     )
     calibrated = tuple(calibrate_conformal(r, levels) for r in residuals)
-    return forecaster.with_calibration(calibrated), len(log_close) - 1
+    return forecaster.with_calibration(calibrated, residuals), len(log_close) - 1
+
+
+def for_ticker(forecaster: Forecaster, ticker: str, prices: pd.DataFrame) -> tuple[Forecaster, str]:
+    """The global model calibrated for ``ticker``, and how: with its own multipliers when it
+    was in the universe, else on its last ``RECENT_DAYS`` sessions of ``prices``."""
+    if ticker in forecaster.meta.get("calibration", {}):
+        return ticker_forecaster(forecaster, ticker), "calibrated on its validation days"
+    forecaster, days = recent_calibration(forecaster, prices)
+    return forecaster, f"never trained on {ticker}: interval calibrated on its last {days} sessions"
 
 
 def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summary:
     """The global champion's forecasts of any ticker's next H Closes, with their intervals."""
     champion = registry.load_champion(GLOBAL)
-    forecaster = champion.forecaster
-    if ticker in forecaster.meta.get("calibration", {}):
-        forecaster = ticker_forecaster(forecaster, ticker)
-        how = "calibrated on its validation days"
-    else:
-        forecaster, days = recent_calibration(forecaster, prices)
-        how = f"never trained on {ticker}: interval calibrated on its last {days} sessions"
+    forecaster, how = for_ticker(champion.forecaster, ticker, prices)
     answer = forecaster.answer(prices.iloc[-forecaster.window :])
     last_day = prices.index[-1]
     targets = sessions_after(last_day, forecaster.horizon, cfg.data.calendar)

@@ -18,8 +18,11 @@ orders the two models exactly as RMSE does, and averaging it gives every ticker
 the same weight, where a pooled RMSE in price units would let the
 highest-priced ticker decide.
 
-Drift is not judged: the global model's forecasts are not written to the
-forecast store yet, so ``--retrain-when drift`` is refused (``check_global_retrain``).
+First the champion is judged for drift on each ticker's stored forecasts of
+its version (``drift.check_drift``; ``forecast --scope global`` stores them):
+the verdicts are tagged on the run and printed, and it drifted when it drifted
+on any ticker. With ``--retrain-when drift`` a champion that drifted on no
+ticker is kept without training (a run tagged ``decision=skip``).
 """
 
 from __future__ import annotations
@@ -34,13 +37,16 @@ from pipeline.core.bands import level_name
 from pipeline.core.features import features_for_split
 from pipeline.core.splits import Split, check_sizes, cut_by_date, union_calendar
 from pipeline.data.sources import source_uri
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import DataError
+from pipeline.evaluation.live import Drift
 from pipeline.jobs import promotion
 from pipeline.jobs.common import Summary, tickers_label
+from pipeline.jobs.drift import check_drift
 from pipeline.jobs.global_model import GLOBAL, fit_universe, ticker_forecaster
 from pipeline.metrics.intervals import coverage, interval_score
 from pipeline.metrics.point import score
 from pipeline.serving.forecaster import Forecaster
+from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import lifecycle, registry, retrain_log, train_log
 from pipeline.tracking.models import log_model
 
@@ -48,13 +54,24 @@ DECIDED_ON = "theil_u"  # the score the decision compares, averaged over tickers
 POOLED = ("theil_u", "mape", "direction_acc")  # scores that do not depend on price levels
 
 
-def check_global_retrain(cfg: Config) -> None:
-    """ConfigError for the options a global retrain cannot honour."""
-    if cfg.retrain.when == "drift":
-        raise ConfigError(
-            "retrain --scope global cannot judge drift: the global model's forecasts are not "
-            "in the forecast store; drop --retrain-when drift (or use --scope ticker)"
-        )
+def judge_drift(
+    cfg: Config, tickers: tuple[str, ...], version: str | None
+) -> dict[str, Drift] | None:
+    """The global champion ``version``'s drift verdict on each ticker's stored forecasts;
+    None without a champion."""
+    if version is None:
+        return None
+    with ForecastStore(cfg.store.url) as store:
+        return {t: check_drift(cfg, t, version, store, model=GLOBAL) for t in tickers}
+
+
+def drift_tags(drifts: Mapping[str, Drift] | None) -> dict[str, str]:
+    """The run's tags of the verdicts: drift (on any ticker) and the tickers it fired on."""
+    if drifts is None:
+        return {}
+    fired = [t for t, d in drifts.items() if d.fired]
+    reason = "; ".join(f"{t}: {drifts[t].reason}" for t in fired) or "no ticker drifted"
+    return {"drift": str(bool(fired)).lower(), "drift_reason": reason[:5000]}
 
 
 def calendar_holdout_split(
@@ -117,9 +134,13 @@ def run_global_retrain(
 ) -> list[Summary]:
     """Train a global challenger, score it and the champion on every ticker's holdout days,
     register it and promote it if its mean Theil's U is strictly lower."""
-    check_global_retrain(cfg)
     tags = {**(tags or {}), "scope": GLOBAL}
     tickers = tuple(prices)
+    old = registry.champion_version(GLOBAL)
+    drifts = judge_drift(cfg, tickers, old)
+    drifted = drifts is None or any(d.fired for d in drifts.values())
+    if cfg.retrain.when == "drift" and not drifted:
+        return _skip(cfg, drifts, old, experiment_id, tags)
     holdout, window = cfg.retrain.holdout, cfg.features.window
     dates = {t: p.index for t, p in prices.items()}
     splits = calendar_holdout_split(dates, window, holdout, cfg.features.val_frac)
@@ -134,10 +155,9 @@ def run_global_retrain(
     }
     calendar = union_calendar(dates)
     holdout_from, holdout_to = calendar[-holdout], calendar[-1]
-    old = registry.champion_version(GLOBAL)
     with lifecycle.run(
         cfg, tickers_label(tickers), experiment_id=experiment_id, kind="retrain",
-        command="retrain", run_name="global-retrain", tags=tags,
+        command="retrain", run_name="global-retrain", tags={**tags, **drift_tags(drifts)},
     ) as active:  # fmt: skip
         run_id = active.info.run_id
         lifecycle.log_tags(
@@ -192,7 +212,7 @@ def run_global_retrain(
             holdout_theil_u=f"{pooled['challenger'][DECIDED_ON]:.6f}",
         )  # fmt: skip
     summaries = [
-        Summary(ticker, _ticker_text(ticker, scores[ticker]), run_id) for ticker in tickers
+        Summary(ticker, _ticker_text(ticker, scores[ticker], drifts), run_id) for ticker in tickers
     ]
     verb = "promoted" if decision.promote else "kept the champion"
     now = version if decision.promote else old
@@ -205,11 +225,45 @@ def run_global_retrain(
     return summaries
 
 
-def _ticker_text(ticker: str, scores: Mapping[str, Mapping[str, float]]) -> str:
-    """One line of a ticker's holdout scores: each model's RMSE and Theil's U."""
+def _skip(
+    cfg: Config,
+    drifts: Mapping[str, Drift],
+    old: str,
+    experiment_id: str,
+    tags: Mapping[str, str],
+) -> list[Summary]:
+    """Keep the champion without training: it drifted on no ticker (a run says so)."""
+    tickers = tuple(drifts)
+    with lifecycle.run(
+        cfg, tickers_label(tickers), experiment_id=experiment_id, kind="retrain",
+        command="retrain", run_name="global-retrain",
+        tags={**tags, **drift_tags(drifts), "decision": "skip", "champion_before": old},
+    ) as active:  # fmt: skip
+        run_id = active.info.run_id
+    summaries = [Summary(t, _drift_text(t, drifts[t]), run_id) for t in tickers]
+    text = f"{GLOBAL}: kept the champion (version {old}) without retraining: no ticker drifted"
+    facts = {"promoted": False, "drift": dict(drifts)}
+    summaries.append(Summary(GLOBAL, text, run_id, facts=facts))
+    return summaries
+
+
+def _drift_text(ticker: str, drift: Drift) -> str:
+    return f"{ticker}: drift {'fired' if drift.fired else 'not fired'}: {drift.reason}"
+
+
+def _ticker_text(
+    ticker: str,
+    scores: Mapping[str, Mapping[str, float]],
+    drifts: Mapping[str, Drift] | None = None,
+) -> str:
+    """One line of a ticker's holdout scores: each model's RMSE and Theil's U; then its drift
+    verdict, if the champion was judged."""
     parts = [
         f"{who} RMSE {row['rmse']:.4f} (U {row['theil_u']:.3f})"
         for who, row in scores.items()
         if who != "persistence"
     ]
-    return f"{ticker}: holdout " + ", ".join(parts)
+    text = f"{ticker}: holdout " + ", ".join(parts)
+    if drifts is not None:
+        text += "\n" + _drift_text(ticker, drifts[ticker])
+    return text

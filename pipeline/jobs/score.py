@@ -23,7 +23,7 @@ from pipeline.evaluation.live import live_scores, sort_outcomes
 from pipeline.jobs.common import Summary
 from pipeline.jobs.forecast import record_outcomes
 from pipeline.store.forecasts import ForecastStore
-from pipeline.tracking import lifecycle, monitor_log
+from pipeline.tracking import lifecycle, monitor_log, registry
 
 
 def run_score(
@@ -34,15 +34,18 @@ def run_score(
     experiment_id: str,
     *,
     tags: Mapping[str, str] | None = None,
+    model: str | None = None,
 ) -> Summary:
     """Score ``ticker``'s stored forecasts, each horizon apart; log them in a new monitoring
     run (horizon 1's metrics as named before horizons, ``_h2``, ``_h3``, ... for the others).
 
     ``facts["live"]`` holds horizon 1's scores by level (as before horizons);
-    ``facts["live_by_horizon"]`` every horizon's.
+    ``facts["live_by_horizon"]`` every horizon's. ``model``: whose forecasts, the
+    registered model's key (``ticker``, its own, by default; ``global``).
     """
+    name = registry.model_name(model or ticker)
     record_outcomes(store, ticker, prices)
-    levels = store.levels(ticker)
+    levels = store.levels(ticker, name)
     if not levels:
         return Summary(ticker, f"{ticker}: no stored forecasts with intervals to score yet")
     last_session = prices.index[-1]
@@ -52,9 +55,9 @@ def run_score(
     with lifecycle.run(
         cfg, ticker, experiment_id=experiment_id, kind="monitor", command="score", tags=tags
     ) as active:
-        for horizon in store.horizons(ticker):
+        for horizon in store.horizons(ticker, name):
             for level in levels:
-                outcomes = sort_outcomes(store.outcomes(ticker, level, horizon), last_session)
+                outcomes = sort_outcomes(store.outcomes(ticker, level, horizon, name), last_session)
                 if level == levels[-1]:
                     pending += len(outcomes.pending)
                 if outcomes.scored.empty:

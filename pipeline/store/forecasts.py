@@ -2,7 +2,11 @@
 
 Each write is one transaction: a night's forecasts land whole or not at all,
 and writing the same (ticker, as-of session, horizon) again replaces the row
-and its bounds (an upsert), so a night run twice never duplicates.
+and its bounds (an upsert), so a night run twice never duplicates. The key has
+no model name: a write that would replace another model's forecast (a global
+model's night over a ticker's own, or the reverse) is refused whole
+(``StoreError``); keep the two in stores of their own (``--store-url``).
+The reads take a ``model_name`` to see one model's forecasts only.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline.errors import StoreError
 from pipeline.store.db import open_engine
 from pipeline.store.schema import forecast_bounds, forecasts, realised
 
@@ -68,13 +73,15 @@ class ForecastStore:
 
     def save_forecasts(self, issued: Sequence[Forecast]) -> None:
         """Store forecasts in one transaction; a forecast already stored for the same
-        ticker, as-of session and horizon is replaced, bounds and all."""
+        ticker, as-of session and horizon is replaced, bounds and all; StoreError (nothing
+        written) if that one came from another model."""
         if not issued:
             return
         with self.engine.begin() as conn:
             for forecast in issued:
                 key = {"ticker": forecast.ticker, "as_of": forecast.as_of}
                 key["horizon"] = forecast.horizon
+                _refuse_another_model(conn, key, forecast.model_name)
                 _upsert(conn, forecasts, [forecast.row()], list(key))
                 levels = [float(level) for level in forecast.bounds]
                 conn.execute(
@@ -105,10 +112,15 @@ class ForecastStore:
     # ------------------------------------------------------------------ reads
 
     def forecasts(
-        self, ticker: str, *, model_version: str | None = None, horizon: int | None = None
+        self,
+        ticker: str,
+        *,
+        model_version: str | None = None,
+        horizon: int | None = None,
+        model_name: str | None = None,
     ) -> list[Forecast]:
-        """Every stored forecast of ``ticker``, oldest as-of session first."""
-        where = [forecasts.c.ticker == ticker]
+        """Every stored forecast of ``ticker`` (of one model, if named), oldest as-of first."""
+        where = [forecasts.c.ticker == ticker, *_of_model(model_name)]
         if model_version is not None:
             where.append(forecasts.c.model_version == str(model_version))
         if horizon is not None:
@@ -147,23 +159,27 @@ class ForecastStore:
         with self.engine.connect() as conn:
             return pd.DatetimeIndex([pd.Timestamp(day) for day in conn.execute(query).scalars()])
 
-    def levels(self, ticker: str) -> list[float]:
-        """The interval levels stored for ``ticker``, ascending."""
+    def levels(self, ticker: str, model_name: str | None = None) -> list[float]:
+        """The interval levels stored for ``ticker`` (by one model, if named), ascending."""
+        b, f = forecast_bounds, forecasts
+        same = (f.c.ticker == b.c.ticker) & (f.c.as_of == b.c.as_of) & (f.c.horizon == b.c.horizon)
         with self.engine.connect() as conn:
             found = conn.execute(
-                sa.select(forecast_bounds.c.level)
-                .where(forecast_bounds.c.ticker == ticker)
+                sa.select(b.c.level)
+                .join(f, same)
+                .where(b.c.ticker == ticker, *_of_model(model_name))
                 .distinct()
-                .order_by(forecast_bounds.c.level)
+                .order_by(b.c.level)
             ).scalars()
             return [float(level) for level in found]
 
-    def horizons(self, ticker: str) -> list[int]:
-        """The horizons (sessions ahead) of ``ticker``'s stored forecasts, ascending."""
+    def horizons(self, ticker: str, model_name: str | None = None) -> list[int]:
+        """The horizons (sessions ahead) of ``ticker``'s stored forecasts (by one model, if
+        named), ascending."""
         with self.engine.connect() as conn:
             found = conn.execute(
                 sa.select(forecasts.c.horizon)
-                .where(forecasts.c.ticker == ticker)
+                .where(forecasts.c.ticker == ticker, *_of_model(model_name))
                 .distinct()
                 .order_by(forecasts.c.horizon)
             ).scalars()
@@ -180,8 +196,11 @@ class ForecastStore:
         index = pd.DatetimeIndex([pd.Timestamp(r.session) for r in rows], name="Date")
         return pd.Series([r.close for r in rows], index=index, name="Close", dtype=float)
 
-    def outcomes(self, ticker: str, level: float, horizon: int = 1) -> pd.DataFrame:
-        """Forecasts of ``ticker`` at ``level`` joined to their realised Close, by target.
+    def outcomes(
+        self, ticker: str, level: float, horizon: int = 1, model_name: str | None = None
+    ) -> pd.DataFrame:
+        """Forecasts of ``ticker`` at ``level`` (by one model, if named) joined to their
+        realised Close, by target.
 
         One row per stored forecast, oldest first: ``as_of``, ``target``,
         ``model_version``, ``median``, ``last_close``, ``lower``, ``upper``,
@@ -200,7 +219,7 @@ class ForecastStore:
                 & (b.c.level == float(level)),
             )
             .outerjoin(r, (r.c.ticker == f.c.ticker) & (r.c.session == f.c.target))
-            .where(f.c.ticker == ticker, f.c.horizon == horizon)
+            .where(f.c.ticker == ticker, f.c.horizon == horizon, *_of_model(model_name))
             .order_by(f.c.as_of)
         )
         with self.engine.connect() as conn:
@@ -209,6 +228,24 @@ class ForecastStore:
         for column in ("as_of", "target"):
             frame[column] = pd.to_datetime(frame[column])
         return frame.astype({"close": float, "aci_alpha": float})
+
+
+def _of_model(model_name: str | None) -> list[sa.ColumnElement[bool]]:
+    """The filter on the forecasts of one registered model (none: every model's)."""
+    return [] if model_name is None else [forecasts.c.model_name == model_name]
+
+
+def _refuse_another_model(conn: sa.Connection, key: dict[str, object], model_name: str) -> None:
+    """StoreError if the forecast under ``key`` is another model's: a write would lose it."""
+    stored = conn.execute(
+        sa.select(forecasts.c.model_name).where(*(forecasts.c[k] == v for k, v in key.items()))
+    ).scalar()
+    if stored is not None and stored != model_name:
+        raise StoreError(
+            f"{key['ticker']}: the store already holds {stored}'s {key['horizon']}-day "
+            f"forecast as of {key['as_of']}; {model_name} would replace it: keep each scope's "
+            "forecasts in a store of its own (--store-url)"
+        )
 
 
 def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict], key: Iterable[str]) -> None:

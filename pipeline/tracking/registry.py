@@ -35,6 +35,7 @@ class Champion:
     version: str
     forecaster: Forecaster
     run_id: str
+    name: str  # the registered model: stockcast-<TICKER>, or stockcast-global
 
 
 def register(model_uri: str, ticker: str, tags: dict[str, str] | None = None) -> str:
@@ -70,7 +71,8 @@ def load_champion(ticker: str) -> Champion:
         )
     model = mlflow.pyfunc.load_model(champion_uri(ticker))
     run_id = MlflowClient().get_model_version(model_name(ticker), version).run_id
-    return Champion(version, model.unwrap_python_model().forecaster, run_id)
+    forecaster = model.unwrap_python_model().forecaster
+    return Champion(version, forecaster, run_id, model_name(ticker))
 
 
 def promote(ticker: str, version: str) -> None:
@@ -90,3 +92,16 @@ def version_run_metrics(ticker: str, version: str) -> dict[str, float]:
     client = MlflowClient()
     run_id = client.get_model_version(model_name(ticker), version).run_id
     return dict(client.get_run(run_id).data.metrics)
+
+
+def version_ticker_metrics(name: str, version: str, ticker: str) -> dict[str, float]:
+    """The metrics of ``ticker``'s nested run under the run that logged a version of a model
+    for many tickers (``stockcast-global``: each ticker's test-day scores); empty if none."""
+    client = MlflowClient()
+    run = client.get_run(client.get_model_version(model_name(name), version).run_id)
+    found = client.search_runs(
+        [run.info.experiment_id],
+        f"tags.mlflow.parentRunId = '{run.info.run_id}' and tags.ticker = '{ticker}'",
+        max_results=1,
+    )
+    return dict(found[0].data.metrics) if found else {}

@@ -87,6 +87,27 @@ def test_a_night_of_several_horizons_is_a_row_each(store_url):
     assert list(second["median"]) == [102.0] and list(second["close"]) == [60.0]
 
 
+def test_one_models_forecasts_are_read_apart_and_never_replaced_by_anothers(store_url):
+    import dataclasses
+
+    own = forecast(median=100.0)
+    shared = dataclasses.replace(forecast(median=90.0), model_name="stockcast-global")
+    next_night = dataclasses.replace(shared, as_of=DAY + dt.timedelta(days=1), median=95.0)
+    with ForecastStore(store_url) as store:
+        store.save_forecasts([own])
+        # The global model's night would replace AAPL's own: refused whole, nothing written.
+        with pytest.raises(StoreError, match="already holds stockcast-AAPL's 1-day forecast"):
+            store.save_forecasts([next_night, shared])
+        assert [f.median for f in store.forecasts("AAPL")] == [100.0]
+        store.save_forecasts([next_night])  # another night: both models' forecasts kept
+        assert [f.median for f in store.forecasts("AAPL")] == [100.0, 95.0]
+        mine = store.forecasts("AAPL", model_name="stockcast-global")
+        theirs = store.outcomes("AAPL", 0.9, model_name="stockcast-AAPL")
+        assert store.levels("AAPL", "stockcast-global") == [0.8, 0.9]
+        assert store.horizons("AAPL", "stockcast-TSLA") == []
+    assert [f.median for f in mine] == [95.0] and list(theirs["median"]) == [100.0]
+
+
 def test_failed_write_leaves_the_stored_night_whole(store_url):
     with ForecastStore(store_url) as store:
         store.save_forecasts([forecast(median=100.0)])
