@@ -99,7 +99,7 @@ def fold_result(
                 bands[model.name] = found
     ev = evaluate(features, forecasts, split.test, bands)
     levels = next(iter(bands.values())).levels if bands else ()
-    horizons = fold_horizons(features, models)
+    horizons = fold_horizons(features, models, {**forecasts, **bands})
     return FoldResult(
         fold, features, ev.table, ev.forecasts, ev.intervals, ev.bands, levels, horizons
     )

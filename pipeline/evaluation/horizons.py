@@ -17,7 +17,7 @@ forecasts made on consecutive days overlap: an MA(h - 1)).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,24 +29,37 @@ from pipeline.metrics.dm import diebold_mariano, diebold_mariano_losses
 from pipeline.metrics.intervals import coverage, mean_width_pct
 
 
-def horizon_frame(features: Features, models: Sequence, horizon: int) -> pd.DataFrame:
+def horizon_frame(
+    features: Features,
+    models: Sequence,
+    horizon: int,
+    made: Mapping[str, Bands | np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Every fitted model's ``horizon``-day forecasts for the fold's test days, one frame.
 
     Index: target dates; columns ``actual``, ``previous`` (the Close on the day
     the forecast was made), ``as_of`` (that day) and per model ``<model>_median``
     and, for an interval model, ``<model>_lower_90``, ``<model>_upper_90``, ...
+    ``made``: forecasts already made for these very days (the fold's next-day
+    bands and point forecasts, by model), used instead of making them again.
     """
     ends = usable_ends(features.split.test, horizon)
+    made = made or {}
     bands: dict[str, Bands] = {}
     medians: dict[str, np.ndarray] = {}
     for model in models:
         if hasattr(model, "horizon_bands"):
-            found = model.horizon_bands(features, ends, horizon)
+            found = made.get(model.name)
+            if not isinstance(found, Bands):
+                found = model.horizon_bands(features, ends, horizon)
             if found is not None:
                 bands[model.name] = found
                 continue
         if hasattr(model, "predict_horizon"):
-            medians[f"{model.name}_median"] = model.predict_horizon(features, ends, horizon)
+            found = made.get(model.name)
+            if found is None or isinstance(found, Bands):
+                found = model.predict_horizon(features, ends, horizon)
+            medians[f"{model.name}_median"] = found
     dates = pd.DatetimeIndex(features.dates[ends + horizon], name="Date")
     close = features.close
     frame = pd.DataFrame(
@@ -56,9 +69,15 @@ def horizon_frame(features: Features, models: Sequence, horizon: int) -> pd.Data
     return pd.concat([frame, band_frame(bands, dates), pd.DataFrame(medians, index=dates)], axis=1)
 
 
-def fold_horizons(features: Features, models: Sequence) -> dict[int, pd.DataFrame]:
-    """``horizon_frame`` for every horizon 1..H of ``features``."""
-    return {h: horizon_frame(features, models, h) for h in range(1, features.horizon + 1)}
+def fold_horizons(
+    features: Features, models: Sequence, next_day: Mapping[str, Bands | np.ndarray] | None = None
+) -> dict[int, pd.DataFrame]:
+    """``horizon_frame`` for every horizon 1..H of ``features``; ``next_day``: the models'
+    forecasts for the day after each test end day, already made (horizon 1's ``made``)."""
+    return {
+        h: horizon_frame(features, models, h, next_day if h == 1 else None)
+        for h in range(1, features.horizon + 1)
+    }
 
 
 def horizon_table(frame: pd.DataFrame, levels: Sequence[float], horizon: int) -> pd.DataFrame:

@@ -52,13 +52,7 @@ def issue_forecast(
     issued = []
     for h, target in enumerate(targets, start=1):
         row = answer.iloc[h - 1]
-        bounds = {
-            level: (
-                float(row[f"lower_{level_name(level)}"]),
-                float(row[f"upper_{level_name(level)}"]),
-            )
-            for level in levels
-        }
+        bounds = row_bounds(row, levels)
         issued.append(
             Forecast(
                 ticker=ticker,
@@ -74,6 +68,14 @@ def issue_forecast(
             )
         )
     return issued
+
+
+def row_bounds(row: pd.Series, levels: tuple[float, ...]) -> dict[float, tuple[float, float]]:
+    """Each level's ``(lower, upper)`` from one row of a served answer."""
+    return {
+        level: (float(row[f"lower_{level_name(level)}"]), float(row[f"upper_{level_name(level)}"]))
+        for level in levels
+    }
 
 
 def aci_alphas(

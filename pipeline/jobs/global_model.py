@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, flatten
-from pipeline.core.bands import ConformalMultipliers, level_name
+from pipeline.core.bands import ConformalMultipliers
 from pipeline.core.features import Features, features_for_split
 from pipeline.core.splits import calendar_default_split, check_sizes
 from pipeline.data.calendar import sessions_after
@@ -33,7 +33,7 @@ from pipeline.evaluation.summary import Scores
 from pipeline.jobs import promotion, stages
 from pipeline.jobs.all import registered_text
 from pipeline.jobs.common import Summary, tickers_label
-from pipeline.jobs.forecast import horizon_text
+from pipeline.jobs.forecast import horizon_text, row_bounds
 from pipeline.models.calibration import check_calibration_days
 from pipeline.models.conformal import calibrate_conformal, normalised_residuals
 from pipeline.models.global_rnn import GlobalRNN, train_global
@@ -189,13 +189,7 @@ def run_global_predict(cfg: Config, ticker: str, prices: pd.DataFrame) -> Summar
     targets = sessions_after(last_day, forecaster.horizon, cfg.data.calendar)
     lines, medians, bounds = [], [], []
     for (_, row), target in zip(answer.iterrows(), targets, strict=True):
-        own = {
-            level: (
-                float(row[f"lower_{level_name(level)}"]),
-                float(row[f"upper_{level_name(level)}"]),
-            )
-            for level in forecaster.multipliers.levels
-        }
+        own = row_bounds(row, forecaster.multipliers.levels)
         median = float(row[OUTPUT_COLUMN])
         lines.append(horizon_text(ticker, int(row[HORIZON_COLUMN]), target, median, own))
         medians.append(median)

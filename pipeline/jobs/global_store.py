@@ -44,8 +44,9 @@ def run_global_forecast(
     cfg: Config, ticker: str, prices: pd.DataFrame, store: ForecastStore, champion: Champion
 ) -> Summary:
     """Tonight's forecasts of ``ticker`` with the global champion, stored, then described."""
-    issued = global_night(cfg, ticker, prices, store, champion)
-    _, how = for_ticker(champion.forecaster, ticker, prices)
+    forecaster, how = for_ticker(champion.forecaster, ticker, prices)
+    own = dataclasses.replace(champion, forecaster=forecaster)
+    issued = forecast_night(cfg, ticker, prices, store, own)
     text = f"{forecast_text(issued)}; {how}"
     return Summary(ticker, text, champion.run_id, facts={"forecast": issued})
 

@@ -124,15 +124,17 @@ def fit_intervals(
     ewma = EWMAVolatility().fit(log_close, features.split.train)
     scores[EWMA] = validation_score(actual, np.zeros(len(val)), ewma.sigma(log_close, val), levels)
     best = min(trunks, key=lambda t: scores[t])
-    fit = IntervalFit(
+    multipliers = tuple(calibrate_conformal(r, levels) for r in residuals[best])
+    return IntervalFit(
         model=candidates[best].model,
         trunk=best,
-        multipliers=calibrate_conformal(residuals[best][0], levels),
+        multipliers=multipliers[0],
         residuals=residuals[best][0],
         scale=candidates[best],
         val_scores=scores,
+        horizon_multipliers=multipliers,
+        horizon_residuals=residuals[best],
     )
-    return calibrate_horizons(fit, residuals[best], levels)
 
 
 def validation_score(

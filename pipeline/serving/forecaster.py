@@ -94,17 +94,26 @@ class Forecaster:
         self.window = window
         self.meta = meta or {}
         self.horizon = model.horizon  # trading days ahead: 1..horizon
-        self.multipliers = multipliers  # None: a point-only model (saved before intervals)
-        # The normalised validation residuals the multipliers came from: online ACI's
-        # calibration state (None: a model saved before it; it cannot adapt).
-        self.residuals = None if residuals is None else np.asarray(residuals, dtype=float)
-        # Per horizon 1..H (index h - 1); the first are ``multipliers`` and ``residuals``.
+        # Per horizon 1..H (index h - 1): the conformal multipliers (none: a point-only
+        # model, saved before intervals) and the normalised validation residuals they came
+        # from, online ACI's calibration state (none: a model saved before it; it cannot
+        # adapt). ``multipliers`` and ``residuals`` alone give horizon 1's.
         if multipliers is not None and not horizon_multipliers:
             horizon_multipliers = (multipliers,)
-        if self.residuals is not None and not horizon_residuals:
-            horizon_residuals = (self.residuals,)
+        if residuals is not None and not horizon_residuals:
+            horizon_residuals = (residuals,)
         self.horizon_multipliers = tuple(horizon_multipliers)
         self.horizon_residuals = tuple(np.asarray(r, dtype=float) for r in horizon_residuals)
+
+    @property
+    def multipliers(self) -> ConformalMultipliers | None:
+        """Horizon 1's multipliers (None: a point-only model)."""
+        return self.horizon_multipliers[0] if self.horizon_multipliers else None
+
+    @property
+    def residuals(self) -> np.ndarray | None:
+        """Horizon 1's calibration residuals (None: the model cannot adapt online)."""
+        return self.horizon_residuals[0] if self.horizon_residuals else None
 
     def adapted(self, alphas: Mapping[float, float], horizon: int = 1) -> ConformalMultipliers:
         """The ``horizon``-day multipliers with each level in ``alphas`` re-cut at ACI's miss
@@ -153,7 +162,16 @@ class Forecaster:
         if self.multipliers is None:
             raise ValueError("this model was saved before forecast intervals; retrain it")
         self._check_horizon(horizon)
-        log_close, centre, scale = self.spread(rows)
+        return self._bands(self.spread(rows), horizon, multipliers)
+
+    def _bands(
+        self,
+        spread: tuple[np.ndarray, np.ndarray, np.ndarray],
+        horizon: int,
+        multipliers: ConformalMultipliers | None = None,
+    ) -> Bands:
+        """``forecast_bands`` from ``spread``'s output, so several horizons share one pass."""
+        log_close, centre, scale = spread
         c, s = centre[:, horizon - 1], scale[:, horizon - 1]
         return conformal_bands(
             log_close,
@@ -241,14 +259,19 @@ class Forecaster:
                 DATE_COLUMN: pd.to_datetime(pd.Series(self.target_dates(rows), dtype=object)),
             }
         )
+        spread = self.spread(last)  # one pass of the network for every horizon
         if self.multipliers is None:
-            frame[OUTPUT_COLUMN] = [float(self.forecast(last, h)[-1]) for h in horizons]
+            log_close, centre, _ = spread
+            frame[OUTPUT_COLUMN] = [
+                float(np.exp(log_close[-1] + centre[-1, h - 1])) for h in horizons
+            ]
             return frame
         by_horizon = _alphas_by_horizon(aci_alphas)
         values = []
         for h in horizons:
+            self._check_horizon(h)
             alphas = by_horizon.get(h)
-            bands = self.forecast_bands(last, self.adapted(alphas, h) if alphas else None, h)
+            bands = self._bands(spread, h, self.adapted(alphas, h) if alphas else None)
             row = [float(bands.median[-1])]
             for j in range(len(bands.levels)):
                 row += [float(bands.lower[-1, j]), float(bands.upper[-1, j])]
