@@ -76,32 +76,36 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
         f"each; Tune's results in {tune_storage}",
         flush=True,
     )
-    with RayExecutor(num_cpus_per_task=cfg.cluster.cpus_per_task):
-        with sweeps.sweep_run(cfg, label, experiment_id=experiment_id) as parent:
-            sweep_id = parent.info.run_id
-            context = tune.TrialContext(experiment_id, tracking_uri, sweep_id, label)
-            try:
+    sweep_id = None
+    try:
+        with RayExecutor(num_cpus_per_task=cfg.cluster.cpus_per_task):
+            with sweeps.sweep_run(cfg, label, experiment_id=experiment_id) as parent:
+                sweep_id = parent.info.run_id
+                context = tune.TrialContext(experiment_id, tracking_uri, sweep_id, label)
                 outcomes = tune.run_trials(
                     trial_cfg, prices, context, tune_storage, f"sweep-{sweep_id}"
                 )
-            except (KeyboardInterrupt, Interrupted):  # trials killed mid-run cannot end theirs
-                lifecycle.end_runs(experiment_id, "KILLED", sweep_id=sweep_id)
-                raise
-            ended = {o.trial_id: o.status for o in outcomes}
-            run_ids = sweeps.settle_trials(experiment_id, sweep_id, ended)
-            table = trials_table(outcomes, run_ids)
-            best = best_outcome(outcomes)
-            best_cfg = cfg.with_values(best.values)
-            sweeps.log_sweep(best_cfg, label, best.objective, table)
-            lifecycle.log_tags({"tune_path": f"{tune_storage}/sweep-{sweep_id}"})
-        save_results(best_cfg, table, out, folder / "trials.csv")
-        print(f"\nsweep {sweep_id}: trials, best first (objective: mean loss on the folds' "
-              "blocks / persistence's; over the folds done for trials stopped early)\n"
-              f"{text_table(table, 6, 'trial')}"
-              f"best config saved to {out}; train it with `make all CONFIG={out}`\n"
-              "\nthe best config on the test days (scored once):", flush=True)  # fmt: skip
-        score = functools.partial(score_best, sweep_id=sweep_id)
-        return priced_job(best_cfg, score, experiment_id, prices=prices)
+                ended = {o.trial_id: o.status for o in outcomes}
+                run_ids = sweeps.settle_trials(experiment_id, sweep_id, ended)
+                table = trials_table(outcomes, run_ids)
+                best = best_outcome(outcomes)
+                best_cfg = cfg.with_values(best.values)
+                sweeps.log_sweep(best_cfg, label, best.objective, table)
+                lifecycle.log_tags({"tune_path": f"{tune_storage}/sweep-{sweep_id}"})
+            save_results(best_cfg, table, out, folder / "trials.csv")
+            print(f"\nsweep {sweep_id}: trials, best first (objective: mean loss on the folds' "
+                  "blocks / persistence's; over the folds done for trials stopped early)\n"
+                  f"{text_table(table, 6, 'trial')}"
+                  f"best config saved to {out}; train it with `make all CONFIG={out}`\n"
+                  "\nthe best config on the test days (scored once):", flush=True)  # fmt: skip
+            score = functools.partial(score_best, sweep_id=sweep_id)
+            return priced_job(best_cfg, score, experiment_id, prices=prices)
+    except (KeyboardInterrupt, Interrupted):
+        # Ended here, once Ray has stopped: a trial stopped mid-run cannot end its own run,
+        # and one that was still starting when the signal came has opened its run by now.
+        if sweep_id is not None:
+            lifecycle.end_runs(experiment_id, "KILLED", sweep_id=sweep_id)
+        raise
 
 
 def check_sweep(cfg: Config) -> None:
