@@ -36,8 +36,9 @@ def run_score(
     tags: Mapping[str, str] | None = None,
     model: str | None = None,
 ) -> Summary:
-    """Score ``ticker``'s stored forecasts, each horizon apart; log them in a new monitoring
-    run (horizon 1's metrics as named before horizons, ``_h2``, ``_h3``, ... for the others).
+    """Score ``ticker``'s stored forecasts, each horizon apart; log them in the monitoring run
+    of the ticker and model, made on the first scoring and extended by every later one
+    (horizon 1's metrics as named before horizons, ``_h2``, ``_h3``, ... for the others).
 
     ``facts["live"]`` holds horizon 1's scores by level (as before horizons);
     ``facts["live_by_horizon"]`` every horizon's. ``model``: whose forecasts, the
@@ -52,9 +53,12 @@ def run_score(
     lines: list[str] = []
     by_horizon: dict[int, dict[float, pd.DataFrame]] = {}
     pending = 0
+    run_id = monitor_log.monitor_run_id(experiment_id, ticker, name)
+    tags = {**(tags or {}), monitor_log.MONITORED_MODEL_TAG: name}
     with lifecycle.run(
-        cfg, ticker, experiment_id=experiment_id, kind="monitor", command="score", tags=tags
-    ) as active:
+        cfg, ticker, experiment_id=experiment_id, kind="monitor", command="score",
+        run_id=run_id, tags=tags,
+    ) as active:  # fmt: skip
         for horizon in store.horizons(ticker, name):
             for level in levels:
                 outcomes = sort_outcomes(store.outcomes(ticker, level, horizon, name), last_session)

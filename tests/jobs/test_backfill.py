@@ -101,3 +101,24 @@ def test_bad_dates_are_one_line(sample_champions, tmp_path, capsys, dates, messa
     argv = ["backfill", "--tickers", "MSFT", "--source", "sample", "--store-url", url, *dates]
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
+
+
+def test_backfill_twice_then_score_extends_one_monitor_run(sample_champions, tmp_path, capsys):
+    """The monitor run of a ticker and model is made once and extended: no copy per call,
+    and each session's metric is logged once."""
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    data = ["--tickers", "MSFT", "--source", "sample", "--store-url", url]
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("stockcast")
+    where = "tags.kind = 'monitor' and tags.ticker = 'MSFT' and tags.monitored_model = "
+    where += "'stockcast-MSFT'"
+    before = client.search_runs([exp.experiment_id], where)
+    dates = ["--from", "2013-02-01", "--to", "2013-02-28"]
+    assert main(["backfill", *data, *dates]) == 0
+    assert main(["backfill", *data, *dates]) == 0
+    assert main(["score", *data]) == 0
+    runs = client.search_runs([exp.experiment_id], where)
+    assert len(runs) == max(len(before), 1)
+    history = client.get_metric_history(runs[0].info.run_id, "live_coverage_90")
+    sessions = [m.timestamp for m in history]
+    assert len(sessions) == len(set(sessions)) >= 19
