@@ -62,5 +62,11 @@ class StoreError(StockcastError):
     exit_code = 9
 
 
+class TrackingUnavailable(StockcastError):
+    """The MLflow tracking server (or its registry) does not answer, after bounded retries."""
+
+    exit_code = 10
+
+
 class Interrupted(BaseException):
     """Raised by the SIGTERM handler, so that a job stops like Ctrl-C (runs end KILLED)."""

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.errors import RegistryError
 from pipeline.serving.forecaster import Forecaster
+from pipeline.tracking.store import unreachable
 
 CHAMPION = "champion"
 
@@ -53,11 +54,17 @@ def version_with_tag(ticker: str, key: str, value: str) -> str | None:
 
 
 def champion_version(ticker: str) -> str | None:
-    """The version the ``champion`` alias points at, or None if there is none yet."""
+    """The version the ``champion`` alias points at, or None if there is none yet.
+
+    A registry that does not answer is TrackingUnavailable, not "no champion".
+    """
     client = MlflowClient()
     try:
         return str(client.get_model_version_by_alias(model_name(ticker), CHAMPION).version)
-    except MlflowException:
+    except MlflowException as exc:
+        down = unreachable(exc)
+        if down is not None:
+            raise down from exc
         return None
 
 

@@ -17,13 +17,21 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from pipeline.errors import StorageError
+from pipeline.errors import StockcastError, StorageError, TrackingUnavailable
 from pipeline.storage import as_storage_error as as_file_error
 
 # Tells MLflow's UI that the experiment trains models, so it opens on the runs
 # rather than on the GenAI overview.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 _DB_FAILURES = ("readonly database", "unable to open database file", "disk is full")
+# MLflow's HTTP client retries a failed call 7 times with a backoff factor of 2 (about four
+# minutes a call): a night of many tickers against a server that is down would take hours to
+# fail. Bounded here (about 30 s a call, 1+2+4+8+16 s); MLflow's own variables override.
+HTTP_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 def configure(tracking_uri: str | None = None, registry_uri: str | None = None) -> str:
@@ -31,6 +39,8 @@ def configure(tracking_uri: str | None = None, registry_uri: str | None = None) 
     environment); return the tracking URI."""
     # MLflow's own download bars would interleave with ours.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name, value in HTTP_RETRIES.items():
+        os.environ.setdefault(name, value)
     if tracking_uri:
         mlflow.set_tracking_uri(tracking_uri)
     if registry_uri:
@@ -88,13 +98,29 @@ def prepare_registry() -> None:
     MlflowClient().search_registered_models(max_results=1)
 
 
-def as_storage_error(exc: BaseException) -> StorageError | None:
-    """A StorageError for a file or MLflow store that cannot be written; else None.
+def unreachable(exc: BaseException) -> TrackingUnavailable | None:
+    """TrackingUnavailable if ``exc`` is MLflow's HTTP client giving up on the server (refused,
+    timed out, its retries spent); None for anything else, an answer from the server included.
+    """
+    text = str(exc)
+    if isinstance(exc, MlflowException) and "API request to" in text and "failed" in text:
+        retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "?")
+        return TrackingUnavailable(
+            f"the tracking server {mlflow.get_tracking_uri()} does not answer (after {retries} "
+            "retries; MLFLOW_HTTP_REQUEST_MAX_RETRIES and _BACKOFF_FACTOR set them): start it, "
+            "or point MLFLOW_TRACKING_URI at one that runs"
+        )
+    return None
+
+
+def as_storage_error(exc: BaseException) -> StockcastError | None:
+    """A StorageError for a file or MLflow store that cannot be written, TrackingUnavailable
+    for a tracking server that does not answer; else None.
 
     Covers what MLflow raises about its own paths (``mlruns/``, ``mlflow.db``)
     as well as this project's files.
     """
-    found = as_file_error(exc)
+    found = as_file_error(exc) or unreachable(exc)
     if found is not None:
         return found
     if isinstance(exc, MlflowException) and any(k in str(exc) for k in _DB_FAILURES):
