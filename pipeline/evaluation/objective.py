@@ -9,15 +9,15 @@ trains on the history before its block, early-stops on the last
 training never touches.
 
 Loss. A fold's loss is the block's loss of the epoch early stopping keeps
-(``fit``'s rule on the fold's validation part), divided by persistence's loss
-on the block: epoch 0 of ``fit``'s history, since the untrained network
-forecasts persistence. So folds and tickers of different volatility weigh the
-same; 1.0 means "as good as persistence", above 1 worse. Choosing the epoch on
-the validation part rather than on the block keeps the score honest: the best
-of many epochs on the block would favour configurations whose loss merely
-jumps about. (The shrinkage ``fit`` applies afterwards is left out: it is the
-same rule for every configuration.) The objective is the mean over every
-ticker's folds; lower is better.
+(``fit``'s rule, ``models.loop.BestEpoch``, on the fold's validation part),
+divided by persistence's loss on the block: epoch 0 of ``fit``'s history,
+since the untrained network forecasts persistence. So folds and tickers of
+different volatility weigh the same; 1.0 means "as good as persistence", above
+1 worse. Choosing the epoch on the validation part rather than on the block
+keeps the score honest: the best of many epochs on the block would favour
+configurations whose loss merely jumps about. (The shrinkage ``fit`` applies
+afterwards is left out: it is the same rule for every configuration.) The
+objective is the mean over every ticker's folds; lower is better.
 
 Progress. ``fit`` owns the epoch loop, so the folds are trained one after
 another rather than side by side. After every epoch ``report`` gets the
@@ -47,8 +47,9 @@ from pipeline.core.splits import (
     min_backtest_days,
     walk_forward_splits,
 )
+from pipeline.models.loop import BestEpoch
 from pipeline.models.rnn import Hooks, train_forecaster
-from pipeline.models.training import Epoch
+from pipeline.models.training import Epoch, point_stopping
 
 
 @dataclass(frozen=True)
@@ -126,23 +127,23 @@ class _Running:
     """The running objective of one trial, told every epoch of every fold."""
 
     def __init__(self, train_cfg: TrainConfig, report: Callable[[Progress], None] | None) -> None:
-        self.epochs, self.min_delta, self.report = train_cfg.epochs, train_cfg.min_delta, report
+        self.epochs, self.report = train_cfg.epochs, report
+        self.rule = point_stopping(train_cfg)  # the rule ``fit`` stops by
         self.losses: list[float] = []  # final loss of each fold done
         self.iteration = 0
 
     def start(self, fold: Fold) -> None:
         self.fold, self.epoch = fold, 0
-        self.best_val = math.nan  # validation loss of the epoch kept so far
+        self.best: BestEpoch | None = None  # the epoch kept so far
         self.persistence = math.nan  # the block's loss at epoch 0
         self.kept = 1.0  # the block's loss ratio at the epoch kept so far (0: persistence)
 
     def on_epoch(self, record: Epoch) -> None:
         block = math.nan if record.test_loss is None else record.test_loss
         if record.epoch == 0:
-            self.best_val, self.persistence = record.val_loss, block
+            self.best, self.persistence = BestEpoch(self.rule, record.val_loss), block
             return
-        if record.val_loss < self.best_val * (1.0 - self.min_delta):  # fit's rule
-            self.best_val = record.val_loss
+        if self.best.offer(record.epoch, record.val_loss):
             self.kept = block / self.persistence if self.persistence > 0 else 1.0
         self._tell(record.epoch)
 

@@ -28,7 +28,7 @@ from pipeline.evaluation.horizons import pooled_horizon_table
 from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.evaluation.summary import Scores
 from pipeline.jobs.common import Summary, tickers_label
-from pipeline.models.conformal import AdaptiveRNN
+from pipeline.models.adaptive_rnn import AdaptiveRNN
 from pipeline.models.global_rnn import GlobalRNN, train_global
 from pipeline.models.point import baselines
 from pipeline.models.rnn import RNN, Hooks, RNNForecaster

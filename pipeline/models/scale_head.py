@@ -9,7 +9,8 @@ lowest validation NLL (epoch 0 is the untrained head: the training days'
 spread on every day, times ``sqrt(h)`` at horizon h). Every horizon's
 output is one term of the mean NLL. The shape of the tails is left to the conformal
 calibration that follows (``models/calibration.py``), which only needs
-the scale to rank days by how volatile they will be.
+the scale to rank days by how volatile they will be. The epochs run in the
+one training loop (``loop.train_loop``), as the point model's do.
 
 Two trunks for the head:
 
@@ -34,12 +35,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from pipeline.config import IntervalConfig, RuntimeConfig, TrainConfig
 from pipeline.core.features import CLOSE, Features, next_log_returns, usable_ends
 from pipeline.core.network import StockRNN
-from pipeline.errors import TrainingError
+from pipeline.models.loop import Batches, EarlyStopping, train_batches, train_loop
+from pipeline.models.losses import gaussian_nll
 from pipeline.models.range_volatility import parkinson_variance
 from pipeline.models.training import DeviceData, autocast_for, predict_scaled
 
@@ -62,13 +63,6 @@ class ScaleResult:
     trunk: str  # "frozen" or "finetune"
     history: list[ScaleEpoch] = field(default_factory=list)
     best_epoch: int = 0  # 0: the untrained head (constant spread) was never beaten
-
-
-def gaussian_nll(
-    centre: torch.Tensor, target: torch.Tensor, log_scale: torch.Tensor
-) -> torch.Tensor:
-    """Mean ``log s + (y - c)^2 / (2 s^2)``: torch's Gaussian NLL with the variance ``s^2``."""
-    return nn.functional.gaussian_nll_loss(centre, target, torch.exp(2.0 * log_scale.float()))
 
 
 class _Part:
@@ -138,44 +132,28 @@ def fit_scale(
     optimizer = torch.optim.Adam(
         params, lr=cfg.scale_frozen_lr if trunk == "frozen" else cfg.scale_lr
     )
-    generator = torch.Generator().manual_seed(train_cfg.seed)
+    batches = Batches(
+        torch.arange(len(train.ends), device=device),  # positions in ``train``'s arrays
+        train_cfg.batch_size,
+        torch.Generator().manual_seed(train_cfg.seed),
+    )
 
-    history = [ScaleEpoch(trunk, 0, train.nll(net, data, batch), val.nll(net, data, batch))]
-    best_val, best_epoch = history[0].val_nll, 0
-    best_state = _scale_state(net)
-    if on_epoch:
-        on_epoch(history[0])
-    for epoch in range(1, cfg.scale_epochs + 1):
-        net.train()
-        order = torch.randperm(len(train.ends), generator=generator).to(device)
-        total = torch.zeros((), device=device)
-        for start in range(0, len(order), train_cfg.batch_size):
-            pos = order[start : start + train_cfg.batch_size]
-            with autocast_for(device, runtime.amp):
-                log_scale = train.log_scale(net, data, pos)
-            loss = gaussian_nll(train.centre[pos], train.target[pos], log_scale)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, train_cfg.clip_norm)
-            optimizer.step()
-            total += loss.detach() * len(pos)  # the epoch's training NLL, as train_epoch does
-        train_nll = (total / len(order)).item()
-        record = ScaleEpoch(trunk, epoch, train_nll, val.nll(net, data, batch))
-        if not (math.isfinite(record.train_nll) and math.isfinite(record.val_nll)):
-            raise TrainingError(
-                f"scale head: loss became non-finite at epoch {epoch}; try a lower --scale-lr"
-            )
-        history.append(record)
-        if on_epoch:
-            on_epoch(record)
-        if record.val_nll < best_val:
-            best_val, best_epoch = record.val_nll, epoch
-            best_state = _scale_state(net)
-        if epoch - best_epoch >= cfg.scale_patience:
-            break
-    net.load_state_dict(best_state)
-    net.eval()
-    return ScaleResult(model=net, trunk=trunk, history=history, best_epoch=best_epoch)
+    def batch_nll(pos: torch.Tensor) -> torch.Tensor:
+        with autocast_for(device, runtime.amp):
+            log_scale = train.log_scale(net, data, pos)
+        return gaussian_nll(train.centre[pos], train.target[pos], log_scale)
+
+    def next_epoch(epoch: int) -> ScaleEpoch:
+        train_nll = train_batches(net, optimizer, batches, batch_nll, train_cfg.clip_norm)
+        return ScaleEpoch(trunk, epoch, train_nll, val.nll(net, data, batch))
+
+    first = ScaleEpoch(trunk, 0, train.nll(net, data, batch), val.nll(net, data, batch))
+    epochs = train_loop(
+        net, EarlyStopping(cfg.scale_epochs, cfg.scale_patience), first, next_epoch,
+        lambda e: (e.train_nll, e.val_nll), on_epoch=on_epoch, label="scale head",
+        hint="--scale-lr",
+    )  # fmt: skip
+    return ScaleResult(net, trunk, epochs.history, epochs.best_epoch)
 
 
 def range_log_factor(features: Features) -> float | None:
@@ -197,10 +175,6 @@ def start_from_range(net: StockRNN, features: Features) -> None:
     if factor is not None:
         scaler = features.x_scaler
         net.start_from_range(torch.as_tensor(scaler.mean_), torch.as_tensor(scaler.scale_), factor)
-
-
-def _scale_state(net: StockRNN) -> dict[str, torch.Tensor]:
-    return copy.deepcopy(net.state_dict())
 
 
 @torch.no_grad()

@@ -1,17 +1,18 @@
-"""Training: the RNN with Adam, gradient clipping and early stopping.
+"""Training the point model: the RNN with Adam, gradient clipping and early stopping.
 
 The data live on the device once: the log-price array and the targets are
 copied there (through pinned memory on CUDA) and every batch is gathered from
 a strided view by index, with no per-item Dataset or DataLoader. Epoch 0 is
 the untrained network, which forecasts persistence; early stopping restores
 the weights with the best validation loss, so training keeps persistence
-unless it finds something better on the validation days.
+unless it finds something better on the validation days. The epochs run
+in the one training loop (``loop.train_loop``) on the horizon-weighted
+squared error (``losses.horizon_loss``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import random
 import time
@@ -21,12 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from pipeline.config import ModelConfig, RuntimeConfig, TrainConfig
 from pipeline.core.features import CLOSE, N_FEATURES, Features, make_batch, usable_ends
 from pipeline.core.network import StockRNN
-from pipeline.errors import ConfigError, TrainingError
+from pipeline.errors import ConfigError
+from pipeline.models.loop import Batches, EarlyStopping, train_batches, train_loop
+from pipeline.models.losses import horizon_loss, horizon_weights
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class DeviceData:
         self.log_close = log_prices[:, CLOSE]
         targets = np.nan_to_num(features.horizon_targets).astype(np.float32)
         self.targets = _to_device(targets, device)
-        self.weights = 1.0 / torch.arange(1, self.horizon + 1, dtype=torch.float32, device=device)
+        self.weights = horizon_weights(self.horizon, device)
         self.mean = _to_device(features.x_scaler.mean_.astype(np.float32), device)
         self.scale = _to_device(features.x_scaler.scale_.astype(np.float32), device)
 
@@ -108,16 +110,6 @@ def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
     if device.type == "cuda":
         return tensor.pin_memory().to(device, non_blocking=True)
     return tensor.to(device)
-
-
-def horizon_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over samples and horizons, each horizon's divided by h.
-
-    An h-day return spreads about ``sqrt(h)`` times as wide as a one-day one,
-    so unweighted the far horizons would dominate the loss; with one horizon
-    this is the plain mean squared error.
-    """
-    return ((pred.float() - target) ** 2 * weights).mean()
 
 
 def autocast_for(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
@@ -141,21 +133,16 @@ def train_epoch(
     generator: torch.Generator,
     amp: bool = False,
 ) -> float:
-    """One pass over the training samples in a random order; return the mean loss."""
-    model.train()
-    order = ends[torch.randperm(len(ends), generator=generator).to(ends.device)]
-    total = torch.zeros((), device=ends.device)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    """One pass over the training samples ``ends`` in a random order; return the mean loss."""
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
         with autocast_for(data.device, amp):
             pred = model(data.batch(idx))
-        loss = horizon_loss(pred, data.targets[idx], data.weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-        optimizer.step()
-        total += loss.detach() * len(idx)  # stays on the device: no sync per batch
-    return (total / len(order)).item()
+        return horizon_loss(pred, data.targets[idx], data.weights)
+
+    return train_batches(
+        model, optimizer, Batches(ends, batch_size, generator), batch_loss, clip_norm
+    )
 
 
 @torch.no_grad()
@@ -172,6 +159,11 @@ def mean_loss(model: nn.Module, data: DeviceData, ends: torch.Tensor, batch: int
     """``horizon_loss`` on the scaled targets of ``ends``."""
     pred = predict_scaled(model, data, ends, batch)
     return horizon_loss(pred, data.targets[ends], data.weights).item()
+
+
+def point_stopping(train_cfg: TrainConfig) -> EarlyStopping:
+    """The point model's early-stopping rule (``fit``'s, and the sweep objective's)."""
+    return EarlyStopping(train_cfg.epochs, train_cfg.patience, train_cfg.min_delta)
 
 
 def fit(
@@ -211,68 +203,27 @@ def fit(
     batch = runtime.eval_batch
     test_ends = data.ends(usable_ends(features.split.test, horizon)) if watch_test else None
 
-    def test_loss() -> float | None:
-        return None if test_ends is None else mean_loss(model, data, test_ends, batch)
-
-    first = Epoch(
-        0,
-        mean_loss(model, data, train_ends, batch),
-        mean_loss(model, data, val_ends, batch),
-        test_loss(),
-    )
-    history = [first]
-    best_val, best_epoch = first.val_loss, 0
-    best_state = copy.deepcopy(model.state_dict())
-    if on_epoch:
-        on_epoch(first)
-    bar = tqdm(
-        range(1, train_cfg.epochs + 1),
-        desc=f"train {name}".strip(),
-        unit="epoch",
-        # None: only when stderr is a terminal, so a log file gets no redrawn bars.
-        disable=None if runtime.progress else True,
-        leave=True,
-        dynamic_ncols=True,
-    )
-    for epoch in bar:
-        train_loss = train_epoch(
-            model,
-            optimizer,
-            data,
-            train_ends,
-            train_cfg.batch_size,
-            train_cfg.clip_norm,
-            generator,
-            runtime.amp,
-        )
+    def record(epoch: int, train_loss: float) -> Epoch:
         val_loss = mean_loss(model, data, val_ends, batch)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            bar.close()
-            bad = train_loss if not math.isfinite(train_loss) else val_loss
-            raise TrainingError(
-                f"{name or 'training'}: loss became {bad} at epoch {epoch} "
-                "(training diverged); try a lower --lr"
-            )
-        record = Epoch(epoch, train_loss, val_loss, test_loss())
-        history.append(record)
-        if on_epoch:
-            on_epoch(record)
-        if val_loss < best_val * (1.0 - train_cfg.min_delta):
-            best_val, best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}", best=best_epoch)
-        if epoch - best_epoch >= train_cfg.patience:
-            break
-    bar.close()
-    model.load_state_dict(best_state)
-    model.eval()
+        test_loss = None if test_ends is None else mean_loss(model, data, test_ends, batch)
+        return Epoch(epoch, train_loss, val_loss, test_loss)
+
+    def next_epoch(epoch: int) -> Epoch:
+        return record(epoch, train_epoch(model, optimizer, data, train_ends, train_cfg.batch_size,
+                                         train_cfg.clip_norm, generator, runtime.amp))  # fmt: skip
+
+    epochs = train_loop(
+        model, point_stopping(train_cfg), record(0, mean_loss(model, data, train_ends, batch)),
+        next_epoch, lambda e: (e.train_loss, e.val_loss),
+        on_epoch=on_epoch, label=name, hint="--lr", progress=runtime.progress,
+    )  # fmt: skip
     factors = (1.0,) * horizon
     if train_cfg.shrink:
         factors = shrink_to_validation(model, data, val_ends, train_cfg.shrink_z, batch)
     return TrainResult(
         model=model,
-        history=history,
-        best_epoch=best_epoch,
+        history=epochs.history,
+        best_epoch=epochs.best_epoch,
         shrink=factors[0],
         shrinks=factors,
         device=str(device),

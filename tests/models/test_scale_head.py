@@ -12,7 +12,7 @@ from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainCon
 from pipeline.core.features import build_features
 from pipeline.core.network import StockRNN
 from pipeline.models.rnn import RNNForecaster
-from pipeline.models.scale_head import fit_scale, forecast_spread, gaussian_nll
+from pipeline.models.scale_head import fit_scale, forecast_spread
 from pipeline.models.training import DeviceData, fit, forecast_log_returns, predict_scaled
 
 MODEL = ModelConfig(hidden_size=8)
@@ -104,14 +104,6 @@ def test_zero_scale_epochs_keep_the_untrained_head(regimes):
     assert torch.equal(
         scaled.model.scale_head.weight, torch.zeros_like(scaled.model.scale_head.weight)
     )
-
-
-def test_gaussian_nll_known_answer():
-    centre, target = torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0])
-    log_scale = torch.log(torch.tensor([1.0, 2.0]))
-    # mean of (log 1 + 1/2, log 2 + 0) = (0.5 + 0.6931) / 2
-    expected = (0.5 + np.log(2.0)) / 2
-    assert gaussian_nll(centre, target, log_scale).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_point_forecasts_are_identical_with_and_without_the_scale_head_step(prices):

@@ -8,7 +8,7 @@ import torch
 from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
 from pipeline.core.bands import aci_alpha
 from pipeline.core.features import build_features, to_price
-from pipeline.models.conformal import AdaptiveRNN
+from pipeline.models.adaptive_rnn import AdaptiveRNN
 from pipeline.models.rnn import RNNForecaster
 from pipeline.models.training import fit, forecast_log_returns
 from pipeline.serving.forecaster import SPEC, WEIGHTS, Forecaster, aci_params
@@ -229,7 +229,7 @@ def test_bad_rows_are_refused(trained):
 
 def test_online_aci_in_serving_matches_the_backtests_aci_day_by_day(with_intervals):
     """Fed the misses of its own earlier answers, the served model gives the same bands
-    as the backtest's ACI (models.conformal.AdaptiveRNN) on the same days."""
+    as the backtest's ACI (models.adaptive_rnn.AdaptiveRNN) on the same days."""
     prices, features, rnn, forecaster = with_intervals
     gamma, ends = 0.05, features.split.test
     expected = AdaptiveRNN(rnn, gamma).bands(features, ends)
