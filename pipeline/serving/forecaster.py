@@ -111,8 +111,7 @@ class Forecaster(ScaledRNN):
         spread = self.spread(rows.iloc[-self.window :])  # one pass for every horizon
         calibration = self.calibration
         if calibration is not None:
-            for h in range(1, self.horizon + 1):
-                self._check_horizon(h)
+            self._check_horizon(self.horizon)  # calibrated at every horizon
             calibration = calibration.with_alphas(alphas_by_horizon(aci_alphas))
         return answer_table(spread, calibration, dates)
 
