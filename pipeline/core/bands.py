@@ -9,7 +9,7 @@ more (no scoring code, no SciPy, no arch).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,33 +46,6 @@ def conformal_quantile(scores: np.ndarray, p: float) -> float:
     if k > len(scores):
         return math.inf
     return float(np.partition(scores, k - 1)[k - 1])
-
-
-def aci_alpha(level: float, gamma: float, misses: Iterable[bool]) -> float:
-    """The miss rate online ACI aims at after ``misses`` (oldest first; True: outside).
-
-    Each day moves it by ``gamma * ((1 - level) - miss)`` (Gibbs & Candès 2021,
-    "Adaptive conformal inference under distribution shift"), from ``1 - level``
-    with no history, so a model without outcomes keeps its calibrated interval.
-    """
-    alpha = 1.0 - level
-    for miss in misses:
-        alpha += gamma * ((1.0 - level) - float(miss))
-    return alpha
-
-
-def aci_multipliers(residuals: np.ndarray, alpha: float) -> tuple[float, float]:
-    """Lower and upper multipliers of scale for miss rate ``alpha`` from calibration residuals.
-
-    The split-conformal order statistics at ``alpha`` (each tail ``alpha / 2``): at
-    ``alpha = 1 - level`` exactly the calibrated multipliers. ``alpha <= 0`` gives an
-    infinite interval; ``alpha >= 1`` the point ``centre`` (the theory's empty set).
-    """
-    if alpha >= 1.0:
-        return 0.0, 0.0
-    scores = np.asarray(residuals, dtype=float)
-    p = 1.0 - alpha / 2  # above 1 when alpha <= 0: infinite bounds
-    return -conformal_quantile(-scores, p), conformal_quantile(scores, p)
 
 
 @dataclass(frozen=True)

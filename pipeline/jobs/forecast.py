@@ -11,7 +11,7 @@ replaces those rows.
 
 With online ACI (``monitor.aci``, on by default) each horizon's and level's
 interval is cut at the miss rate that the champion's own stored outcomes of
-that horizon since its calibration lead to (``core.bands.aci_alpha``); an
+that horizon since its calibration lead to (``core.calibration.aci_alpha``); an
 h-day forecast's outcome counts once its target session's Close is known, so
 a night sees only the outcomes of targets up to its as-of session. A champion
 with no outcomes in the store yet gives its calibrated split-conformal interval.
@@ -22,7 +22,8 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.core.bands import aci_alpha, level_name
+from pipeline.core.bands import level_name
+from pipeline.core.calibration import aci_alpha
 from pipeline.data.calendar import sessions_after
 from pipeline.evaluation.live import realised_misses
 from pipeline.jobs.common import Summary

@@ -6,11 +6,11 @@ trains one network on all the training windows in a run of its own, fits each
 ticker's conformal multipliers on its own validation days, scores each ticker
 on its test days (a nested run each, as ``all`` does per ticker), and
 registers the network once as ``stockcast-global``. The served model carries
-the multipliers of the pooled validation days, used for a ticker it has no
-calibration for, and every ticker's own in its meta.
+the calibration of the pooled validation days, used for a ticker it has no
+calibration for, and every ticker's own (``Forecaster.calibrations``).
 
 ``predict --scope global`` answers for any ticker from its recent rows: with
-the ticker's own multipliers when it was in the universe, else calibrated on
+the ticker's own calibration when it was in the universe, else calibrated on
 the ticker's last ``RECENT_DAYS`` sessions, and it says which. ``predict``
 does not store them; ``forecast --scope global`` does (``global_store.py``).
 """
@@ -20,11 +20,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from pipeline.config import Config, flatten
-from pipeline.core.bands import ConformalMultipliers
 from pipeline.core.features import Features, features_for_split
 from pipeline.core.splits import calendar_default_split, check_sizes
 from pipeline.data.calendar import sessions_after
@@ -34,16 +32,13 @@ from pipeline.jobs import promotion, stages
 from pipeline.jobs.all import registered_text
 from pipeline.jobs.common import Summary, tickers_label
 from pipeline.jobs.forecast import horizon_text, row_bounds
-from pipeline.models.calibration import check_calibration_days
-from pipeline.models.conformal import calibrate_conformal, normalised_residuals
 from pipeline.models.global_rnn import GlobalRNN, train_global
 from pipeline.models.rnn import RNN, Hooks
-from pipeline.serving.forecaster import HORIZON_COLUMN, OUTPUT_COLUMN, Forecaster
+from pipeline.serving.forecaster import HORIZON_COLUMN, OUTPUT_COLUMN, RECENT_DAYS, Forecaster
 from pipeline.tracking import eval_log, lifecycle, registry, train_log
 from pipeline.tracking.models import log_model
 
 GLOBAL = "global"  # the registered model is stockcast-global
-RECENT_DAYS = 250  # a new ticker's sessions (about a year) that calibrate its interval
 
 
 def run_global_all(
@@ -107,7 +102,7 @@ def fit_universe(
     cfg: Config, features: Mapping[str, Features], meta: Mapping[str, object]
 ) -> Forecaster:
     """One network trained on every ticker's training windows (its epochs logged to the active
-    run), with each ticker's multipliers fitted on its own validation days in its meta.
+    run), with each ticker's own calibration fitted on its own validation days.
 
     ``meta`` adds to the model's meta (its run id, how far it was trained).
     """
@@ -117,66 +112,34 @@ def fit_universe(
     trained = train_global(features, cfg.model, cfg.train, cfg.intervals, cfg.runtime, hooks=hooks)
     meta = {
         "ticker": GLOBAL, "scope": GLOBAL, "tickers": list(tickers), **meta,
-        "config": flatten(cfg, runtime=False), "calibration": {},
+        "config": flatten(cfg, runtime=False),
     }  # fmt: skip
+    calibrations = {}
     for ticker in tickers:
         rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
-        fitted = rnn.fit(features[ticker]).intervals
-        # The residuals too, so that online ACI can re-cut the ticker's own intervals.
-        residuals = [r.tolist() for r in fitted.horizon_residuals]
-        meta["calibration"][ticker] = {
-            **dataclasses.asdict(fitted.multipliers),
-            "residuals": residuals[0],
-            "later_horizons": [
-                {"lower": list(m.lower), "upper": list(m.upper), "residuals": r}
-                for m, r in zip(fitted.horizon_multipliers[1:], residuals[1:], strict=True)
-            ],
-        }
-    return dataclasses.replace(trained, meta=meta).forecaster
+        # With the residuals, so that online ACI can re-cut the ticker's own intervals.
+        calibrations[ticker] = rnn.fit(features[ticker]).intervals.calibration
+    return dataclasses.replace(trained, meta=meta).forecaster.with_calibrations(calibrations)
 
 
 def ticker_forecaster(forecaster: Forecaster, ticker: str) -> Forecaster:
-    """The global model with ``ticker``'s own multipliers at every horizon (KeyError if it has
-    none), and the residuals they came from for online ACI (a model saved before it kept
-    them has none: its intervals stay as calibrated)."""
-    own = forecaster.meta["calibration"][ticker]
-    levels = tuple(own["levels"])
-    blocks = [own, *own.get("later_horizons", [])]
-    multipliers = tuple(
-        ConformalMultipliers(levels, tuple(b["lower"]), tuple(b["upper"])) for b in blocks
-    )
-    kept = all("residuals" in b for b in blocks)
-    residuals = tuple(np.asarray(b["residuals"], dtype=float) for b in blocks) if kept else ()
-    return forecaster.with_calibration(multipliers, residuals)
+    """The global model with ``ticker``'s own calibration (KeyError if it has none)."""
+    return forecaster.for_ticker(ticker)
 
 
 def recent_calibration(
     forecaster: Forecaster, prices: pd.DataFrame, days: int = RECENT_DAYS
 ) -> tuple[Forecaster, int]:
-    """The global model calibrated on a new ticker's last ``days`` sessions; how many it used.
-
-    The residuals at horizon h are those of each of those sessions' Close
-    against the forecast made h sessions before, in units of the forecast's
-    scale; every horizon is calibrated on its own.
-    """
-    levels = forecaster.multipliers.levels
-    rows = prices[["Open", "High", "Low", "Close"]].iloc[-(days + forecaster.window) :]
-    log_close, centre, scale = forecaster.spread(rows)
-    check_calibration_days(len(log_close) - forecaster.horizon, levels)
-    residuals = tuple(
-        normalised_residuals(log_close[h:] - log_close[:-h], centre[:-h, h - 1], scale[:-h, h - 1])
-        for h in range(1, forecaster.horizon + 1)
-    )
-    calibrated = tuple(calibrate_conformal(r, levels) for r in residuals)
-    return forecaster.with_calibration(calibrated, residuals), len(log_close) - 1
+    """The global model calibrated on a new ticker's last ``days`` sessions; how many it used."""
+    return forecaster.recalibrated(prices, days)
 
 
 def for_ticker(forecaster: Forecaster, ticker: str, prices: pd.DataFrame) -> tuple[Forecaster, str]:
-    """The global model calibrated for ``ticker``, and how: with its own multipliers when it
+    """The global model calibrated for ``ticker``, and how: with its own calibration when it
     was in the universe, else on its last ``RECENT_DAYS`` sessions of ``prices``."""
-    if ticker in forecaster.meta.get("calibration", {}):
-        return ticker_forecaster(forecaster, ticker), "calibrated on its validation days"
-    forecaster, days = recent_calibration(forecaster, prices)
+    forecaster, days = forecaster.calibrated_for(ticker, prices, RECENT_DAYS)
+    if days is None:
+        return forecaster, "calibrated on its validation days"
     return forecaster, f"never trained on {ticker}: interval calibrated on its last {days} sessions"
 
 

@@ -120,7 +120,7 @@ def pool(per_ticker: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
 
 def _own(forecaster: Forecaster, ticker: str) -> Forecaster:
     """The global model with ``ticker``'s multipliers, or its pooled ones if it has none."""
-    if ticker in forecaster.meta.get("calibration", {}):
+    if ticker in forecaster.calibrations:
         return ticker_forecaster(forecaster, ticker)
     return forecaster
 
@@ -187,7 +187,7 @@ def run_global_retrain(
         )
         for ticker in tickers:
             champion_calibration = (
-                "own" if champion is None or ticker in champion.meta["calibration"] else "pooled"
+                "own" if champion is None or ticker in champion.calibrations else "pooled"
             )
             with lifecycle.run(
                 cfg, ticker, experiment_id=experiment_id, kind="retrain", command="retrain",

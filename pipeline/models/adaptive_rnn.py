@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.core.bands import Bands, price_bands
+from pipeline.core.calibration import normalised_residuals
 from pipeline.core.features import CLOSE, Features, next_log_returns
-from pipeline.models.conformal import normalised_residuals, run_aci
+from pipeline.models.conformal import run_aci
 from pipeline.models.rnn import RNNForecaster
 
 

@@ -23,11 +23,15 @@ import numpy as np
 
 from pipeline.config import IntervalConfig, RuntimeConfig, TrainConfig
 from pipeline.core.bands import ConformalMultipliers, conformal_intervals, parse_levels
+from pipeline.core.calibration import (
+    Calibration,
+    calibrate_conformal,
+    check_calibration_days,
+    normalised_residuals,
+)
 from pipeline.core.features import CLOSE, Features, next_log_returns, usable_ends
 from pipeline.core.network import StockRNN
-from pipeline.errors import DataError
 from pipeline.metrics.intervals import interval_score
-from pipeline.models.conformal import calibrate_conformal, normalised_residuals
 from pipeline.models.scale_head import TRUNKS, ScaleEpoch, ScaleResult, fit_scale, forecast_spread
 from pipeline.models.volatility import EWMAVolatility
 
@@ -47,6 +51,11 @@ class IntervalFit:
     # Per horizon 1..H (index h - 1; the first are ``multipliers`` and ``residuals``).
     horizon_multipliers: tuple[ConformalMultipliers, ...] = ()
     horizon_residuals: tuple[np.ndarray, ...] = ()
+
+    @property
+    def calibration(self) -> Calibration:
+        """Every horizon's multipliers and residuals, as the served model keeps them."""
+        return Calibration(self.horizon_multipliers, self.horizon_residuals)
 
 
 def by_horizon(
@@ -155,14 +164,3 @@ def validation_score(
             ]
         )
     )
-
-
-def check_calibration_days(n: int, levels: tuple[float, ...]) -> None:
-    """DataError unless ``n`` validation days give finite conformal bounds at every level."""
-    # The upper bound is the ceil((n + 1)(1 - a/2))-th of n residuals: finite when n >= 2/a - 1.
-    need = max(math.ceil(2.0 / (1.0 - level) - 1.0 - 1e-9) for level in levels)
-    if n < need:
-        raise DataError(
-            f"{n} validation days are too few to calibrate a {max(levels):g} interval "
-            f"(at least {need} are needed); lower --levels or give more history"
-        )

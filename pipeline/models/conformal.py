@@ -1,71 +1,19 @@
-"""Conformal calibration of interval forecasts: split conformal and adaptive (ACI).
+"""Adaptive conformal inference (ACI) over a backtest's days (the RNN wrapped in it:
+``adaptive_rnn.py``).
 
-Residuals are normalised by the forecast's scale, ``(y - centre) / scale``; the
-multipliers that turn a centre and a scale into bounds are order statistics of
-those residuals on calibration (validation) days.
+The arithmetic (split-conformal multipliers, the ACI update and its floor) is
+``core.calibration``'s, which the served model runs too; here it is replayed
+day by day, each day's interval from the outcomes known by then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.core.bands import (
-    ConformalMultipliers,
-    aci_multipliers,
-    conformal_quantile,
-    parse_levels,
-)
-
-
-def normalised_residuals(actual: np.ndarray, centre: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Signed residuals in units of the forecast's scale: ``(actual - centre) / scale``."""
-    return (np.asarray(actual, dtype=float) - np.asarray(centre, dtype=float)) / np.asarray(
-        scale, dtype=float
-    )
-
-
-def calibrate_conformal(
-    residuals: np.ndarray, levels: Sequence[float], symmetric: bool = False
-) -> ConformalMultipliers:
-    """Split-conformal multipliers from normalised validation residuals.
-
-    Asymmetric (default): the upper multiplier is the ``ceil((n+1)(1 - a/2))``-th
-    smallest residual and the lower one its mirror image (minus that order
-    statistic of the negated residuals), so each tail misses at most ``a/2`` of
-    exchangeable new days (``a = 1 - level``); with too few residuals the bound is
-    infinite. Symmetric: ``+-`` the ``ceil((n+1)(1 - a))``-th smallest absolute
-    residual. References: Lei, G'Sell, Rinaldo, Tibshirani & Wasserman (2018),
-    "Distribution-free predictive inference for regression", JASA; Romano,
-    Patterson & Candès (2019), "Conformalized quantile regression", NeurIPS.
-    """
-    parsed = parse_levels(levels)
-    scores = np.asarray(residuals, dtype=float)
-    if scores.ndim != 1 or scores.size == 0 or not np.all(np.isfinite(scores)):
-        raise ValueError("calibration needs a non-empty 1-D array of finite residuals")
-    lower, upper = [], []
-    for level in parsed:
-        alpha = 1.0 - level
-        if symmetric:
-            half = conformal_quantile(np.abs(scores), 1.0 - alpha)
-            lower.append(-half)
-            upper.append(half)
-        else:
-            lower.append(-conformal_quantile(-scores, 1.0 - alpha / 2))
-            upper.append(conformal_quantile(scores, 1.0 - alpha / 2))
-    return ConformalMultipliers(levels=parsed, lower=tuple(lower), upper=tuple(upper))
-
-
-def aci_update(alpha_t: float, covered: bool, level: float, gamma: float) -> float:
-    """One step of adaptive conformal inference: ``alpha_t + gamma * (alpha - err_t)``.
-
-    ``err_t`` is 1 when day t's interval missed; a miss shrinks the next day's
-    miss rate ``alpha_t`` (a wider interval). Gibbs & Candès (2021), "Adaptive
-    conformal inference under distribution shift", NeurIPS.
-    """
-    return alpha_t + gamma * ((1.0 - level) - (0.0 if covered else 1.0))
+from pipeline.core.bands import parse_levels
+from pipeline.core.calibration import aci_floor, aci_multipliers, aci_update, calibrate_conformal
 
 
 @dataclass
@@ -96,7 +44,7 @@ class AdaptiveConformal:
         """Lower and upper multipliers of scale for the next day's interval."""
         alpha = self.alpha_t
         if self.capped:
-            alpha = max(alpha, min(2.0 / (len(self.residuals) + 1), 1.0 - self.level))
+            alpha = aci_floor(alpha, self.level, len(self.residuals))
         return aci_multipliers(self.residuals, alpha)
 
     def update(self, covered: bool) -> float:

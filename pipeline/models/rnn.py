@@ -52,18 +52,10 @@ class Trained:
 
         Built on first use, since a Forecaster moves its network to the CPU.
         """
-        f = self.features
-        return Forecaster(
-            self.intervals.model if self.intervals else self.result.model,
-            f.x_scaler,
-            f.y_scaler,
-            f.window,
-            meta=self.meta,
-            multipliers=self.intervals.multipliers if self.intervals else None,
-            residuals=self.intervals.residuals if self.intervals else None,
-            horizon_multipliers=self.intervals.horizon_multipliers if self.intervals else (),
-            horizon_residuals=self.intervals.horizon_residuals if self.intervals else (),
-        )
+        f, fit = self.features, self.intervals
+        if fit is None:
+            return Forecaster(self.result.model, f.x_scaler, f.y_scaler, f.window, self.meta)
+        return Forecaster(fit.model, f.x_scaler, f.y_scaler, f.window, self.meta, fit.calibration)
 
 
 def train_forecaster(

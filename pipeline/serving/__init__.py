@@ -1,4 +1,5 @@
-"""The deployable model: the Forecaster (network + scalers) and its MLflow pyfunc entry."""
+"""The deployable model: the Forecaster (network + scalers + calibrations) and its MLflow pyfunc
+entry."""
 
 from pathlib import Path
 

@@ -65,17 +65,3 @@ def test_conformal_bands_scale_the_multipliers():
     b = conformal_bands(np.log([10.0]), np.array([0.0]), np.array([0.1]), m)
     np.testing.assert_allclose(b.lower, 10 * np.exp([[-0.1, -0.2]]))
     np.testing.assert_allclose(b.upper, 10 * np.exp([[0.15, 0.3]]))
-
-
-def test_aci_alpha_is_the_backtests_update_iterated():
-    from pipeline.core.bands import aci_alpha
-    from pipeline.models.conformal import aci_update
-
-    misses = [False, True, False, False, True, True, False]
-    alpha = 0.1
-    for miss in misses:
-        alpha = aci_update(alpha, not miss, 0.9, 0.03)
-    assert aci_alpha(0.9, 0.03, misses) == pytest.approx(alpha)
-    assert aci_alpha(0.9, 0.03, []) == pytest.approx(0.1)
-    # 3 misses in 7 days, against 0.7 expected: 0.1 + 0.03 * (0.7 - 3).
-    assert alpha == pytest.approx(0.1 + 0.03 * (0.7 - 3))

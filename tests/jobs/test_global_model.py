@@ -11,8 +11,8 @@ from helpers import make_prices
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
+from pipeline.core.calibration import calibrate_conformal, normalised_residuals
 from pipeline.jobs.global_model import recent_calibration
-from pipeline.models.conformal import calibrate_conformal, normalised_residuals
 from pipeline.tracking import registry
 
 pytestmark = pytest.mark.slow
@@ -46,9 +46,11 @@ def test_all_registers_one_global_model_that_answers_for_a_new_ticker(
     champion = registry.load_champion("global")
     meta = champion.forecaster.meta
     assert meta["scope"] == "global" and meta["tickers"] == ["ACME", "BOLT"]
-    # Each ticker's own multipliers, fitted on its own validation days, differ from the pool's.
-    own = meta["calibration"]
-    assert own["ACME"] != own["BOLT"]
+    # Each ticker's own calibration, fitted on its own validation days, differs from the pool's.
+    own = champion.forecaster.calibrations
+    assert sorted(own) == ["ACME", "BOLT"] and own["ACME"] != own["BOLT"]
+    assert own["ACME"] != champion.forecaster.calibration and "calibration" not in meta
+    assert own["ACME"].adaptable == 5  # with every horizon's residuals, for online ACI
 
     assert main(["predict", "--source", "csv", "--data", str(universe / "ACME.csv"),
                  "--scope", "global"]) == 0  # fmt: skip
@@ -69,7 +71,7 @@ def test_all_registers_one_global_model_that_answers_for_a_new_ticker(
     # Each horizon its own: 5 days ahead, the Close against the forecast of 5 sessions before.
     fifth = log_close[5:] - log_close[:-5]
     residuals = normalised_residuals(fifth, centre[:-5, 4], scale[:-5, 4])
-    assert forecaster.horizon_multipliers[4] == calibrate_conformal(residuals, (0.9,))
+    assert forecaster.calibration.multipliers[4] == calibrate_conformal(residuals, (0.9,))
     assert forecaster.meta == champion.forecaster.meta
 
 

@@ -60,7 +60,7 @@ def test_global_retrain_registers_then_compares_with_the_champion(mlflow_store, 
     assert registry.champion_version("global") == "1"
     champion = registry.load_champion("global").forecaster
     meta = champion.meta
-    assert meta["tickers"] == ["ACME", "BOLT"] and sorted(meta["calibration"]) == ["ACME", "BOLT"]
+    assert meta["tickers"] == ["ACME", "BOLT"] and sorted(champion.calibrations) == ["ACME", "BOLT"]
     # Trained to the session before the holdout: the universe's last 30 sessions are held out.
     last = make_prices(260, seed=1).index.union(make_prices(220, start="2020-03-02").index)
     assert meta["trained_to"] == str(last[-31].date())

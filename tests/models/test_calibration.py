@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.config import BacktestConfig, IntervalConfig, ModelConfig, TrainConfig
+from pipeline.core.calibration import calibrate_conformal
 from pipeline.core.features import features_for_split
 from pipeline.core.splits import walk_forward_splits
 from pipeline.errors import DataError
 from pipeline.models.calibration import check_calibration_days, fit_intervals, validation_score
-from pipeline.models.conformal import calibrate_conformal
 from pipeline.models.training import fit
 
 MODEL = ModelConfig(hidden_size=8)

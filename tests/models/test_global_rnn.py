@@ -5,9 +5,9 @@ import pandas as pd
 from helpers import make_prices
 
 from pipeline.config import BacktestConfig, FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
+from pipeline.core.calibration import calibrate_conformal, normalised_residuals
 from pipeline.core.features import CLOSE, next_log_returns, with_scalers
 from pipeline.evaluation.backtest import calendar_backtest
-from pipeline.models.conformal import calibrate_conformal, normalised_residuals
 from pipeline.models.global_rnn import GlobalRNN, train_global
 from pipeline.models.point import Persistence
 from pipeline.models.scale_head import forecast_spread

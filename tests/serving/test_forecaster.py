@@ -1,50 +1,14 @@
-import json
+"""The served Forecaster: raw rows give the training path's forecasts and bands; its answer."""
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from pipeline.config import FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
-from pipeline.core.bands import aci_alpha
-from pipeline.core.features import build_features, to_price
+from pipeline.core.calibration import aci_alpha
+from pipeline.core.features import to_price
 from pipeline.models.adaptive_rnn import AdaptiveRNN
-from pipeline.models.rnn import RNNForecaster
-from pipeline.models.training import fit, forecast_log_returns
-from pipeline.serving.forecaster import SPEC, WEIGHTS, Forecaster, aci_params
-
-TRAIN = TrainConfig(epochs=3, lr=0.01, patience=5)
-INTERVALS = IntervalConfig(levels=(0.8, 0.9), scale_trunk="finetune", scale_epochs=3)
-
-
-@pytest.fixture(scope="module")
-def trained():
-    from helpers import make_prices
-
-    prices = make_prices(300)
-    features = build_features(prices, FeatureConfig(window=10))
-    result = fit(features, ModelConfig(hidden_size=8), TRAIN)
-    return prices, features, Forecaster(result.model, features.x_scaler, features.y_scaler, 10)
-
-
-@pytest.fixture(scope="module")
-def with_intervals():
-    from helpers import make_prices
-
-    prices = make_prices(300)
-    features = build_features(prices, FeatureConfig(window=10))
-    rnn = RNNForecaster(ModelConfig(hidden_size=8), TRAIN, INTERVALS).fit(features)
-    return prices, features, rnn, _served(rnn, features)
-
-
-def _served(rnn: RNNForecaster, features) -> Forecaster:
-    """The Forecaster of a fitted RNN, with its calibration for every horizon."""
-    return Forecaster(
-        rnn.intervals.model, features.x_scaler, features.y_scaler, 10,
-        multipliers=rnn.intervals.multipliers, residuals=rnn.intervals.residuals,
-        horizon_multipliers=rnn.intervals.horizon_multipliers,
-        horizon_residuals=rnn.intervals.horizon_residuals,
-    )  # fmt: skip
+from pipeline.models.training import forecast_log_returns
+from pipeline.serving.forecaster import Forecaster, aci_params
 
 
 def test_raw_rows_give_the_same_forecasts_as_the_training_path(trained):
@@ -122,8 +86,7 @@ def test_target_dates_skip_weekends_and_exchange_holidays(with_intervals):
     # A model trained on London's calendar: Easter Monday closed too.
     london = Forecaster(
         forecaster.model, forecaster.x_scaler, forecaster.y_scaler, 10,
-        {"config": {"data.calendar": "XLON"}}, forecaster.multipliers, forecaster.residuals,
-        forecaster.horizon_multipliers, forecaster.horizon_residuals,
+        {"config": {"data.calendar": "XLON"}}, forecaster.calibration,
     )  # fmt: skip
     assert london.answer(rows)["target_date"].iloc[0] == pd.Timestamp("2013-04-02")
 
@@ -146,75 +109,6 @@ def test_per_horizon_aci_rates_move_only_their_horizon(with_intervals):
     assert wider["lower_80"].equals(calibrated["lower_80"])
 
 
-def test_a_model_of_one_horizon_answers_one_row(tmp_path):
-    from helpers import make_prices
-
-    prices = make_prices(300)
-    features = build_features(prices, FeatureConfig(window=10, horizon=1))
-    one = _served(
-        RNNForecaster(ModelConfig(hidden_size=8), TRAIN, INTERVALS).fit(features), features
-    )
-    one.save(tmp_path / "one")
-    # As a model saved before horizons wrote it: no horizon, no later horizons.
-    spec = json.loads((tmp_path / "one" / SPEC).read_text())
-    del spec["horizon"], spec["intervals"]["later_horizons"]
-    (tmp_path / "one" / SPEC).write_text(json.dumps(spec))
-    back = Forecaster.load(tmp_path / "one")
-    rows = _ending(prices.tail(10), "2013-03-28")
-    answer = back.answer(rows, back.alphas_from_params(aci_params((0.8, 0.9))))
-    assert back.horizon == 1 and answer["horizon"].tolist() == [1]
-    assert answer["target_date"].tolist() == [pd.Timestamp("2013-04-01")]
-    pd.testing.assert_frame_equal(answer, one.answer(rows))
-    assert back.alphas_from_params({"aci_alpha_90_h2": 0.01}) == {}
-
-
-def test_save_and_load_round_trip(with_intervals, tmp_path):
-    prices, _, _, forecaster = with_intervals
-    forecaster.save(tmp_path / "f")
-    spec = json.loads((tmp_path / "f" / SPEC).read_text())
-    assert spec["intervals"]["levels"] == [0.8, 0.9]
-    assert spec["intervals"]["scale_trunk"] == "finetune"
-    back = Forecaster.load(tmp_path / "f")
-    rows = prices.tail(25)
-    np.testing.assert_array_equal(back.forecast(rows), forecaster.forecast(rows))
-    assert len(back.forecast(rows)) == 25 - 10 + 1
-    assert back.multipliers == forecaster.multipliers
-    np.testing.assert_array_equal(
-        back.forecast_bands(rows).upper, forecaster.forecast_bands(rows).upper
-    )
-
-
-def test_a_model_saved_before_intervals_still_gives_point_forecasts(trained, tmp_path):
-    prices, _, forecaster = trained
-    forecaster.save(tmp_path / "old")
-    # What an older version saved: no scale head in the weights, no intervals in the spec.
-    state = {k: v for k, v in forecaster.model.state_dict().items() if "scale" not in k}
-    torch.save(state, tmp_path / "old" / WEIGHTS)
-    spec = json.loads((tmp_path / "old" / SPEC).read_text())
-    assert "intervals" not in spec
-    old = Forecaster.load(tmp_path / "old")
-    assert old.multipliers is None
-    np.testing.assert_array_equal(
-        old.forecast(prices.tail(20)), forecaster.forecast(prices.tail(20))
-    )
-    answer = old.answer(prices.tail(20))
-    assert list(answer.columns) == ["horizon", "target_date", "predicted_close"]
-    assert answer["predicted_close"].tolist() == [
-        old.forecast(prices.tail(20), h)[-1] for h in range(1, old.horizon + 1)
-    ]
-    with pytest.raises(ValueError, match="saved before forecast intervals"):
-        old.forecast_bands(prices.tail(20))
-
-
-def test_weights_that_do_not_match_are_refused(trained, tmp_path):
-    _, _, forecaster = trained
-    forecaster.save(tmp_path / "bad")
-    state = {k: v for k, v in forecaster.model.state_dict().items() if not k.startswith("head")}
-    torch.save(state, tmp_path / "bad" / WEIGHTS)
-    with pytest.raises(ValueError, match="does not match"):
-        Forecaster.load(tmp_path / "bad")
-
-
 def test_bad_rows_are_refused(trained):
     prices, _, forecaster = trained
     with pytest.raises(ValueError, match="at least 10 rows"):
@@ -229,7 +123,7 @@ def test_bad_rows_are_refused(trained):
 
 def test_online_aci_in_serving_matches_the_backtests_aci_day_by_day(with_intervals):
     """Fed the misses of its own earlier answers, the served model gives the same bands
-    as the backtest's ACI (models.adaptive_rnn.AdaptiveRNN) on the same days."""
+    as the backtest's ACI (models.conformal.AdaptiveRNN) on the same days."""
     prices, features, rnn, forecaster = with_intervals
     gamma, ends = 0.05, features.split.test
     expected = AdaptiveRNN(rnn, gamma).bands(features, ends)
@@ -256,10 +150,3 @@ def test_without_history_online_aci_gives_the_calibrated_bands(with_intervals):
     assert wider["lower_90"].iloc[0] < calibrated["lower_90"].iloc[0]
     assert wider["upper_90"].iloc[0] > calibrated["upper_90"].iloc[0]
     assert wider["lower_80"].iloc[0] == calibrated["lower_80"].iloc[0]
-
-
-def test_calibration_residuals_are_saved_with_the_model(with_intervals, tmp_path):
-    _, _, rnn, forecaster = with_intervals
-    forecaster.save(tmp_path)
-    back = Forecaster.load(tmp_path)
-    np.testing.assert_array_equal(back.residuals, rnn.intervals.residuals)

@@ -29,8 +29,7 @@ def forecaster_of(rnn, features) -> Forecaster:
     fit = rnn.intervals
     return Forecaster(
         fit.model, features.x_scaler, features.y_scaler, features.window,
-        multipliers=fit.multipliers, residuals=fit.residuals,
-        horizon_multipliers=fit.horizon_multipliers, horizon_residuals=fit.horizon_residuals,
+        calibration=fit.calibration,
     )  # fmt: skip
 
 
@@ -57,9 +56,8 @@ def test_every_horizon_and_the_range_start_survive_save_and_load(fitted, tmp_pat
     forecaster = forecaster_of(rnn, features)
     forecaster.save(tmp_path / "f")
     back = Forecaster.load(tmp_path / "f")
-    assert back.horizon == 3 and back.horizon_multipliers == forecaster.horizon_multipliers
-    for ours, theirs in zip(back.horizon_residuals, forecaster.horizon_residuals, strict=True):
-        np.testing.assert_array_equal(ours, theirs)
+    assert back.horizon == 3 and back.calibration == forecaster.calibration
+    assert back.calibration.horizons == back.calibration.adaptable == 3
     rows = prices.tail(20)
     for h in (1, 2, 3):
         np.testing.assert_array_equal(

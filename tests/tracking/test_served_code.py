@@ -67,6 +67,9 @@ def test_the_pyfunc_models_requirements_name_its_imports_without_the_project():
     torch_version = importlib.metadata.version("torch").split("+")[0]
     assert f"torch=={torch_version}" in lines
     assert Path("serving/pyfunc_model.py") in served_code().files
+    # The Forecaster's parts and the calibration value it carries travel with it.
+    parts = ("serving/inference.py", "serving/answer.py", "serving/saved.py", "core/calibration.py")
+    assert {Path(p) for p in parts} <= set(served_code().files)
     assert Path("cli.py") not in served_code().files  # the CLI is not served
 
 
