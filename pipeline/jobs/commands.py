@@ -284,7 +284,8 @@ def _stored_job(cfg: Config, tracking_uri: str | None, job) -> int:
 
 
 def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
-    """Print the URL of the experiment's runs; serve MLflow's UI there for a local store."""
+    """Serve MLflow's UI for a local store and print the URL of the experiment's runs once it
+    answers; for a tracking server, print the URL of its own UI."""
     from pipeline.tracking import store
     from pipeline.tracking import ui as mlflow_ui
 
@@ -292,11 +293,11 @@ def ui(cfg: Config, tracking_uri: str | None = None, port: int = 5000) -> int:
     experiment_id = mlflow_ui.find_experiment(cfg.experiment)
     if experiment_id is None:
         print(f"no experiment {cfg.experiment!r} yet: `make all` makes its runs", flush=True)
-    else:
-        print(f"the runs: {mlflow_ui.runs_url(experiment_id, port)}", flush=True)
-    if mlflow_ui.serves_its_own_ui():
+    if mlflow_ui.serves_its_own_ui():  # the server's own UI: nothing to start here
+        if experiment_id is not None:
+            print(f"the runs: {mlflow_ui.runs_url(experiment_id, port)}", flush=True)
         return 0
-    return mlflow_ui.serve_ui(port)
+    return mlflow_ui.serve_ui(port, experiment_id)  # prints the URL once the UI answers
 
 
 def sweep(cfg: Config, tracking_uri: str | None = None) -> int:
