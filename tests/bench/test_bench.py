@@ -125,7 +125,7 @@ def test_counts_below_one_are_refused_before_any_work(option, capsys, tmp_path):
     assert not (tmp_path / "b.json").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # every benchmark: trains, starts the tracking server
 def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "results" / "bench.json"
     threads = torch.get_num_threads()
@@ -159,7 +159,7 @@ def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
     assert torch.get_num_threads() == threads  # --threads applied to the run only
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # Ray, the tracking server, training in a new process
 def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypatch):
     from benchmarks import scaling
 
