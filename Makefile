@@ -62,7 +62,7 @@ OPTS = $(DATA_OPTS) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 
 .PHONY: help setup all fetch features train evaluate backtest sweep retrain predict forecast score \
         backfill serve schedule \
-        synthetic test bench bench-rate lint ui tracking-server tracking-server-stop clean clean-runs
+        synthetic test-fast test bench bench-rate lint ui tracking-server tracking-server-stop clean clean-runs
 
 help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
@@ -137,6 +137,9 @@ schedule: ## print crontab lines: retrain after the US close; or forecast + scor
 	@echo "# or: forecast and score every weekday night, retrain on drift only, and fully on Saturdays"
 	@echo "30 22 * * 1-5 cd $(CURDIR) && make forecast score SOURCE=yfinance TICKERS=$(TICKERS) >> $(CURDIR)/monitor.log 2>&1 && make retrain TICKERS=$(TICKERS) ARGS='--retrain-when drift' >> $(CURDIR)/retrain.log 2>&1"
 	@echo "0 6 * * 6 cd $(CURDIR) && make retrain TICKERS=$(TICKERS) >> $(CURDIR)/retrain.log 2>&1"
+
+test-fast: $(STAMP) ## the fast tier, between edits: no server, Ray, uv or long training (< 3 min)
+	$(PY) -m pytest -m "not slow"
 
 test: $(STAMP) ## run the test suite (offline; installs PostgreSQL for the tracking tests if missing)
 	@scripts/tracking-server install

@@ -49,11 +49,12 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from benchmarks import tracking_throughput
-from benchmarks.bench import format_ratio, mlflow_store, paired_ratios, synthetic_prices
+from benchmarks.harness import format_ratio, mlflow_store, paired_ratios
 from benchmarks.synthetic import write_synthetic
 from pipeline import storage
 from pipeline.config import ClusterConfig, Config, DataConfig, Paths, RuntimeConfig, TrainConfig
 from pipeline.core.features import build_features
+from pipeline.data.synthetic import synthetic_universe
 from pipeline.jobs.all import run_all
 from pipeline.jobs.driver import priced_job
 from pipeline.models.training import fit
@@ -240,7 +241,7 @@ def fan_out(
             runtime=runtime,
             paths=Paths(data_dir=Path(tmp) / "data", reports_dir=Path(tmp) / "reports"),
         )
-        prices = synthetic_prices(1, args.days, seed=7)[0]
+        prices = synthetic_universe(1, args.days, seed=7)["SYN000"]  # the first CSV's
         results["threads"] = thread_seconds(base, prices, args.thread_repeats)
         results["ratios"]["speedup_2_threads"] = results["threads"]["speedup_2_threads"]
         done("threads", began)

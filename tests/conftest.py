@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import helpers
@@ -10,9 +9,29 @@ import mlflow
 import pandas as pd
 import pytest
 from helpers import SHRUNK, make_prices
+from helpers.stores import copy_store, train_store
 
 # Fixtures that start real services (PostgreSQL, an MLflow server); see tests/helpers/.
 pytest_plugins = ("helpers.services",)
+
+# Fixtures that start a server or Ray, or train: a test using one belongs to the slow tier.
+SLOW_FIXTURES = {
+    "local_ray", "ray_env", "two_node_cluster", "tracking_server", "trained_champions",
+    "trained_global",
+}  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse to run a test that uses a slow fixture without the ``slow`` mark, so that the fast
+    tier (``make test-fast``: ``-m "not slow"``) never starts a server nor trains at length."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"mark slow (they use a slow fixture): {', '.join(unmarked)}")
 
 
 @pytest.fixture
@@ -59,22 +78,19 @@ def local_ray(request, tmp_path_factory):
     ray.cloudpickle.unregister_pickle_by_value(request.module)
 
 
-@pytest.fixture(scope="module")
-def sample_champions(tmp_path_factory) -> Iterator[Path]:
-    """An MLflow store (in a folder of the module's own, the working folder while the module's
-    tests run) where `all` trained AAPL and MSFT of the sample with the shrunk config once:
-    each is its ticker's champion, version 1."""
-    from pipeline.cli import main
+@pytest.fixture(scope="session")
+def trained_champions(tmp_path_factory) -> Path:
+    """A folder where `all` trained AAPL and MSFT of the sample with the shrunk config, once a
+    session: its MLflow store (each ticker's champion, version 1) and ``data/``. Every test
+    that asks for it shares it, so none may write there: tests use ``sample_champions``."""
+    argv = ["all", "--tickers", "AAPL,MSFT", "--data-dir", "data", *SHRUNK]
+    return train_store(tmp_path_factory.mktemp("champions"), argv)
 
-    folder = tmp_path_factory.mktemp("champions")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as env:
-        env.chdir(folder)
-        env.setenv("MLFLOW_TRACKING_URI", uri)
-        env.setenv("MLFLOW_REGISTRY_URI", uri)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        assert main(["all", "--tickers", "AAPL,MSFT", "--data-dir", "data", *SHRUNK]) == 0
-        yield folder
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+
+@pytest.fixture
+def sample_champions(trained_champions: Path, tmp_path: Path, mlflow_store: str) -> Path:
+    """The trained champions in the test's own MLflow store (``mlflow_store``: tmp_path, the
+    working folder, with a copy of their database), so that what a test logs stays its own.
+    Returns the trained folder, to read its ``data/`` from, never to write in."""
+    copy_store(trained_champions, tmp_path)
+    return trained_champions

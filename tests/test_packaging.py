@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # builds the wheel and installs it in a fresh venv
 def test_the_wheel_ships_the_sample_and_fetch_runs_outside_the_checkout(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(

@@ -10,25 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.bench import (
-    PARTS,
-    RATIO_STATISTIC,
-    STAGES,
-    BenchConfig,
-    TutorialWindows,
-    bare_epoch,
-    bench_features_scaling,
-    main,
-    paired_ratios,
-    run_all,
-    run_config,
-    run_part,
-    synthetic_prices,
-)
+from benchmarks.bench import PARTS, main
+from benchmarks.data_path import TutorialWindows
+from benchmarks.features_scaling import bench_features_scaling
+from benchmarks.harness import RATIO_STATISTIC, BenchConfig, paired_ratios, run_part
+from benchmarks.stages import STAGES, run_all, run_config
+from benchmarks.train_epoch import bare_epoch
 from pipeline.config import FeatureConfig, ModelConfig, TrainConfig
 from pipeline.core.features import CLOSE, build_features
 from pipeline.core.network import StockRNN
-from pipeline.data.validate import validate_prices
 from pipeline.errors import DataError, StockcastError
 from pipeline.models.training import DeviceData, seed_everything, train_epoch
 
@@ -97,15 +87,6 @@ def test_tutorial_dataset_slices_the_window_ending_on_each_end_and_the_next_clos
     assert y.item() == scaled[6, CLOSE]
 
 
-def test_synthetic_prices_are_valid_and_repeat_with_the_seed():
-    frames = synthetic_prices(3, 120, seed=5)
-    assert len(frames) == 3 and all(len(f) == 120 for f in frames)
-    for frame in frames:
-        validate_prices(frame, "synthetic")  # raises DataError if any row is invalid
-    assert frames[0].equals(synthetic_prices(3, 120, seed=5)[0])
-    assert not frames[0].equals(frames[1])
-
-
 def test_features_scaling_reports_every_count_and_views():
     part = bench_features_scaling((2, 4), 200, repeats=2, seed=0, cfg=FeatureConfig(window=10))
     out, growth = part["features_scaling"], part["ratios"]["features_scaling"]
@@ -125,7 +106,7 @@ def test_counts_below_one_are_refused_before_any_work(option, capsys, tmp_path):
     assert not (tmp_path / "b.json").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # every benchmark: trains, starts the tracking server
 def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "results" / "bench.json"
     threads = torch.get_num_threads()
@@ -159,7 +140,7 @@ def test_quick_bench_prints_and_writes_every_figure(tmp_path, capsys):
     assert torch.get_num_threads() == threads  # --threads applied to the run only
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # Ray, the tracking server, training in a new process
 def test_quick_scaling_bench_reports_the_ray_figures(tmp_path, capsys, monkeypatch):
     from benchmarks import scaling
 

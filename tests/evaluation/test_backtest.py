@@ -185,7 +185,7 @@ def test_forecast_rows_hold_every_model_and_day_and_recompute_the_scores():
         assert daily.mean() == pytest.approx(table.loc["ewma", f"interval_score_{level}"])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a backtest trains a network per fold
 def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, capsys):
     make_prices(500).to_csv(tmp_path / "ACME.csv")
     code = main(
@@ -284,7 +284,7 @@ def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, caps
     assert text.index("interval_score_90") > text.index("theil_u")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a backtest trains a network per fold
 def test_global_backtest_trains_one_network_per_fold_for_every_ticker(
     mlflow_store, tmp_path, capsys
 ):

@@ -4,38 +4,19 @@ import math
 
 import numpy as np
 
+from pipeline.data.synthetic import synthetic_ticker
+from pipeline.data.validate import PRICE_COLUMNS
 
-def garch_ohlc(
-    n: int,
-    seed: int,
-    omega: float = 2e-6,
-    alpha: float = 0.1,
-    beta: float = 0.85,
-    overnight: float = 0.3,
-    ticks: int = 78,
-) -> np.ndarray:
-    """A GARCH(1,1) close path whose days have an overnight gap and an intraday range.
 
-    Day t's return ``sigma[t] z[t]`` (``z`` standard normal) is an overnight gap
-    carrying ``overnight`` of the variance, then a Brownian path from Open to
-    Close on ``ticks`` steps (a 5-minute grid); High and Low are that path's
-    extremes, so the range is a little narrower than a continuous path's, as in
-    real quotes.
+def garch_ohlc(n: int, seed: int) -> np.ndarray:
+    """Log OHLC of ``n`` days of one synthetic ticker (``pipeline.data.synthetic``).
+
+    Its variance follows a GARCH(1,1) with Student-t shocks; a day is an
+    overnight gap then a Brownian path from Open to Close, whose extremes are
+    High and Low.
     """
-    rng = np.random.default_rng(seed)
-    gap_z = rng.standard_normal(n)
-    path = np.cumsum(rng.standard_normal((n, ticks)), axis=1) / math.sqrt(ticks)  # unit variance
-    z = math.sqrt(overnight) * gap_z + math.sqrt(1.0 - overnight) * path[:, -1]
-    sigma, variance = np.empty(n), omega / (1.0 - alpha - beta)
-    for t in range(n):
-        sigma[t] = math.sqrt(variance)
-        variance = omega + alpha * (sigma[t] * z[t]) ** 2 + beta * variance
-    close = np.cumsum(sigma * z)
-    open_ = np.concatenate(([0.0], close[:-1])) + sigma * math.sqrt(overnight) * gap_z
-    intraday = sigma[:, None] * math.sqrt(1.0 - overnight) * path
-    high = open_ + np.maximum(intraday.max(axis=1), 0.0)
-    low = open_ + np.minimum(intraday.min(axis=1), 0.0)
-    return np.column_stack([open_, high, low, close])
+    frame = synthetic_ticker(n, np.random.default_rng(seed))
+    return np.log(frame[list(PRICE_COLUMNS)].to_numpy())
 
 
 def ohlc_with_parkinson_variance(variance: np.ndarray, seed: int) -> np.ndarray:

@@ -102,6 +102,7 @@ def tracking_server() -> Iterator[TrackingServer]:
         yield server
 
 
+# PostgreSQL is slow: the session's tracking server starts it.
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store_url(request, tmp_path: Path) -> Iterator[str]:
     """A forecast store's URL: a SQLite file in tmp_path, or the tracking server's PostgreSQL

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import SAMPLE_DIR
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow.tracking import MlflowClient
 
@@ -21,7 +21,7 @@ from pipeline.jobs.backfill import replay
 from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import registry
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # the trained champions: `all` on AAPL and MSFT, once a session
 
 NIGHTS = 12
 
@@ -41,7 +41,10 @@ def _replayed(cfg: Config, prices: pd.DataFrame, sessions: pd.DatetimeIndex) -> 
     return pd.DataFrame(rows).set_index("as_of")
 
 
-@settings(max_examples=4, deadline=None)
+# Replays write only to a store of their own: every example may share the test's champions.
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(cut=st.integers(0, NIGHTS - 2), seed=st.integers(0, 2**16))
 def test_no_look_ahead(sample_champions, cut, seed):
     """Prices after a session changed at random leave every night up to it as it was."""

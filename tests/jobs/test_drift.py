@@ -15,7 +15,7 @@ from pipeline.jobs.drift import reference_pct
 from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import registry
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # trains two champions, replays 120 nights, then retrains
 
 TRAINED = 600  # days the champions are trained (and tested) on
 LIVE = 120  # sessions after them, replayed and scored

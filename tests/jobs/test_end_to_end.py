@@ -15,11 +15,10 @@ from mlflow.tracking import MlflowClient
 from pipeline.cli import main
 from pipeline.models.volatility import interval_baselines
 
-pytestmark = pytest.mark.slow
-
 SHRUNK = [*helpers.SHRUNK, "--epochs", "2"]
 
 
+@pytest.mark.slow  # trains `all`
 def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_path, capsys):
     code = main(["all", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK])
     assert code == 0
@@ -115,6 +114,7 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     assert spec["meta"]["config"] == {k: v for k, v in logged.items() if "runtime." not in k}
 
 
+@pytest.mark.slow  # trains `all` on two CSVs
 def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsys):
     folder = tmp_path / "csvs"
     folder.mkdir()
@@ -157,6 +157,7 @@ def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsy
     assert plots == {"plots/summary.png"}
 
 
+@pytest.mark.slow  # trains through the stage commands
 def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):
     data = ["--tickers", "AAPL", "--data-dir", str(tmp_path / "data")]
     # Each stage takes the options it uses: the data stages not the model's.

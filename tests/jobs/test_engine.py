@@ -30,7 +30,7 @@ from pipeline.jobs.driver import priced_job
 from pipeline.tracking import lifecycle
 from pipeline.tracking.store import prepare_experiment
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # starts a local Ray whose tasks train
 
 TICKERS = ("AAA", "BBB", "CCC")
 METRICS = ("test_rmse", "test_mae", "test_theil_u", "best_epoch", "shrink_factor")

@@ -181,7 +181,7 @@ def local_ray(ray_env):
         signal.signal(signal.SIGINT, previous)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # starts a local Ray
 def test_ray_gives_the_local_results_with_one_torch_thread_per_task(ray_env):
     import ray
 
@@ -204,7 +204,7 @@ def test_ray_gives_the_local_results_with_one_torch_thread_per_task(ray_env):
     assert local[0][0] != local[1][0]  # the seeds matter, so the equality above means something
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the module's local Ray
 def test_ray_reports_the_jobs_own_error_and_does_not_retry_it(local_ray, tmp_path):
     attempts = tmp_path / "attempts"
     jobs = [(n, str(attempts)) for n in (1, 2, 3)]
@@ -221,7 +221,7 @@ def test_ray_reports_the_jobs_own_error_and_does_not_retry_it(local_ray, tmp_pat
     assert attempts.read_text().count("attempt") == 3  # one per item: the failure was not retried
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the module's local Ray
 def test_ray_retries_a_task_whose_worker_died(local_ray, tmp_path):
     attempts = tmp_path / "attempts"
     with RayExecutor() as executor:
@@ -231,7 +231,7 @@ def test_ray_retries_a_task_whose_worker_died(local_ray, tmp_path):
     assert attempts.read_text().count("attempt") == 2
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the module's local Ray
 def test_ray_sets_torch_threads_to_the_tasks_cpu_share(local_ray):
     # A worker that first imported torch for a 1-CPU task keeps 1 thread unless told.
     shares = [0.5, 1, 2, 1]
@@ -243,7 +243,7 @@ def test_ray_sets_torch_threads_to_the_tasks_cpu_share(local_ray):
     assert threads == [1, 1, 2, 1]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the module's local Ray
 @pytest.mark.parametrize(
     ("signum", "stop"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Interrupted)]
 )
@@ -280,7 +280,7 @@ def test_ray_ctrl_c_or_sigterm_cancels_the_tasks_still_running_or_queued(
     assert not (tmp_path / "queued.started").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # the module's local Ray
 def test_ray_leaving_a_map_unfinished_cancels_its_tasks(local_ray, tmp_path):
     folder = str(tmp_path)
     with pytest.raises(RuntimeError, match="the caller failed"), RayExecutor() as executor:

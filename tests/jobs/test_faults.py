@@ -211,7 +211,7 @@ def test_cuda_without_a_gpu_is_an_option_error(tmp_path, monkeypatch, capsys):
 # --------------------------------------------------------------------------- 7: divergence
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains until it diverges
 def test_divergence_fails_the_run_and_registers_nothing(mlflow_store, tmp_path, capsys):
     code = main(["all", "--tickers", "AAPL", "--lr", "1e30", *SHRUNK,
                  "--data-dir", str(tmp_path / "data")])  # fmt: skip
@@ -225,7 +225,7 @@ def test_divergence_fails_the_run_and_registers_nothing(mlflow_store, tmp_path, 
 # --------------------------------------------------------------------------- 8: SIGTERM
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains in a process of its own, twice
 def test_sigterm_mid_training_kills_the_run_and_the_next_run_works(mlflow_store, tmp_path):
     data = tmp_path / "data"
     args = [sys.executable, "-m", "pipeline", "all", "--tickers", "AAPL", "--window", "10",
@@ -273,6 +273,7 @@ def test_data_folder_not_writable_names_the_path(mlflow_store, tmp_path, capsys)
     assert blocker.read_text() == "a file where the data folder should be"
 
 
+@pytest.mark.slow  # trains `all` twice
 def test_mlruns_not_writable_names_the_path_and_keeps_earlier_runs(mlflow_store, tmp_path, capsys):
     data = ["--data-dir", str(tmp_path / "data")]
     assert main(["all", "--tickers", "MSFT", *data, *SHRUNK]) == 0
@@ -311,7 +312,7 @@ def test_disk_full_is_a_storage_error(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- 10, 11, 12
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains `all` twice
 def test_same_data_config_and_seed_give_identical_metrics(mlflow_store, tmp_path):
     data = ["--data-dir", str(tmp_path / "data")]
     args = ["all", "--tickers", "MSFT", *data, *SHRUNK, "--epochs", "2", "--seed", "3"]
@@ -343,7 +344,7 @@ def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch):
         main(["fetch", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data")])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains `all`
 def test_no_credentials_reach_mlflow(mlflow_store, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-token")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret-token")

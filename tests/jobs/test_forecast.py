@@ -13,11 +13,13 @@ from pipeline.store.forecasts import ForecastStore
 from pipeline.store.schema import VERSION_TABLE
 from pipeline.tracking import registry
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # the trained champions: `all` on AAPL and MSFT, once a session
 
 
-def test_forecast_stores_a_row_per_horizon_a_night_and_prints_them(sample_champions, capsys):
-    url = f"sqlite:///{sample_champions / 'nightly.db'}"
+def test_forecast_stores_a_row_per_horizon_a_night_and_prints_them(
+    sample_champions, tmp_path, capsys
+):
+    url = f"sqlite:///{tmp_path / 'nightly.db'}"
     argv = ["forecast", "--tickers", "AAPL,MSFT", "--source", "sample", "--store-url", url]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -56,10 +58,10 @@ def test_forecast_stores_a_row_per_horizon_a_night_and_prints_them(sample_champi
 
 def test_a_ticker_without_champion_fails_alone(sample_champions, capsys, tmp_path):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    data = ["--source", "csv", "--data", str(sample_champions / "csv"), "--store-url", url]
-    (sample_champions / "csv").mkdir(exist_ok=True)
+    data = ["--source", "csv", "--data", str(tmp_path / "csv"), "--store-url", url]
+    (tmp_path / "csv").mkdir()
     for ticker in ("AAPL", "NOPE"):  # NOPE has prices but no model
-        (sample_champions / "csv" / f"{ticker}.csv").write_text(
+        (tmp_path / "csv" / f"{ticker}.csv").write_text(
             (sample_champions / "data" / "processed" / "AAPL" / "prices.csv").read_text()
         )
     assert main(["forecast", *data]) == 8

@@ -15,11 +15,10 @@ from pipeline.core.calibration import calibrate_conformal, normalised_residuals
 from pipeline.jobs.global_model import recent_calibration
 from pipeline.tracking import registry
 
-pytestmark = pytest.mark.slow
-
 SHRUNK = [*helpers.SHRUNK, "--epochs", "2"]
 
 
+@pytest.mark.slow  # trains the global model, then serves it
 def test_all_registers_one_global_model_that_answers_for_a_new_ticker(
     mlflow_store, tmp_path, capsys
 ):

@@ -51,7 +51,7 @@ def _retrain(universe, tmp_path, *extra):
     return main(["retrain", *data, "--scope", "global", "--holdout", "30", *SHRUNK, *extra])
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains the global model twice
 def test_global_retrain_registers_then_compares_with_the_champion(mlflow_store, tmp_path, capsys):
     universe = _universe(tmp_path)
     assert _retrain(universe, tmp_path) == 0
@@ -105,7 +105,7 @@ def test_global_retrain_registers_then_compares_with_the_champion(mlflow_store, 
     assert challenger_u == pytest.approx(mean_u)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains the global model
 def test_a_bad_ticker_file_stops_the_global_retrain_and_keeps_the_champion(
     mlflow_store, tmp_path, capsys
 ):

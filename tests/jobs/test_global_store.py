@@ -4,19 +4,18 @@ champion, against a real forecast store and a real MLflow store."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import helpers
-import mlflow
 import pytest
 from helpers import make_prices
+from helpers.stores import copy_store, train_store
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
 from pipeline.store.forecasts import Forecast, ForecastStore
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # trains the global champion (once a session)
 
 SHRUNK = [*helpers.SHRUNK, "--scale-epochs", "2"]
 UNIVERSE = {"ACME": (400, 1, "2020-01-01"), "BOLT": (330, 2, "2020-04-01")}
@@ -33,24 +32,21 @@ def _write(folder: Path, cut: int = 0, stranger: bool = True) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def global_champion(tmp_path_factory) -> Iterator[Path]:
-    """A folder (the working folder while the module's tests run) whose MLflow store holds a
-    global champion, version 1, trained on ACME and BOLT by `all --scope global`."""
+@pytest.fixture(scope="session")
+def trained_global(tmp_path_factory) -> Path:
+    """A folder whose MLflow store holds a global champion, version 1, trained on ACME and
+    BOLT by `all --scope global` once a session; shared, so no test writes there."""
     folder = tmp_path_factory.mktemp("global")
     universe = _write(folder / "universe", stranger=False)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as env:
-        env.chdir(folder)
-        env.setenv("MLFLOW_TRACKING_URI", uri)
-        env.setenv("MLFLOW_REGISTRY_URI", uri)
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        argv = ["all", "--source", "csv", "--data", str(universe), "--scope", "global"]
-        assert main([*argv, "--data-dir", "data", *SHRUNK]) == 0
-        yield folder
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
+    argv = ["all", "--source", "csv", "--data", str(universe), "--scope", "global"]
+    return train_store(folder, [*argv, "--data-dir", "data", *SHRUNK])
+
+
+@pytest.fixture
+def global_champion(trained_global: Path, tmp_path: Path, mlflow_store: str) -> Path:
+    """The global champion in the test's own MLflow store (tmp_path, the working folder)."""
+    copy_store(trained_global, tmp_path)
+    return trained_global
 
 
 def test_a_global_night_stores_every_horizon_of_every_ticker_and_score_scores_them(
@@ -149,7 +145,7 @@ def test_a_global_night_never_replaces_a_tickers_own_forecast(global_champion, t
 
 
 def test_a_drift_retrain_trains_when_one_ticker_drifted(global_champion, tmp_path, capsys):
-    # The module's last test: it registers a second global version.
+    # It registers a second global version, in the test's own copy of the store.
     url = f"sqlite:///{tmp_path / 'f.db'}"
     folder = _write(tmp_path / "csv", stranger=False)
     acme = make_prices(*UNIVERSE["ACME"][:2])["Close"].iloc[-31:]

@@ -72,7 +72,7 @@ def _versions(ticker: str) -> list[str]:
     return sorted(str(v.version) for v in found)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains `all`, then retrains
 def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp_path, capsys):
     data = ["--data-dir", str(tmp_path / "data")]
     assert main(["predict", "--ticker", "MSFT", "--source", "sample", *data]) == 8
@@ -134,7 +134,7 @@ def _worse(real_fit):
     return fit
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains `all`, then retrains
 def test_worse_challenger_is_registered_but_not_promoted(mlflow_store, tmp_path, monkeypatch):
     data = ["--data-dir", str(tmp_path / "data")]
     assert main(["all", "--tickers", "AAPL", *data, *SHRUNK]) == 0
@@ -152,7 +152,7 @@ def test_worse_challenger_is_registered_but_not_promoted(mlflow_store, tmp_path,
     assert "challenger RMSE" in v2.tags["decision"] and ">=" in v2.tags["decision"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # retrain trains
 def test_no_champion_means_the_challenger_is_promoted(mlflow_store, tmp_path, capsys):
     data = ["--data-dir", str(tmp_path / "data")]
     assert main(["retrain", "--tickers", "AAPL", "--source", "sample", *data, *SHRUNK]) == 0
@@ -160,7 +160,7 @@ def test_no_champion_means_the_challenger_is_promoted(mlflow_store, tmp_path, ca
     assert "promoted (no champion yet)" in capsys.readouterr().out
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains `all`, then retrains
 def test_failure_mid_retrain_leaves_the_champion(mlflow_store, tmp_path, monkeypatch):
     data = ["--data-dir", str(tmp_path / "data")]
     assert main(["all", "--tickers", "AAPL", *data, *SHRUNK]) == 0
@@ -179,7 +179,7 @@ def test_failure_mid_retrain_leaves_the_champion(mlflow_store, tmp_path, monkeyp
     assert run.info.status == "FAILED"
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # several seconds: retrain reads the sample and opens its store first
 def test_second_retrain_exits_at_once_while_one_runs(mlflow_store, tmp_path, capsys):
     lock = tmp_path / "data" / "retrain.lock"
     with exclusive_lock(lock):
@@ -201,7 +201,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # trains, then `mlflow models serve` in a process
 def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
     assert main(["all", "--tickers", "MSFT", "--data-dir", str(tmp_path / "data"), *SHRUNK]) == 0
     port = _free_port()

@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.cli import main
 from pipeline.store.forecasts import ForecastStore
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # the trained champions: `all` on AAPL and MSFT, once a session
 
 
 def test_nights_forecast_then_scored_with_a_halt(sample_champions, tmp_path, capsys):

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from pipeline.jobs.lock import exclusive_lock
 from pipeline.tracking.sweeps import TRIAL
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # each job trains in a process of its own (some on Ray)
 
 LONG = ["--epochs", "500", "--patience", "500", "--min-delta", "0"]
 JOBS = {

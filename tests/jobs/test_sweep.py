@@ -69,7 +69,7 @@ def csv_folder(tmp_path) -> Path:
     return write_csvs(tmp_path / "csvs", TICKERS)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # a Ray Tune sweep on a local Ray
 def test_a_sweep_nests_every_trial_saves_the_best_and_scores_it_once(
     local_ray, mlflow_store, tmp_path, csv_folder, capsys
 ):

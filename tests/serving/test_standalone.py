@@ -26,7 +26,7 @@ from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking.models import log_model
 from pipeline.tracking.served_code import requirements
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # builds a uv environment from the model's requirements
 
 REPO = Path(__file__).resolve().parents[2]
 OHLC = ["Open", "High", "Low", "Close"]

@@ -21,8 +21,6 @@ from mlflow.tracking import MlflowClient
 from pipeline.cli import main
 from pipeline.tracking.server_http import set_nodelay
 
-pytestmark = pytest.mark.slow
-
 # What the two jobs differ in by design: the switch itself, their folders and experiments,
 # and how long training took.
 APART = {"runtime.async_logging", "experiment", "paths.data_dir", "paths.reports_dir"}
@@ -62,6 +60,7 @@ def _record(client: MlflowClient, experiment: str) -> dict:
     return record
 
 
+@pytest.mark.slow  # the tracking server (PostgreSQL); trains `all` twice
 def test_background_logging_keeps_what_synchronous_logging_keeps(
     tracking_server: TrackingServer, tmp_path: Path, monkeypatch
 ):
@@ -90,6 +89,7 @@ def test_background_logging_keeps_what_synchronous_logging_keeps(
     assert len(versions) == 2  # one registered by each job
 
 
+@pytest.mark.slow  # starts the tracking server
 def test_the_server_runs_the_protocol_that_turns_nagle_off(tracking_server: TrackingServer):
     """Without TCP_NODELAY each request past the first on a kept-alive connection waits
     ~40 ms for the client's delayed ACK (pipeline/tracking/server_http.py)."""

@@ -11,7 +11,7 @@ import pytest
 from helpers.services import TrackingServer
 from mlflow.tracking import MlflowClient
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # starts PostgreSQL and an MLflow server
 
 WORKERS = 4
 RUNS_PER_WORKER = 3

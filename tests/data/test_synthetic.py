@@ -5,9 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
-from benchmarks.synthetic import GAP_SHARE, STEPS, intraday_ohlc, synthetic_ticker, write_synthetic
-from pipeline.data.validate import read_price_csv, validate_prices
+from pipeline.data.synthetic import (
+    GAP_SHARE,
+    STEPS,
+    intraday_ohlc,
+    synthetic_ticker,
+    synthetic_universe,
+)
+from pipeline.data.validate import validate_prices
 
 
 def test_the_range_of_the_path_gives_parkinsons_variance_without_bias():
@@ -37,8 +44,20 @@ def test_a_ticker_is_valid_repeats_with_its_seed_and_its_volatility_clusters():
     assert abs(parkinson / np.var(returns) - (1.0 - GAP_SHARE)) < 0.1
 
 
-def test_write_synthetic_writes_csvs_the_csv_source_reads(tmp_path):
-    folder = write_synthetic(tmp_path / "syn", n_tickers=2, days=60, seed=1)
-    frames = [read_price_csv(folder / f"SYN00{i}.csv") for i in range(2)]
-    assert [len(f) for f in frames] == [60, 60]
-    assert not frames[0]["Close"].equals(frames[1]["Close"])
+def test_a_universe_is_valid_and_repeats_with_the_seed():
+    frames = synthetic_universe(3, 120, seed=5)
+    assert list(frames) == ["SYN000", "SYN001", "SYN002"]
+    assert all(len(f) == 120 for f in frames.values())
+    for frame in frames.values():
+        validate_prices(frame, "synthetic")  # raises DataError if any row is invalid
+    assert frames["SYN000"].equals(synthetic_universe(3, 120, seed=5)["SYN000"])
+    assert not frames["SYN000"].equals(frames["SYN001"])
+
+
+def test_make_synthetics_tickers_stay_what_they_were_for_a_seed():
+    # `make synthetic`'s defaults (1,500 days, seed 7): the series of docs/results.md.
+    frames = synthetic_universe(2, 1500, seed=7)
+    first, last = frames["SYN000"].iloc[0], frames["SYN001"].iloc[-1]
+    assert frames["SYN001"].index[-1] == pd.Timestamp("2005-11-29")
+    assert first.tolist() == [71.529193, 71.973347, 70.795236, 71.291691, 1_000_000]
+    assert last.tolist() == [956.165784, 985.877874, 943.921129, 945.322895, 1_000_000]
