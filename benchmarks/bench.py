@@ -65,7 +65,7 @@ from pipeline.data.validate import PRICE_COLUMNS
 from pipeline.errors import ConfigError, StockcastError
 from pipeline.jobs.all import run_all as all_job
 from pipeline.jobs.common import StageClock
-from pipeline.jobs.driver import priced_job
+from pipeline.jobs.driver import run_groups
 from pipeline.jobs.stages import TRAINING
 from pipeline.models.training import DeviceData, pick_device, seed_everything, train_epoch
 from pipeline.serving.forecaster import Forecaster
@@ -427,7 +427,7 @@ def run_all(cfg: Config) -> tuple[dict[str, float], dict[str, int]]:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
         with clock.stage("mlflow"):
             experiment_id = prepare_experiment(cfg.experiment)
-        code = priced_job(cfg, all_job, experiment_id, clock)
+        code = run_groups(cfg, all_job, experiment_id, clock)
     if code != 0:
         lines = errors.getvalue().splitlines()
         said = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]

@@ -55,7 +55,7 @@ from pipeline import storage
 from pipeline.config import ClusterConfig, Config, DataConfig, Paths, RuntimeConfig, TrainConfig
 from pipeline.core.features import build_features
 from pipeline.jobs.all import run_all
-from pipeline.jobs.driver import priced_job
+from pipeline.jobs.driver import run_groups
 from pipeline.models.training import fit
 from pipeline.tracking.store import prepare_experiment
 
@@ -73,7 +73,7 @@ def timed_all(cfg: Config, label: str) -> tuple[float, list[float]]:
 
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        code = priced_job(cfg.replace(experiment=label), run_all, experiment_id, on_summary=keep)
+        code = run_groups(cfg.replace(experiment=label), run_all, experiment_id, on_summary=keep)
     if code != 0:
         raise RuntimeError(f"the {label} run failed with exit code {code}")
     return time.perf_counter() - began, seconds

@@ -1,10 +1,11 @@
 """The promotion policy, in one place: when a newly registered version becomes the champion.
 
 ``make all`` registers every model but promotes only when there is no champion
-yet; ``make retrain`` promotes a challenger whose holdout RMSE is strictly
-lower than the champion's (``--scope global``: whose tickers' mean holdout
-Theil's U is). The alias moves last, in one registry call, so a
-failure anywhere before leaves the champion where it was.
+yet; ``make retrain`` promotes a challenger whose mean holdout Theil's U over
+its group's tickers is strictly lower than the champion's (for a ticker's own
+model it orders the two exactly as the holdout RMSE does). The alias moves
+last, in one registry call, so a failure anywhere before leaves the champion
+where it was.
 """
 
 from __future__ import annotations
@@ -22,28 +23,21 @@ class Decision:
     reason: str
 
 
-def decide(challenger_rmse: float, champion_rmse: float | None, metric: str = "RMSE") -> Decision:
-    """Promote when there is no champion, or when the challenger's RMSE is strictly lower.
-
-    ``metric`` names the score compared in the reason (the global retrain compares the
-    tickers' mean Theil's U, the same rule on a score that does not depend on price levels).
-    """
-    if champion_rmse is None:
+def decide(challenger: float, champion: float | None, metric: str = "mean Theil's U") -> Decision:
+    """Promote when there is no champion, or when the challenger's score (lower is better)
+    is strictly lower; ``metric`` names the score compared in the reason."""
+    if champion is None:
         return Decision(True, "no champion yet")
-    if not np.isfinite(challenger_rmse):
+    if not np.isfinite(challenger):
         return Decision(False, f"challenger {metric} is not finite")
-    if challenger_rmse < champion_rmse:
-        return Decision(
-            True, f"challenger {metric} {challenger_rmse:.4f} < champion {champion_rmse:.4f}"
-        )
-    return Decision(
-        False, f"challenger {metric} {challenger_rmse:.4f} >= champion {champion_rmse:.4f}"
-    )
+    if challenger < champion:
+        return Decision(True, f"challenger {metric} {challenger:.4f} < champion {champion:.4f}")
+    return Decision(False, f"challenger {metric} {challenger:.4f} >= champion {champion:.4f}")
 
 
-def first_champion(ticker: str) -> Decision:
+def first_champion(name: str) -> Decision:
     """The ``all`` job's rule: a new model becomes champion only if there is none."""
-    if registry.champion_version(ticker) is None:
+    if registry.champion_version(name) is None:
         return Decision(True, "no champion yet")
     return Decision(False, "the champion is kept until `make retrain`")
 
