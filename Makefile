@@ -32,8 +32,8 @@ STORE_URL ?=
 FROM    ?=
 TO      ?=
 # Test modules that start Ray in the test process itself: each runs in a process of its own.
-RAY_TESTS = tests/bench/test_bench.py tests/jobs/test_engine.py tests/jobs/test_executors.py \
-            tests/jobs/test_executors_cluster.py tests/jobs/test_sweep.py
+RAY_TESTS = tests/bench/test_bench.py tests/runtime/test_engine.py tests/runtime/test_executors.py \
+            tests/runtime/test_executors_cluster.py tests/jobs/test_sweep.py
 BENCH_ARGS ?=
 SCALE_ARGS ?=
 PORT    ?= 5000

@@ -64,10 +64,10 @@ from pipeline.data.sources import load_sample
 from pipeline.data.validate import PRICE_COLUMNS
 from pipeline.errors import ConfigError, StockcastError
 from pipeline.jobs.all import run_all as all_job
-from pipeline.jobs.common import StageClock
-from pipeline.jobs.driver import run_groups
 from pipeline.jobs.stages import TRAINING
 from pipeline.models.training import DeviceData, pick_device, seed_everything, train_epoch
+from pipeline.runtime.common import StageClock
+from pipeline.runtime.driver import run_groups
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import lifecycle
 from pipeline.tracking.models import log_model

@@ -30,11 +30,11 @@ from pipeline.core.splits import calendar_splits
 from pipeline.data.sources import load_prices
 from pipeline.evaluation.evaluate import forecast_interval_baselines
 from pipeline.evaluation.tables import band_frame, interval_table
-from pipeline.jobs.driver import tickers_for
 from pipeline.models.calibration import fit_intervals
 from pipeline.models.scale_head import TRUNKS, forecast_spread
 from pipeline.models.training import fit
 from pipeline.models.volatility import interval_baselines
+from pipeline.runtime.driver import tickers_for
 
 
 def measure(cfg, ticker: str, prices: pd.DataFrame) -> list[dict]:

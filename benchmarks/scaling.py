@@ -55,8 +55,8 @@ from pipeline import storage
 from pipeline.config import ClusterConfig, Config, DataConfig, Paths, RuntimeConfig, TrainConfig
 from pipeline.core.features import build_features
 from pipeline.jobs.all import run_all
-from pipeline.jobs.driver import run_groups
 from pipeline.models.training import fit
+from pipeline.runtime.driver import run_groups
 from pipeline.tracking.store import prepare_experiment
 
 DEFAULT_OUT = Path("bench-results") / "scaling.json"
@@ -147,7 +147,7 @@ def task_round_trips(calls: int) -> list[float]:
     """Seconds of each of ``calls`` no-op Ray task round trips on a warm worker."""
     import ray
 
-    from pipeline.jobs.executors import RayExecutor
+    from pipeline.runtime.executors import RayExecutor
 
     times = []
     with RayExecutor() as executor:

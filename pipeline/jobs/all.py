@@ -15,13 +15,14 @@ from pipeline.config import Config
 from pipeline.core.features import Features
 from pipeline.data.sources import source_uri
 from pipeline.evaluation.evaluate import Evaluation, identical_to_persistence
+from pipeline.evaluation.promotion import Decision
 from pipeline.evaluation.summary import Scores
-from pipeline.jobs import promotion, stages
+from pipeline.jobs import stages
 from pipeline.jobs.calibrate import own_calibration
-from pipeline.jobs.common import Group, StageClock, Summary
 from pipeline.models.rnn import RNN
+from pipeline.runtime.common import Group, StageClock, Summary
 from pipeline.serving.forecaster import Forecaster
-from pipeline.tracking import registry, train_log
+from pipeline.tracking import promotion, registry, train_log
 from pipeline.tracking.group_runs import GroupRuns
 from pipeline.tracking.models import log_model
 
@@ -88,7 +89,7 @@ def register_evaluation(
     runs: GroupRuns,
     task_id: str | None = None,
     clock: StageClock | None = None,
-) -> tuple[dict[str, Evaluation], str, promotion.Decision]:
+) -> tuple[dict[str, Evaluation], str, Decision]:
     """Log the model, evaluate each ticker on its test days (its scores and plots in its
     run), then register the model (champion if first).
 

@@ -17,9 +17,9 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError, DataError
-from pipeline.jobs.common import Group, Summary, each_ticker
 from pipeline.jobs.forecast import forecast_night
 from pipeline.jobs.score import score_ticker
+from pipeline.runtime.common import Group, Summary, each_ticker
 from pipeline.store.forecasts import Forecast, ForecastStore
 from pipeline.tracking import registry
 from pipeline.tracking.registry import Champion

@@ -27,12 +27,12 @@ from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
 from pipeline.evaluation.horizons import pooled_horizon_table
 from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.evaluation.summary import Scores
-from pipeline.jobs.common import Group, Summary
 from pipeline.models.conformal import AdaptiveRNN
 from pipeline.models.group_rnn import GroupRNN, train_group
 from pipeline.models.point import baselines
 from pipeline.models.rnn import RNN, Hooks, RNNForecaster
 from pipeline.models.volatility import interval_baselines
+from pipeline.runtime.common import Group, Summary
 from pipeline.tracking import backtest_log, train_log
 from pipeline.tracking.group_runs import BacktestRuns, GroupRuns
 

@@ -6,21 +6,23 @@ per group through the driver (``driver.run_groups``: a group per ticker with
 ``--scope ticker``, one for the universe with ``--scope global``), on the
 configured engine (local or Ray). The stage commands (fetch, features, train,
 evaluate) run one stage per group on the previous stage's files (``stages.py``).
+Each job is a file of its own (``fetch.py``, ``features.py``, ..., ``sweep.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from pipeline.config import Config
 from pipeline.jobs import stages
-from pipeline.jobs.all import group_runs, register_evaluation, registered_text, run_all
+from pipeline.jobs.all import run_all
 from pipeline.jobs.backtest import run_backtest, save_report
-from pipeline.jobs.common import Group, StageClock, Summary
-from pipeline.jobs.driver import new_job_id, prepare, prepare_store, report_summary, run_groups
-from pipeline.jobs.lock import exclusive_lock
+from pipeline.jobs.evaluate import run_evaluate
+from pipeline.jobs.features import run_features
+from pipeline.jobs.fetch import run_fetch
 from pipeline.jobs.retrain import run_retrain
-from pipeline.serving.forecaster import Forecaster
+from pipeline.jobs.train import run_train
+from pipeline.runtime.common import StageClock, Summary
+from pipeline.runtime.driver import new_job_id, prepare, prepare_store, report_summary, run_groups
+from pipeline.runtime.lock import exclusive_lock
 from pipeline.tracking.ui import runs_url
 
 
@@ -29,19 +31,7 @@ def fetch(cfg: Config, tracking_uri: str | None = None) -> int:
     from pipeline.tracking import store
 
     store.configure(tracking_uri)
-    return run_groups(cfg, fetch_job)
-
-
-def fetch_job(
-    cfg: Config, group: Group, experiment_id: str | None, *, tags: Mapping[str, str] | None = None
-) -> list[Summary]:
-    """Save each ticker's prices (fetched by the driver) where the features stage reads them."""
-    summaries = []
-    for ticker, prices in group.prices.items():
-        stages.save_prices(cfg, ticker, prices)
-        first, last = prices.index[0].date(), prices.index[-1].date()
-        summaries.append(Summary(ticker, f"{ticker}: {len(prices)} days, {first} to {last}"))
-    return summaries
+    return run_groups(cfg, run_fetch)
 
 
 def features(cfg: Config, tracking_uri: str | None = None) -> int:
@@ -49,62 +39,18 @@ def features(cfg: Config, tracking_uri: str | None = None) -> int:
     from pipeline.tracking import store
 
     store.configure(tracking_uri)
-    return run_groups(cfg, features_job, load=lambda c, t: stages.saved_prices(c, t))
-
-
-def features_job(
-    cfg: Config, group: Group, experiment_id: str | None, *, tags: Mapping[str, str] | None = None
-) -> list[Summary]:
-    """The features of a group's tickers from the fetch stage's prices, saved."""
-    summaries = []
-    for ticker, own in stages.features_stage(cfg, group.prices).items():
-        n_train, n_val, n_test = own.split.sizes()
-        text = f"{ticker}: windows train {n_train}, validation {n_val}, test {n_test}"
-        summaries.append(Summary(ticker, text))
-    return summaries
+    return run_groups(cfg, run_features, load=lambda c, t: stages.saved_prices(c, t))
 
 
 def train(cfg: Config, tracking_uri: str | None = None) -> int:
     """Train each group's model on its saved features, in a new MLflow run."""
-    return run_groups(cfg, train_job, prepare(cfg, tracking_uri), load=None)
-
-
-def train_job(
-    cfg: Config, group: Group, experiment_id: str, *, tags: Mapping[str, str] | None = None
-) -> list[Summary]:
-    """Train the group's network on its tickers' saved features (the group's run)."""
-    saved = {ticker: stages.saved_features(cfg, ticker) for ticker in group.tickers}
-    with group_runs(cfg, group, experiment_id, "train", tags or {}).group() as active:
-        stages.train_stage(cfg, group.name, saved, active.info.run_id)
-    return []
+    return run_groups(cfg, run_train, prepare(cfg, tracking_uri), load=None)
 
 
 def evaluate(cfg: Config, tracking_uri: str | None = None) -> int:
     """Score each group's saved model on its tickers' test days and register it, in the train
     stage's run."""
-    return run_groups(cfg, evaluate_job, prepare(cfg, tracking_uri), load=None)
-
-
-def evaluate_job(
-    cfg: Config, group: Group, experiment_id: str, *, tags: Mapping[str, str] | None = None
-) -> list[Summary]:
-    """Evaluate and register the model the train stage saved for the group."""
-    run_id = stages.saved_run_id(cfg, group.name)
-    saved = {ticker: stages.saved_features(cfg, ticker) for ticker in group.tickers}
-    forecaster = Forecaster.load(cfg.paths.processed_dir(group.name) / stages.MODEL_DIR)
-    runs = group_runs(cfg, group, experiment_id, "evaluate", tags or {})
-    with runs.group(run_id=run_id):
-        evaluations, version, decision = register_evaluation(
-            cfg, group, saved, forecaster, run_id, runs
-        )
-    return [
-        Summary(
-            ticker,
-            f"{stages.evaluation_text(ticker, saved[ticker], evaluation)}\n"
-            f"{registered_text(group.name, version, decision.promote)}",
-        )
-        for ticker, evaluation in evaluations.items()
-    ]
+    return run_groups(cfg, run_evaluate, prepare(cfg, tracking_uri), load=None)
 
 
 def all_stages(cfg: Config, tracking_uri: str | None = None) -> int:
@@ -157,8 +103,13 @@ def retrain(cfg: Config, tracking_uri: str | None = None) -> int:
 
 def predict(cfg: Config, tracking_uri: str | None = None) -> int:
     """Each ticker's forecast for the next sessions by its group's champion, with its
-    intervals, stored (the nightly ``forecast`` job)."""
-    return forecast(cfg, tracking_uri)
+    intervals, stored (the nightly ``forecast`` job, for the tickers asked)."""
+    from pipeline.jobs.predict import run_predict
+    from pipeline.tracking import store
+
+    store.configure(tracking_uri)
+    prepare_store(cfg)
+    return run_groups(cfg, run_predict)
 
 
 def forecast(cfg: Config, tracking_uri: str | None = None) -> int:

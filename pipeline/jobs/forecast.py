@@ -38,7 +38,7 @@ from pipeline.core.bands import aci_alpha, level_name
 from pipeline.data.calendar import sessions_after
 from pipeline.evaluation.live import realised_misses
 from pipeline.jobs.calibrate import for_ticker
-from pipeline.jobs.common import Group, Summary, each_ticker
+from pipeline.runtime.common import Group, Summary, each_ticker
 from pipeline.serving.forecaster import OUTPUT_COLUMN
 from pipeline.store.forecasts import Forecast, ForecastStore
 from pipeline.tracking import registry

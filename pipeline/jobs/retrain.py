@@ -11,7 +11,7 @@ calibrated on.
 Challenger and champion (``stockcast-<GROUP>@champion``) forecast the same
 holdout days of every ticker, each with the ticker's own multipliers (the
 champion's pooled ones for a ticker it was not calibrated on). The promotion
-rule (``promotion.decide``: strictly lower wins, no champion promotes) compares
+rule (``evaluation.promotion``: strictly lower wins, no champion promotes) compares
 the **mean over the group's tickers of the holdout Theil's U** (RMSE over
 persistence's RMSE on the same days): within one ticker it orders the two
 models exactly as RMSE does, and averaging it gives every ticker the same
@@ -19,7 +19,7 @@ weight, where a pooled RMSE in price units would let the highest-priced ticker
 decide.
 
 First the champion is judged for drift on each ticker's stored forecasts of
-its version (``drift.check_drift``); the verdicts are tagged on the run and
+its version (``tracking.drift.check_drift``); the verdicts are tagged on the run and
 printed, and it drifted when it drifted on any ticker. With ``--retrain-when
 drift`` a champion that drifted on no ticker is kept without training (a run
 tagged ``decision=skip``).
@@ -39,20 +39,18 @@ from pipeline.core.splits import calendar_holdout_split, union_calendar
 from pipeline.data.sources import source_uri
 from pipeline.errors import DataError
 from pipeline.evaluation.live import Drift
-from pipeline.jobs import promotion, stages
+from pipeline.evaluation.promotion import DECIDED_ON, decide, pool
+from pipeline.jobs import stages
 from pipeline.jobs.calibrate import own_calibration
-from pipeline.jobs.common import Group, Summary
-from pipeline.jobs.drift import check_drift
 from pipeline.metrics.intervals import coverage, interval_score
 from pipeline.metrics.point import score
+from pipeline.runtime.common import Group, Summary
 from pipeline.serving.forecaster import Forecaster
 from pipeline.store.forecasts import ForecastStore
-from pipeline.tracking import lifecycle, registry, retrain_log, train_log
+from pipeline.tracking import lifecycle, promotion, registry, retrain_log, train_log
+from pipeline.tracking.drift import check_drift
 from pipeline.tracking.group_runs import GroupRuns
 from pipeline.tracking.models import log_model
-
-DECIDED_ON = "theil_u"  # the score the decision compares, averaged over the group's tickers
-POOLED = ("theil_u", "mape", "direction_acc")  # scores that do not depend on price levels
 
 
 def run_retrain(
@@ -103,7 +101,7 @@ def run_retrain(
             who: pool({t: scores[t][who] for t in group.tickers})
             for who in scores[group.tickers[0]]
         }
-        decision = promotion.decide(
+        decision = decide(
             pooled["challenger"][DECIDED_ON], pooled.get("champion", {}).get(DECIDED_ON)
         )
         for ticker in group.tickers:
@@ -173,11 +171,6 @@ def score_holdout(forecaster: Forecaster, prices: pd.DataFrame, ends: np.ndarray
             np.mean(interval_score(actual, lower, upper, level))
         )
     return scores
-
-
-def pool(per_ticker: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """The mean over tickers of each score that does not depend on price levels."""
-    return {m: float(np.mean([s[m] for s in per_ticker.values()])) for m in POOLED}
 
 
 def judge_drift(

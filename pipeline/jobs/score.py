@@ -21,8 +21,8 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.core.bands import level_name
 from pipeline.evaluation.live import live_scores, sort_outcomes
-from pipeline.jobs.common import Group, Summary, each_ticker
 from pipeline.jobs.forecast import record_outcomes
+from pipeline.runtime.common import Group, Summary, each_ticker
 from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import lifecycle, monitor_log, registry
 

@@ -34,9 +34,9 @@ from pipeline.evaluation.objective import sweep_folds
 from pipeline.evaluation.report import text_table
 from pipeline.jobs import tune
 from pipeline.jobs.all import run_all
-from pipeline.jobs.common import Group, Summary, groups_of, tickers_label
-from pipeline.jobs.driver import for_engine, run_groups, tickers_for
-from pipeline.jobs.executors import RayExecutor
+from pipeline.runtime.common import Group, Summary, groups_of, tickers_label
+from pipeline.runtime.driver import for_engine, run_groups, tickers_for
+from pipeline.runtime.executors import RayExecutor
 from pipeline.tracking import lifecycle, sweeps
 
 log = logging.getLogger("stockcast")

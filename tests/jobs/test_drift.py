@@ -11,9 +11,9 @@ from helpers import SHRUNK, make_prices
 from pipeline.cli import main
 from pipeline.config import Config
 from pipeline.evaluation.live import detect_drift, live_scores
-from pipeline.jobs.drift import reference_pct
 from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import registry
+from pipeline.tracking.drift import reference_pct
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,8 @@ from helpers import make_prices
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
-from pipeline.jobs.lock import exclusive_lock
-from pipeline.jobs.retrain import pool
+from pipeline.evaluation.promotion import pool
+from pipeline.runtime.lock import exclusive_lock
 from pipeline.tracking import registry
 
 SHRUNK = [*helpers.SHRUNK, "--scale-epochs", "2"]

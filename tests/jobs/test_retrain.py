@@ -24,8 +24,8 @@ from mlflow.tracking import MlflowClient
 import pipeline
 from pipeline.cli import main
 from pipeline.errors import LockedError
-from pipeline.jobs.lock import exclusive_lock
-from pipeline.jobs.promotion import decide
+from pipeline.evaluation.promotion import decide
+from pipeline.runtime.lock import exclusive_lock
 from pipeline.tracking import registry
 
 
@@ -42,7 +42,7 @@ def test_lock_refuses_a_second_holder(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from pathlib import Path\n"
-         "from pipeline.jobs.lock import exclusive_lock\n"
+         "from pipeline.runtime.lock import exclusive_lock\n"
          "with exclusive_lock(Path(sys.argv[1])):\n"
          "    print('held', flush=True); time.sleep(60)", str(lock)],
         stdout=subprocess.PIPE, text=True,

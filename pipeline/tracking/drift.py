@@ -1,4 +1,5 @@
-"""Whether a champion drifted, judged on its stored forecasts (``evaluation.live.detect_drift``).
+"""Whether a champion drifted, judged on its stored forecasts (the rule is
+``evaluation.live.detect_drift``; this reads what it needs from the store and the registry).
 
 The yardstick of the interval score is the champion's own on its test days, as
 its registration run logged it (a model for many tickers: the ticker's run

@@ -25,7 +25,7 @@ from pipeline.data.sources import csv_tickers, load_prices
 from pipeline.errors import ConfigError, Interrupted, StockcastError
 from pipeline.evaluation.report import text_table
 from pipeline.evaluation.summary import summary_heading, summary_table
-from pipeline.jobs.common import (
+from pipeline.runtime.common import (
     TICKER_FAILURES,
     Group,
     StageClock,
@@ -34,7 +34,7 @@ from pipeline.jobs.common import (
     idle_cores,
     tickers_label,
 )
-from pipeline.jobs.executors import make_executor
+from pipeline.runtime.executors import make_executor
 from pipeline.tracking import lifecycle, store, summary_log
 
 

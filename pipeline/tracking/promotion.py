@@ -1,38 +1,14 @@
-"""The promotion policy, in one place: when a newly registered version becomes the champion.
+"""Promotion in the registry: register a version, record why, move the alias if promoted.
 
-``make all`` registers every model but promotes only when there is no champion
-yet; ``make retrain`` promotes a challenger whose mean holdout Theil's U over
-its group's tickers is strictly lower than the champion's (for a ticker's own
-model it orders the two exactly as the holdout RMSE does). The alias moves
-last, in one registry call, so a failure anywhere before leaves the champion
-where it was.
+The rule (when a version becomes the champion) is ``evaluation.promotion``'s;
+this is where it acts. The alias moves last, in one registry call, so a failure
+anywhere before leaves the champion where it was.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
-
+from pipeline.evaluation.promotion import Decision
 from pipeline.tracking import registry
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-
-
-def decide(challenger: float, champion: float | None, metric: str = "mean Theil's U") -> Decision:
-    """Promote when there is no champion, or when the challenger's score (lower is better)
-    is strictly lower; ``metric`` names the score compared in the reason."""
-    if champion is None:
-        return Decision(True, "no champion yet")
-    if not np.isfinite(challenger):
-        return Decision(False, f"challenger {metric} is not finite")
-    if challenger < champion:
-        return Decision(True, f"challenger {metric} {challenger:.4f} < champion {champion:.4f}")
-    return Decision(False, f"challenger {metric} {challenger:.4f} >= champion {champion:.4f}")
 
 
 def first_champion(name: str) -> Decision:

@@ -26,7 +26,7 @@ from pipeline.config import (
     TrainConfig,
 )
 from pipeline.jobs.all import run_all
-from pipeline.jobs.driver import run_groups
+from pipeline.runtime.driver import run_groups
 from pipeline.tracking import lifecycle
 from pipeline.tracking.store import prepare_experiment
 
