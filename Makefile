@@ -32,8 +32,8 @@ STORE_URL ?=
 FROM    ?=
 TO      ?=
 # Test modules that start Ray in the test process itself: each runs in a process of its own.
-RAY_TESTS = tests/bench/test_bench.py tests/jobs/test_engine.py tests/jobs/test_executors.py \
-            tests/jobs/test_executors_cluster.py tests/jobs/test_sweep.py
+RAY_TESTS = tests/bench/test_bench.py tests/runtime/test_engine.py tests/runtime/test_executors.py \
+            tests/runtime/test_executors_cluster.py tests/jobs/test_sweep.py
 BENCH_ARGS ?=
 SCALE_ARGS ?=
 PORT    ?= 5000
@@ -87,8 +87,8 @@ all: $(STAMP) ## fetch, features, train and evaluate every ticker in TICKERS; lo
 fetch: $(STAMP) ## stage 1 alone: load and validate prices
 	$(PY) -m pipeline fetch $(DATA_OPTS) $(ARGS)
 
-features: $(STAMP) ## stage 2 alone: split, scale, window
-	$(PY) -m pipeline features $(DATA_OPTS) $(ARGS)
+features: $(STAMP) ## stage 2 alone: split (by calendar date for each group), scale, window
+	$(PY) -m pipeline features $(DATA_OPTS) $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
 train: $(STAMP) ## stage 3 alone: train the RNN
 	$(PY) -m pipeline train $(OPTS)
@@ -106,7 +106,7 @@ sweep: $(STAMP) ## Ray Tune + Optuna over cell, layers, sizes, dropout, lr (TRIA
 retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote only if better
 	$(PY) -m pipeline retrain $(RETRAIN_OPTS)
 
-predict: $(STAMP) ## forecast the next Close of TICKER and its interval with its champion model
+predict: $(STAMP) ## forecast TICKER's next Closes with its champion (SCOPE=global: the global one), store
 	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
 	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(if $(SCOPE),--scope $(SCOPE))
 

@@ -26,22 +26,23 @@ import pandas as pd
 from pipeline.cli import build_parser, config_from_args
 from pipeline.core.bands import conformal_bands
 from pipeline.core.features import CLOSE, features_for_split
+from pipeline.core.splits import calendar_splits
 from pipeline.data.sources import load_prices
-from pipeline.evaluation.backtest import check_backtest_history
 from pipeline.evaluation.evaluate import forecast_interval_baselines
 from pipeline.evaluation.tables import band_frame, interval_table
-from pipeline.jobs.driver import tickers_for
 from pipeline.models.calibration import fit_intervals
 from pipeline.models.scale_head import TRUNKS, forecast_spread
 from pipeline.models.training import fit
 from pipeline.models.volatility import interval_baselines
+from pipeline.runtime.driver import tickers_for
 
 
 def measure(cfg, ticker: str, prices: pd.DataFrame) -> list[dict]:
     """One row per fold: validation scores of each candidate, test scores of each model."""
     window = cfg.features.window
     rows = []
-    splits = check_backtest_history(len(prices), window, cfg.backtest, ticker)
+    folds = calendar_splits({ticker: prices.index}, window, cfg.backtest)
+    splits = [fold.splits[ticker] for fold in folds]
     for fold, split in enumerate(splits, start=1):
         features = features_for_split(prices, split, window)
         result = fit(features, cfg.model, cfg.train)

@@ -56,8 +56,8 @@ from pipeline.config import ClusterConfig, Config, DataConfig, Paths, RuntimeCon
 from pipeline.core.features import build_features
 from pipeline.data.synthetic import synthetic_universe
 from pipeline.jobs.all import run_all
-from pipeline.jobs.driver import priced_job
 from pipeline.models.training import fit
+from pipeline.runtime.driver import run_groups
 from pipeline.tracking.store import prepare_experiment
 
 DEFAULT_OUT = Path("bench-results") / "scaling.json"
@@ -74,7 +74,7 @@ def timed_all(cfg: Config, label: str) -> tuple[float, list[float]]:
 
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        code = priced_job(cfg.replace(experiment=label), run_all, experiment_id, on_summary=keep)
+        code = run_groups(cfg.replace(experiment=label), run_all, experiment_id, on_summary=keep)
     if code != 0:
         raise RuntimeError(f"the {label} run failed with exit code {code}")
     return time.perf_counter() - began, seconds
@@ -148,7 +148,7 @@ def task_round_trips(calls: int) -> list[float]:
     """Seconds of each of ``calls`` no-op Ray task round trips on a warm worker."""
     import ray
 
-    from pipeline.jobs.executors import RayExecutor
+    from pipeline.runtime.executors import RayExecutor
 
     times = []
     with RayExecutor() as executor:

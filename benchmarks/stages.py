@@ -28,9 +28,9 @@ from benchmarks.harness import (
 from pipeline.config import Config, Paths, RuntimeConfig, TrainConfig
 from pipeline.errors import StockcastError
 from pipeline.jobs.all import run_all as all_job
-from pipeline.jobs.common import StageClock
-from pipeline.jobs.driver import priced_job
 from pipeline.jobs.stages import TRAINING
+from pipeline.runtime.common import StageClock
+from pipeline.runtime.driver import run_groups
 from pipeline.tracking.store import prepare_experiment
 
 STAGES = ("fetch", "features", "train", "evaluate", "mlflow")
@@ -62,7 +62,7 @@ def run_all(cfg: Config) -> tuple[dict[str, float], dict[str, int]]:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
         with clock.stage("mlflow"):
             experiment_id = prepare_experiment(cfg.experiment)
-        code = priced_job(cfg, all_job, experiment_id, clock)
+        code = run_groups(cfg, all_job, experiment_id, clock)
     if code != 0:
         lines = errors.getvalue().splitlines()
         said = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]

@@ -53,23 +53,18 @@ COMMAND_HELP = {
 _JOB = ("data", "features", "model", "train", "runtime", "intervals", "baselines", "cluster")
 COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "fetch": ("data", "paths"),
-    "features": ("data", "features", "paths"),
+    "features": ("data", "features", "cluster", "paths"),
     "train": (*_JOB, "paths"),
     "evaluate": (*_JOB, "paths"),
     "all": (*_JOB, "paths"),
     "backtest": (*_JOB, "backtest", "paths"),
     "retrain": (*_JOB[:6], "retrain", "store", "monitor", "cluster", "paths"),  # no baselines
-    "predict": ("data", "store", "monitor", "paths"),
-    "forecast": ("data", "store", "monitor", "paths"),
-    "score": ("data", "store", "monitor", "paths"),
-    "backfill": ("data", "store", "monitor", "backfill", "paths"),
+    "predict": ("data", "store", "monitor", "cluster", "paths"),
+    "forecast": ("data", "store", "monitor", "cluster", "paths"),
+    "score": ("data", "store", "monitor", "cluster", "paths"),
+    "backfill": ("data", "store", "monitor", "backfill", "cluster", "paths"),
     "sweep": (*_JOB, "sweep", "paths"),
     "ui": (),
-}
-# Single settings a command takes from a section it otherwise does not: predict, forecast, score
-# and backfill ask the global model (--scope global) or each ticker's own.
-COMMAND_EXTRAS: dict[str, tuple[str, ...]] = {
-    command: ("train.scope",) for command in ("predict", "forecast", "score", "backfill")
 }
 # Commands that read or log an experiment's runs (--experiment, --tracking-uri); predict and
 # forecast read the model registry (--tracking-uri).
@@ -99,8 +94,7 @@ def _command_options(command: str) -> argparse.ArgumentParser:
     groups: dict[str, argparse._ArgumentGroup] = {}
     for key, fld, kind in settings():
         section = key.rpartition(".")[0] or "general"
-        wanted = section in sections or key in COMMAND_EXTRAS.get(command, ())
-        if not fld.metadata.get("cli", True) or not wanted:
+        if not fld.metadata.get("cli", True) or section not in sections:
             continue
         group = groups.setdefault(section, p.add_argument_group(section))
         _add_option(group, key, fld, kind)

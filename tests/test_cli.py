@@ -8,7 +8,6 @@ import re
 import pytest
 
 from pipeline.cli import (
-    COMMAND_EXTRAS,
     COMMAND_HELP,
     COMMAND_SECTIONS,
     REGISTRY_ONLY,
@@ -51,7 +50,7 @@ def test_each_command_lists_exactly_its_sections_options_with_their_defaults(
         expected.add("--tracking-uri")
     for key, fld, kind in settings():
         wanted = (key.rpartition(".")[0] or "general") in sections
-        if not fld.metadata["cli"] or not (wanted or key in COMMAND_EXTRAS.get(command, ())):
+        if not fld.metadata["cli"] or not wanted:
             continue
         flag = _flag(fld)
         expected |= {flag, f"--no-{flag[2:]}"} if kind is bool else {flag}

@@ -35,7 +35,7 @@ def _banned(path: str, source: str) -> bool:
         ("pipeline/tracking/plots.py", "from matplotlib.figure import Figure\n", False),
         ("pipeline/serving/pyfunc_model.py", "import mlflow.pyfunc\n", False),
         ("pipeline/serving/forecaster.py", "import mlflow\n", True),
-        ("pipeline/jobs/executors.py", "import ray\n", False),
+        ("pipeline/runtime/executors.py", "import ray\n", False),
         ("pipeline/jobs/tune.py", "from ray import tune\n", False),
         ("pipeline/jobs/sweep.py", "from ray import tune\n", True),
         ("pipeline/evaluation/objective.py", "import ray\n", True),

@@ -54,6 +54,10 @@ __all__ = [
 ]  # fmt: skip
 
 
+# How a job runs, not what it computes: logged with the runs, never saved as the model's config.
+RUN_SECTIONS = ("runtime.", "cluster.")
+
+
 @dataclass(frozen=True)
 class Config:
     tickers: tuple[str, ...] = setting(("AAPL", "MSFT"), "symbols, comma-separated", cli=False)
@@ -169,9 +173,10 @@ def parse_tickers(text: str) -> tuple[str, ...]:
 def flatten(cfg: Config, runtime: bool = True) -> dict[str, str]:
     """Flatten the config to 'section.field' -> text, for MLflow params and JSON files.
 
-    ``runtime=False`` leaves out the runtime section: what a saved model records as its config.
+    ``runtime=False`` leaves out how the job ran (the runtime and cluster sections: devices,
+    threads, the engine, the scope): what a saved model records as its config.
     """
-    keys = [key for key, _, _ in settings() if runtime or not key.startswith("runtime.")]
+    keys = [key for key, _, _ in settings() if runtime or not key.startswith(RUN_SECTIONS)]
     values = {key: _value(cfg, key) for key in keys}
     # A password in the store's URL never reaches the logged params (PGPASSFILE keeps it out).
     values["store.url"] = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", values["store.url"])

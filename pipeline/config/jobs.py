@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config.fields import require, setting
-from pipeline.config.sections import ENGINES
+from pipeline.config.sections import ENGINES, SCOPES
 
 RETRAIN_WHEN = ("always", "drift")
 
@@ -63,14 +63,28 @@ class RetrainConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
+    """How a job's work is grouped and run: logged with each run, never saved as the model's
+    config (the registered model's name says its scope)."""
+
+    # The default scope, in this one place (the Makefile's SCOPE passes --scope only when set).
+    scope: str = setting(
+        "ticker",
+        "ticker: a group per ticker, a network each; global: one group, one network for all "
+        "tickers, calibrated per ticker",
+        choices=SCOPES,
+    )
     engine: str = setting(
-        "local", "local: one ticker after another here; ray: Ray tasks", choices=ENGINES
+        "local", "local: one group after another here; ray: a Ray task per group", choices=ENGINES
     )
     cpus_per_task: float = setting(1.0, "CPUs a Ray task reserves; torch gets as many threads")
 
     def __post_init__(self) -> None:
         require(
             [
+                (
+                    self.scope in SCOPES,
+                    f"--scope must be one of {', '.join(SCOPES)}, not {self.scope!r}",
+                ),
                 (self.cpus_per_task > 0, "--cpus-per-task must be above 0"),
             ]
         )

@@ -127,19 +127,10 @@ class TrainConfig:
     shrink: bool = setting(True, "shrink forecasts towards persistence by what validation supports")
     shrink_z: float = setting(1.5, "standard errors taken off the validation slope when shrinking")
     seed: int = setting(42, "seeds torch and numpy so that a CPU run repeats exactly")
-    scope: str = setting(
-        "ticker",
-        "ticker: a network per ticker; global: one for all tickers, calibrated per ticker",
-        choices=SCOPES,
-    )
 
     def __post_init__(self) -> None:
         require(
             [
-                (
-                    self.scope in SCOPES,
-                    f"--scope must be one of {', '.join(SCOPES)}, not {self.scope!r}",
-                ),
                 (self.epochs >= 0, f"--epochs must be 0 or more, not {self.epochs}"),
                 (self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}"),
                 (self.lr > 0, f"--lr must be above 0, not {self.lr}"),

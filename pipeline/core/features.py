@@ -20,7 +20,7 @@ training samples, whose inputs and targets all lie in the training days.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.config import FeatureConfig
-from pipeline.core.splits import Split, check_history
+from pipeline.core.splits import Split, calendar_default_split
 from pipeline.data.validate import PRICE_COLUMNS
 
 CLOSE = PRICE_COLUMNS.index("Close")
@@ -169,9 +169,16 @@ def fit_y_scaler(log_prices: np.ndarray, train_ends: np.ndarray) -> StandardScal
 
 
 def build_features(prices: pd.DataFrame, cfg: FeatureConfig, ticker: str = "") -> Features:
-    """Build the default chronological split, its scalers and the log-price array."""
-    split = check_history(len(prices), cfg, ticker or "prices")
-    return features_for_split(prices, split, cfg.window, cfg.horizon)
+    """One series' features on its default split: a universe of one (``default_features``)."""
+    name = ticker or "prices"
+    return default_features({name: prices}, cfg)[name]
+
+
+def default_features(prices: Mapping[str, pd.DataFrame], cfg: FeatureConfig) -> dict[str, Features]:
+    """Each ticker's features on the universe's default split, cut by calendar date (a
+    ticker's own days for a universe of one); DataError for a ticker with too little history."""
+    splits = calendar_default_split({t: p.index for t, p in prices.items()}, cfg)
+    return {t: features_for_split(p, splits[t], cfg.window, cfg.horizon) for t, p in prices.items()}
 
 
 def features_for_split(

@@ -4,18 +4,22 @@ A sample is named by its *end* day ``t``: its window is days ``t - window + 1 ..
 t`` and its target is day ``t + 1``; it belongs to the part its target day falls
 in. One function, ``split_by_target_day``, makes every split: the default
 70/15/15 split, each walk-forward fold and the retrain holdout only choose the
-boundaries. The fewest days each needs is computed from the same boundaries.
+boundaries (a ``Cut``, in days of a calendar). The fewest days each needs is
+computed from the same boundaries.
 
-For a universe trained as one (a global model), ``calendar_splits`` cuts the
-folds by calendar date for every ticker at once, so that no ticker's training
-or validation target lies on or after the fold's first test date.
+A universe (a group of tickers, one ticker being a universe of one) is cut by
+calendar date: the boundaries are chosen on the union of the tickers' trading
+days, and each ticker's samples fall in the part their target *date* lies in
+(``cut_by_date``), so that no ticker's training or validation target lies on or
+after another's first test date. A ticker that traded on every day of the
+calendar (a universe of one always) gets exactly the split of its own days.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +44,16 @@ class Split:
         return len(self.train), len(self.val), len(self.test)
 
 
+@dataclass(frozen=True)
+class Cut:
+    """The boundaries of a split in days of a calendar: validation targets from day
+    ``val_from``, test targets from ``test_from`` up to ``test_to`` (exclusive; None: the end)."""
+
+    val_from: int
+    test_from: int
+    test_to: int | None = None
+
+
 def split_by_target_day(
     n_days: int, window: int, val_from: int, test_from: int, test_to: int | None = None
 ) -> Split:
@@ -58,107 +72,33 @@ def split_by_target_day(
     )
 
 
-def default_split(n_days: int, cfg: FeatureConfig) -> Split:
+# --------------------------------------------------------------------------- the cuts
+
+
+def default_cut(n_days: int, cfg: FeatureConfig) -> Cut:
     """The first ``train_frac`` of the days train, the next ``val_frac`` validate, the rest test."""
-    n_train = int(n_days * cfg.train_frac)
-    return split_by_target_day(n_days, cfg.window, n_train, days_before_test(n_days, cfg))
+    return Cut(int(n_days * cfg.train_frac), days_before_test(n_days, cfg))
 
 
-def history_split(
-    n_days: int, window: int, val_frac: float, test_from: int, test_to: int | None = None
-) -> Split:
+def history_cut(window: int, val_frac: float, test_from: int, test_to: int | None = None) -> Cut:
     """Everything before ``test_from`` is history; its last ``val_frac`` validates."""
     n_val = int((test_from - window) * val_frac)
-    return split_by_target_day(n_days, window, test_from - n_val, test_from, test_to)
+    return Cut(test_from - n_val, test_from, test_to)
 
 
-def walk_forward_splits(n_days: int, window: int, cfg: BacktestConfig) -> list[Split]:
-    """Each fold's split: the last ``test_share`` of the days cut into ``folds`` test blocks."""
+def fold_cuts(n_days: int, window: int, cfg: BacktestConfig) -> list[Cut]:
+    """Each fold's cut: the last ``test_share`` of the days cut into ``folds`` test blocks."""
     first_test_day = n_days - int(n_days * cfg.test_share)
     bounds = np.linspace(first_test_day, n_days, cfg.folds + 1).round().astype(int)
     return [
-        history_split(n_days, window, cfg.val_frac, int(start), int(stop))
+        history_cut(window, cfg.val_frac, int(start), int(stop) if stop < n_days else None)
         for start, stop in itertools.pairwise(bounds)
     ]
 
 
-@dataclass(frozen=True)
-class CalendarFold:
-    """One walk-forward fold of a universe: the same calendar cut for every ticker."""
-
-    val_from: pd.Timestamp  # first validation target date
-    test_from: pd.Timestamp  # first test target date
-    test_to: pd.Timestamp | None  # first date after the test block (None: to the end)
-    splits: dict[str, Split]  # each ticker's end days, by its own day index
-
-
-def calendar_splits(
-    dates: Mapping[str, pd.DatetimeIndex], window: int, cfg: BacktestConfig
-) -> list[CalendarFold]:
-    """Walk-forward folds cut by calendar date on the union of the tickers' trading days.
-
-    The cuts are ``walk_forward_splits``'s, made on the union calendar (so a
-    ticker traded on every day of it gets exactly its per-ticker folds); each
-    ticker's samples then fall in the part their target *date* lies in.
-    """
-    calendar = union_calendar(dates)
-    n = len(calendar)
-    first_test_day = n - int(n * cfg.test_share)
-    bounds = np.linspace(first_test_day, n, cfg.folds + 1).round().astype(int)
-    folds = []
-    for start, stop in itertools.pairwise(bounds):
-        n_val = int((start - window) * cfg.val_frac)
-        val_from, test_from = calendar[start - n_val], calendar[start]
-        test_to = calendar[stop] if stop < n else None
-        splits = cut_by_date(dates, window, val_from, test_from, test_to)
-        folds.append(CalendarFold(val_from, test_from, test_to, splits))
-    return folds
-
-
-def cut_by_date(
-    dates: Mapping[str, pd.DatetimeIndex],
-    window: int,
-    val_from: pd.Timestamp,
-    test_from: pd.Timestamp,
-    test_to: pd.Timestamp | None = None,
-) -> dict[str, Split]:
-    """Each ticker's split with the same calendar cuts: a sample goes by its target's date."""
-    splits = {}
-    for ticker, own in dates.items():
-        own = pd.DatetimeIndex(own)
-        cut = [int(own.searchsorted(d)) for d in (val_from, test_from)]
-        end = len(own) if test_to is None else int(own.searchsorted(test_to))
-        splits[ticker] = split_by_target_day(len(own), window, *cut, end)
-    return splits
-
-
-def union_calendar(dates: Mapping[str, pd.DatetimeIndex]) -> pd.DatetimeIndex:
-    """Every date on which at least one ticker traded, ascending."""
-    return pd.DatetimeIndex(sorted(set().union(*(set(d) for d in dates.values()))))
-
-
-def calendar_default_split(
-    dates: Mapping[str, pd.DatetimeIndex], cfg: FeatureConfig
-) -> dict[str, Split]:
-    """The default train/validation/test split, cut by calendar date for a whole universe."""
-    calendar = union_calendar(dates)
-    n = len(calendar)
-    val_from, test_from = calendar[int(n * cfg.train_frac)], calendar[days_before_test(n, cfg)]
-    return cut_by_date(dates, cfg.window, val_from, test_from)
-
-
-def check_calendar_sizes(folds: list[CalendarFold], window: int) -> None:
-    """DataError naming the first ticker and fold with too few samples in a part."""
-    for k, fold in enumerate(folds, start=1):
-        for ticker, split in fold.splits.items():
-            if min(split.sizes()) < MIN_SPLIT_SAMPLES:
-                train, val, test = split.sizes()
-                raise DataError(
-                    f"{ticker}: too little history in fold {k} of a backtest cut by calendar "
-                    f"date (test from {fold.test_from.date()}; training {train}, validation "
-                    f"{val}, test {test} windows of {window} days); leave the ticker out "
-                    "or use --scope ticker"
-                )
+def holdout_cut(n_days: int, window: int, holdout: int, val_frac: float) -> Cut:
+    """Training and validation before the last ``holdout`` days, which are the test part."""
+    return history_cut(window, val_frac, n_days - holdout)
 
 
 def days_before_test(n_days: int, cfg: FeatureConfig) -> int:
@@ -166,9 +106,143 @@ def days_before_test(n_days: int, cfg: FeatureConfig) -> int:
     return int(n_days * cfg.train_frac) + int(n_days * cfg.val_frac)
 
 
+# --------------------------------------------------------------------------- one series' own days
+
+
+def default_split(n_days: int, cfg: FeatureConfig) -> Split:
+    """The default split of one series' ``n_days`` days (``default_cut``)."""
+    return split_by_target_day(n_days, cfg.window, *_bounds(default_cut(n_days, cfg)))
+
+
+def walk_forward_splits(n_days: int, window: int, cfg: BacktestConfig) -> list[Split]:
+    """Each walk-forward fold's split of one series' ``n_days`` days (``fold_cuts``)."""
+    return [
+        split_by_target_day(n_days, window, *_bounds(cut)) for cut in fold_cuts(n_days, window, cfg)
+    ]
+
+
 def holdout_split(n_days: int, window: int, holdout: int, val_frac: float) -> Split:
-    """Training and validation before the last ``holdout`` days, which are the test part."""
-    return history_split(n_days, window, val_frac, n_days - holdout)
+    """The retrain split of one series' ``n_days`` days (``holdout_cut``)."""
+    return split_by_target_day(
+        n_days, window, *_bounds(holdout_cut(n_days, window, holdout, val_frac))
+    )
+
+
+def _bounds(cut: Cut) -> tuple[int, int, int | None]:
+    return cut.val_from, cut.test_from, cut.test_to
+
+
+# --------------------------------------------------------------------------- a universe
+
+
+@dataclass(frozen=True)
+class CalendarFold:
+    """One cut of a universe: the same calendar dates for every ticker."""
+
+    val_from: pd.Timestamp  # first validation target date
+    test_from: pd.Timestamp  # first test target date
+    test_to: pd.Timestamp | None  # first date after the test block (None: to the end)
+    splits: dict[str, Split]  # each ticker's end days, by its own day index
+
+
+def union_calendar(dates: Mapping[str, pd.DatetimeIndex]) -> pd.DatetimeIndex:
+    """Every date on which at least one ticker traded, ascending."""
+    return pd.DatetimeIndex(sorted(set().union(*(set(d) for d in dates.values()))))
+
+
+def cut_by_date(
+    dates: Mapping[str, pd.DatetimeIndex], window: int, cut: Cut, calendar: pd.DatetimeIndex
+) -> CalendarFold:
+    """Each ticker's split by the dates of ``cut`` on ``calendar``: a sample goes by its
+    target's date."""
+    val_from, test_from = calendar[cut.val_from], calendar[cut.test_from]
+    test_to = None if cut.test_to is None else calendar[cut.test_to]
+    splits = {}
+    for ticker, own in dates.items():
+        own = pd.Index(own)
+        bounds = [int(own.searchsorted(d)) for d in (val_from, test_from)]
+        end = len(own) if test_to is None else int(own.searchsorted(test_to))
+        splits[ticker] = split_by_target_day(len(own), window, *bounds, end)
+    return CalendarFold(val_from, test_from, test_to, splits)
+
+
+def calendar_default_split(
+    dates: Mapping[str, pd.DatetimeIndex], cfg: FeatureConfig
+) -> dict[str, Split]:
+    """The default split of a universe, cut by calendar date; DataError for a ticker short
+    of a part."""
+    calendar = union_calendar(dates)
+    fold = cut_by_date(dates, cfg.window, default_cut(len(calendar), cfg), calendar)
+    check_splits(
+        [fold.splits], dates, f"; with a {cfg.window}-day window and a {cfg.train_frac:g}/"
+        f"{cfg.val_frac:g} split at least {min_days(cfg)} days are needed",
+    )  # fmt: skip
+    return fold.splits
+
+
+def calendar_folds(
+    dates: Mapping[str, pd.DatetimeIndex], window: int, cfg: BacktestConfig
+) -> list[CalendarFold]:
+    """Walk-forward folds of a universe: ``fold_cuts`` on the union calendar, unchecked."""
+    calendar = union_calendar(dates)
+    return [
+        cut_by_date(dates, window, cut, calendar) for cut in fold_cuts(len(calendar), window, cfg)
+    ]
+
+
+def calendar_splits(
+    dates: Mapping[str, pd.DatetimeIndex], window: int, cfg: BacktestConfig, what: str = "backtest"
+) -> list[CalendarFold]:
+    """Walk-forward folds of a universe (``calendar_folds``); DataError for a ticker short of
+    a part in a fold (``what``: the job that asks, for the message)."""
+    folds = calendar_folds(dates, window, cfg)
+    check_splits(
+        [f.splits for f in folds], dates, f" for a {cfg.folds}-fold {what} with a {window}-day "
+        f"window; at least {min_backtest_days(window, cfg)} days are needed",
+    )  # fmt: skip
+    return folds
+
+
+def calendar_holdout_split(
+    dates: Mapping[str, pd.DatetimeIndex], window: int, holdout: int, val_frac: float
+) -> CalendarFold:
+    """Each ticker's retrain split, the universe's last ``holdout`` sessions its test part;
+    DataError for a ticker short of a part."""
+    calendar = union_calendar(dates)
+    if len(calendar) - holdout <= window:
+        raise DataError(
+            f"the {len(calendar)} sessions of prices are too few to hold out the last "
+            f"{holdout} with a {window}-day window; use a smaller --holdout or more history"
+        )
+    fold = cut_by_date(
+        dates, window, holdout_cut(len(calendar), window, holdout, val_frac), calendar
+    )
+    check_splits(
+        [fold.splits], dates,
+        f" to train on all but the last {holdout} days with a {window}-day window",
+    )  # fmt: skip
+    return fold
+
+
+def check_splits(
+    splits: Sequence[Mapping[str, Split]], dates: Mapping[str, pd.DatetimeIndex], problem: str
+) -> None:
+    """DataError for the first ticker with too few samples in a part of one of ``splits``:
+    ``"<TICKER>: <n> days of prices is too little history<problem>"``, naming the
+    universe's calendar when the ticker did not trade on all of its days."""
+    n_calendar = len(union_calendar(dates)) if len(dates) > 1 else None
+    for split in splits:
+        for ticker, own in split.items():
+            if min(own.sizes()) >= MIN_SPLIT_SAMPLES:
+                continue
+            n = len(dates[ticker])
+            text = f"{ticker}: {n} days of prices is too little history{problem}"
+            if n_calendar is not None and n < n_calendar:
+                text += (
+                    f" (cut by the dates of the universe's {n_calendar} sessions: leave "
+                    f"{ticker} out or use --scope ticker)"
+                )
+            raise DataError(text)
 
 
 # --------------------------------------------------------------------------- history needed
@@ -203,22 +277,3 @@ def min_backtest_days(window: int, cfg: BacktestConfig) -> int:
     # Rounded block bounds differ by floor or ceil of (test days / folds).
     blocks = _at_least(cfg.folds * MIN_SPLIT_SAMPLES, cfg.test_share)
     return max(blocks, math.ceil(_history_days(window, cfg.val_frac) / (1 - cfg.test_share)))
-
-
-def check_sizes(split: Split | list[Split], problem: str) -> None:
-    """Raise DataError with ``problem`` unless every part of every split has enough samples."""
-    splits = split if isinstance(split, list) else [split]
-    if min(min(s.sizes()) for s in splits) < MIN_SPLIT_SAMPLES:
-        raise DataError(problem)
-
-
-def check_history(n_days: int, cfg: FeatureConfig, ticker: str) -> Split:
-    """The default split of ``n_days``, or DataError if a part is too small."""
-    split = default_split(n_days, cfg)
-    check_sizes(
-        split,
-        f"{ticker}: {n_days} days of prices is too little history; with a "
-        f"{cfg.window}-day window and a {cfg.train_frac:g}/{cfg.val_frac:g} split "
-        f"at least {min_days(cfg)} days are needed",
-    )
-    return split

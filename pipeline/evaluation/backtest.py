@@ -6,6 +6,11 @@ its last ``val_frac`` (by target day) is the validation part used for early
 stopping and for the models' few choices, the rest is training. The scalers
 and every model are fitted on that fold's training samples only. Test blocks
 do not overlap, and all models forecast exactly the same target days.
+
+A group of tickers (one ticker, or a universe) is cut by calendar date
+(``core.splits.calendar_splits``): the days are the union of the tickers'
+trading days, and no ticker's training target lies on or after the fold's
+first test date, so a network shared by the group may train on all of them.
 """
 
 from __future__ import annotations
@@ -20,15 +25,7 @@ import pandas as pd
 from pipeline.config import BacktestConfig, FeatureConfig
 from pipeline.core.bands import Bands, level_name
 from pipeline.core.features import Features, features_for_split
-from pipeline.core.splits import (
-    CalendarFold,
-    Split,
-    calendar_splits,
-    check_calendar_sizes,
-    check_sizes,
-    min_backtest_days,
-    walk_forward_splits,
-)
+from pipeline.core.splits import calendar_splits
 from pipeline.evaluation.evaluate import evaluate
 from pipeline.evaluation.horizons import fold_horizons, horizon_rows
 from pipeline.evaluation.tables import frame_models, interval_table
@@ -49,37 +46,6 @@ class FoldResult:
     levels: tuple[float, ...] = ()  # the bands' interval levels
     # Per horizon h = 1..H: every model's h-day forecasts (``evaluation.horizons``).
     horizons: dict[int, pd.DataFrame] = field(default_factory=dict)
-
-
-def check_backtest_history(
-    n_days: int, window: int, cfg: BacktestConfig, ticker: str
-) -> list[Split]:
-    """Every fold's split, or DataError unless each part of each fold has a few samples."""
-    splits = walk_forward_splits(n_days, window, cfg)
-    check_sizes(
-        splits,
-        f"{ticker}: {n_days} days of prices is too little history for a {cfg.folds}-fold "
-        f"backtest with a {window}-day window; at least "
-        f"{min_backtest_days(window, cfg)} days are needed",
-    )
-    return splits
-
-
-def run_fold(
-    prices: pd.DataFrame,
-    split: Split,
-    window: int,
-    models: list[Forecaster | IntervalForecaster],
-    fold: int,
-    horizon: int = 1,
-) -> FoldResult:
-    """Fit the scalers and every model on the fold's history; forecast its test days.
-
-    Models are fitted in list order (an ``AdaptiveRNN`` after its RNN); a point
-    model gives forecasts, an interval model bands, the RNN both; and each
-    model that can, its forecasts 1..``horizon`` days ahead.
-    """
-    return fold_result(features_for_split(prices, split, window, horizon), models, fold)
 
 
 def fold_result(
@@ -178,62 +144,36 @@ def fold_errors(results: list[FoldResult]) -> pd.DataFrame:
 
 
 def backtest(
-    prices: pd.DataFrame,
-    features_cfg: FeatureConfig,
-    cfg: BacktestConfig,
-    make_models: Callable[[int], list[Forecaster]],
-    ticker: str = "",
-    fold_scope: Callable[[int], contextlib.AbstractContextManager] | None = None,
-    on_fold: Callable[[FoldResult], None] | None = None,
-) -> list[FoldResult]:
-    """Run every fold; ``make_models(fold)`` gives fresh, unfitted models for each.
-
-    ``fold_scope(fold)`` wraps each fold (an MLflow nested run, say) and
-    ``on_fold`` sees each result inside it.
-    """
-    window = features_cfg.window
-    splits = check_backtest_history(len(prices), window, cfg, ticker or "prices")
-    results = []
-    for fold, split in enumerate(splits, start=1):
-        with fold_scope(fold) if fold_scope else contextlib.nullcontext():
-            models = make_models(fold)
-            result = run_fold(prices, split, window, models, fold, features_cfg.horizon)
-            if on_fold:
-                on_fold(result)
-        results.append(result)
-    return results
-
-
-def check_calendar_history(
-    prices: Mapping[str, pd.DataFrame], window: int, cfg: BacktestConfig
-) -> list[CalendarFold]:
-    """The universe's folds cut by calendar date, or DataError naming a ticker too short."""
-    folds = calendar_splits({t: pd.DatetimeIndex(p.index) for t, p in prices.items()}, window, cfg)
-    check_calendar_sizes(folds, window)
-    return folds
-
-
-def calendar_backtest(
     prices: Mapping[str, pd.DataFrame],
     features_cfg: FeatureConfig,
     cfg: BacktestConfig,
     make_models: Callable[[int, Mapping[str, Features]], Mapping[str, list]],
+    fold_scope: Callable[[int], contextlib.AbstractContextManager] | None = None,
+    on_fold: Callable[[str, FoldResult], None] | None = None,
 ) -> dict[str, list[FoldResult]]:
-    """Every ticker's folds cut by the same calendar dates (a global model's backtest).
+    """Every ticker's folds, cut by the same calendar dates; DataError for a ticker short
+    of history.
 
     ``make_models(fold, features)`` sees every ticker's features for the fold
-    (each fitted on that ticker's history only) and gives each ticker's fresh
-    models: that is where a network shared by the universe is trained, on
-    targets that all lie before the fold's first test date.
+    (each fitted on that ticker's history only) and gives each ticker's fresh,
+    unfitted models: that is where a network shared by the group is trained, on
+    targets that all lie before the fold's first test date. ``fold_scope(fold)``
+    wraps each fold (an MLflow run, say) and ``on_fold(ticker, result)`` sees each
+    ticker's result inside it.
     """
     window = features_cfg.window
+    dates = {ticker: pd.DatetimeIndex(frame.index) for ticker, frame in prices.items()}
     results: dict[str, list[FoldResult]] = {ticker: [] for ticker in prices}
-    for fold, cut in enumerate(check_calendar_history(prices, window, cfg), start=1):
-        features = {
-            ticker: features_for_split(frame, cut.splits[ticker], window, features_cfg.horizon)
-            for ticker, frame in prices.items()
-        }
-        models = make_models(fold, features)
-        for ticker in prices:
-            results[ticker].append(fold_result(features[ticker], models[ticker], fold))
+    for fold, cut in enumerate(calendar_splits(dates, window, cfg), start=1):
+        with fold_scope(fold) if fold_scope else contextlib.nullcontext():
+            features = {
+                ticker: features_for_split(frame, cut.splits[ticker], window, features_cfg.horizon)
+                for ticker, frame in prices.items()
+            }
+            models = make_models(fold, features)
+            for ticker in prices:
+                result = fold_result(features[ticker], models[ticker], fold)
+                results[ticker].append(result)
+                if on_fold:
+                    on_fold(ticker, result)
     return results

@@ -1,23 +1,25 @@
 """The sweep's objective: a loss over walk-forward folds on the days before the test days.
 
-Days. Per ticker only the default split's training and validation days are
-used; its test days are cut off before anything else, so a sweep never sees
-them. Those days are cut into folds exactly as the backtest cuts a series
-(``core.splits.walk_forward_splits``, with ``sweep.folds`` folds): each fold
-trains on the history before its block, early-stops on the last
-``backtest.val_frac`` of that history, and is scored on its block, which
-training never touches.
+Days. Per group (one ticker, or the universe) only the default split's
+training and validation days are used; its test days (cut by calendar date for
+the group) are cut off before anything else, so a sweep never sees them. Those
+days are cut into folds exactly as the backtest cuts a group
+(``core.splits.calendar_splits``, with ``sweep.folds`` folds): each fold trains
+one network on the group's history before its block (its tickers' windows
+pooled), early-stops on the last ``backtest.val_frac`` of that history, and is
+scored on its block, which training never touches.
 
 Loss. A fold's loss is the block's loss of the epoch early stopping keeps
 (``fit``'s rule, ``models.loop.BestEpoch``, on the fold's validation part),
-divided by persistence's loss on the block: epoch 0 of ``fit``'s history,
-since the untrained network forecasts persistence. So folds and tickers of
-different volatility weigh the same; 1.0 means "as good as persistence", above
-1 worse. Choosing the epoch on the validation part rather than on the block
-keeps the score honest: the best of many epochs on the block would favour
-configurations whose loss merely jumps about. (The shrinkage ``fit`` applies
-afterwards is left out: it is the same rule for every configuration.) The
-objective is the mean over every ticker's folds; lower is better.
+divided by persistence's loss on the block: epoch 0 of ``fit``'s history, since
+the untrained network forecasts persistence (a group's block: its tickers'
+pooled). So folds and groups of different volatility weigh the same; 1.0 means
+"as good as persistence", above 1 worse. Choosing the epoch on
+the validation part rather than on the block keeps the score honest: the best
+of many epochs on the block would favour configurations whose loss merely
+jumps about. (The shrinkage ``fit`` applies afterwards is left out: it is the
+same rule for every configuration.) The objective is the mean over every
+group's folds; lower is better.
 
 Progress. ``fit`` owns the epoch loop, so the folds are trained one after
 another rather than side by side. After every epoch ``report`` gets the
@@ -40,13 +42,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pipeline.config import Config, ModelConfig, RuntimeConfig, TrainConfig
-from pipeline.core.features import Features, features_for_split
-from pipeline.core.splits import (
-    check_sizes,
-    days_before_test,
-    min_backtest_days,
-    walk_forward_splits,
-)
+from pipeline.core.features import Features, features_for_split, pool_features
+from pipeline.core.splits import calendar_splits, days_before_test, union_calendar
 from pipeline.models.loop import BestEpoch
 from pipeline.models.rnn import Hooks, train_forecaster
 from pipeline.models.training import Epoch, point_stopping
@@ -54,9 +51,9 @@ from pipeline.models.training import Epoch, point_stopping
 
 @dataclass(frozen=True)
 class Fold:
-    """One ticker's fold: its features, whose test part is the fold's block."""
+    """One group's fold: its tickers' features pooled, whose test part is the fold's block."""
 
-    ticker: str
+    ticker: str  # the group's name (a ticker's own group: the ticker)
     number: int  # 1-based
     features: Features
 
@@ -74,27 +71,33 @@ class Progress:
     fold_done: bool  # the fold's last iteration: fold_loss is final
 
 
-def sweep_folds(prices: Mapping[str, pd.DataFrame], cfg: Config) -> list[Fold]:
-    """Every ticker's folds, fold 1 of every ticker first; DataError if a history is too short."""
+def sweep_folds(groups: Mapping[str, Mapping[str, pd.DataFrame]], cfg: Config) -> list[Fold]:
+    """Every group's folds (``groups``: name -> each ticker's prices), fold 1 of every group
+    first; DataError if a ticker's history is too short."""
     window = cfg.features.window
     scheme = dataclasses.replace(cfg.backtest, folds=cfg.sweep.folds)
-    by_ticker: dict[str, list[Features]] = {}
-    for ticker, frame in prices.items():
-        history = frame.iloc[: days_before_test(len(frame), cfg.features)]  # no test day
-        splits = walk_forward_splits(len(history), window, scheme)
-        check_sizes(
-            splits,
-            f"{ticker}: {len(history)} days before the test days is too little history for "
-            f"a {scheme.folds}-fold sweep with a {window}-day window; at least "
-            f"{min_backtest_days(window, scheme)} are needed",
+    by_group: dict[str, list[Features]] = {}
+    for name, prices in groups.items():
+        dates = {t: pd.DatetimeIndex(p.index) for t, p in prices.items()}
+        calendar = union_calendar(dates)
+        test_from = calendar[days_before_test(len(calendar), cfg.features)]
+        history = {t: p.loc[p.index < test_from] for t, p in prices.items()}  # no test day
+        folds = calendar_splits(
+            {t: pd.DatetimeIndex(p.index) for t, p in history.items()}, window, scheme, "sweep"
         )
-        by_ticker[ticker] = [
-            features_for_split(history, split, window, cfg.features.horizon) for split in splits
+        by_group[name] = [
+            pool_features(
+                [
+                    features_for_split(history[t], fold.splits[t], window, cfg.features.horizon)
+                    for t in sorted(history)
+                ]
+            )
+            for fold in folds
         ]
     return [
-        Fold(ticker, number + 1, folds[number])
+        Fold(name, number + 1, folds[number])
         for number in range(scheme.folds)
-        for ticker, folds in by_ticker.items()
+        for name, folds in by_group.items()
     ]
 
 

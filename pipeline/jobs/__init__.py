@@ -1,9 +1,9 @@
-"""The jobs (all, backtest, retrain, forecast, score, backfill) and the stage commands.
+"""The jobs, one file each (fetch, features, train, evaluate, predict, all, backtest,
+retrain, forecast, score, backfill, sweep), and ``commands.py``: what each CLI command runs.
 
-The wiring, written once.
-
-A job takes a Config, one ticker's prices (values, not paths) and an MLflow
-experiment id, and returns a small summary that the driver prints. Nothing in
-a job reads the driver's folder or MLflow's "active experiment", so the same
-function runs in-process or in a task on another machine.
+A job takes a Config, one group of tickers (their prices as values, not paths)
+and an MLflow experiment id, and returns a summary per ticker that the driver
+(``pipeline/runtime/``) prints. Nothing in a job reads the driver's folder or
+MLflow's "active experiment", so the same function runs in-process or in a
+task on another machine, for a ticker's own group or for the universe.
 """

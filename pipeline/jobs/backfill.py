@@ -1,5 +1,6 @@
-"""The ``backfill`` job for one ticker: the nightly forecast replayed over past sessions,
-then scored, so that a new store shows live-style scores at once.
+"""The ``backfill`` job for one group: the nightly forecast of each of its tickers replayed
+over past sessions with the group's champion, then scored, so that a new store shows
+live-style scores at once.
 
 Each replayed night sees only the prices up to its as-of session (``prices.loc[:day]``)
 and the outcomes known by then (targets up to that session), exactly as the
@@ -10,15 +11,15 @@ store held for the same sessions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import ConfigError, DataError
-from pipeline.jobs.common import Summary
 from pipeline.jobs.forecast import forecast_night
-from pipeline.jobs.score import run_score
+from pipeline.jobs.score import score_ticker
+from pipeline.runtime.common import Group, Summary, each_ticker
 from pipeline.store.forecasts import Forecast, ForecastStore
 from pipeline.tracking import registry
 from pipeline.tracking.registry import Champion
@@ -53,41 +54,45 @@ def replay(
     store: ForecastStore,
     champion: Champion,
     sessions: pd.DatetimeIndex,
-    *,
-    night: Callable[..., list[Forecast]] = forecast_night,
 ) -> list[Forecast]:
     """Forecast and store each night as of ``sessions``, oldest first, from as-of data only:
-    every horizon's forecasts, night after night.
-
-    ``night``: one night's job, ``forecast_night``'s arguments (the global model's:
-    ``global_store.global_night``)."""
+    every horizon's forecasts, night after night."""
     return [
         issued
         for day in sessions
-        for issued in night(cfg, ticker, prices.loc[:day], store, champion)
+        for issued in forecast_night(cfg, ticker, prices.loc[:day], store, champion)[0]
     ]
 
 
 def run_backfill(
     cfg: Config,
-    ticker: str,
-    prices: pd.DataFrame,
-    store: ForecastStore,
+    group: Group,
     experiment_id: str,
     *,
     tags: Mapping[str, str] | None = None,
-) -> Summary:
-    """Replay the nights with the current champion, then score them (a monitoring run)."""
-    champion = registry.load_champion(ticker)
-    sessions = backfill_sessions(cfg, prices, champion.forecaster.window)
-    replayed = replay(cfg, ticker, prices, store, champion, sessions)
-    scored = run_score(cfg, ticker, prices, store, experiment_id, tags=tags)
-    text = (
-        f"{ticker}: replayed {len(sessions)} nights ({len(replayed)} forecasts) as of "
-        f"{sessions[0].date()} to {sessions[-1].date()} with version {champion.version}\n"
-        f"{scored.text}"
-    )
-    return Summary(ticker, text, scored.run_id, facts={**scored.facts, "replayed": replayed})
+) -> list[Summary]:
+    """Replay each ticker's nights with the group's current champion, then score them (a
+    monitoring run each; a ticker that fails does so alone)."""
+    champion = registry.load_champion(group.name)
+
+    with ForecastStore(cfg.store.url) as store:
+
+        def one(ticker: str) -> Summary:
+            prices = group.prices[ticker]
+            sessions = backfill_sessions(cfg, prices, champion.forecaster.window)
+            replayed = replay(cfg, ticker, prices, store, champion, sessions)
+            scored = score_ticker(
+                cfg, ticker, prices, store, experiment_id, tags=tags, model=group.name
+            )
+            text = (
+                f"{ticker}: replayed {len(sessions)} nights ({len(replayed)} forecasts) as of "
+                f"{sessions[0].date()} to {sessions[-1].date()} with {champion.name} version "
+                f"{champion.version}\n{scored.text}"
+            )
+            facts = {**scored.facts, "replayed": replayed}
+            return Summary(ticker, text, scored.run_id, facts=facts)
+
+        return each_ticker(group.tickers, one)
 
 
 def _day(text: str, flag: str) -> pd.Timestamp:

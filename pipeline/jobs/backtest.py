@@ -1,9 +1,10 @@
-"""The ``backtest`` job: per ticker, a parent MLflow run with a nested run per fold.
+"""The ``backtest`` job for one group: per ticker, a parent MLflow run with a nested run per fold.
 
-With ``--scope global`` one job covers the universe: the folds are cut by
-calendar date for every ticker, one network per fold is trained on all of
-them (in a run of its own, ``kind=backtest-global``), and each ticker gets the
-same parent and fold runs as with ``--scope ticker``.
+The folds are cut by calendar date for every ticker of the group at once; each
+fold's network is trained on all of them (in the ticker's fold run for a
+ticker's own model, in a run of the group, ``kind=backtest-global``, for the
+global one) and calibrated per ticker on that ticker's validation days; the
+baselines are fitted per ticker on the same folds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pipeline.data.sources import source_uri
 from pipeline.evaluation.backtest import (
     FoldResult,
     backtest,
-    calendar_backtest,
     fold_errors,
     pooled_interval_table,
     pooled_table,
@@ -27,60 +27,64 @@ from pipeline.evaluation.evaluate import IDENTICAL, identical_to_persistence
 from pipeline.evaluation.horizons import pooled_horizon_table
 from pipeline.evaluation.report import markdown_table, text_table
 from pipeline.evaluation.summary import Scores
-from pipeline.jobs.common import Summary, tickers_label
 from pipeline.models.adaptive_rnn import AdaptiveRNN
-from pipeline.models.global_rnn import GlobalRNN, train_global
+from pipeline.models.group_rnn import GroupRNN, train_group
 from pipeline.models.point import baselines
 from pipeline.models.rnn import RNN, Hooks, RNNForecaster
 from pipeline.models.volatility import interval_baselines
-from pipeline.tracking import backtest_log, lifecycle, train_log
+from pipeline.runtime.common import Group, Summary
+from pipeline.tracking import backtest_log, train_log
+from pipeline.tracking.group_runs import BacktestRuns, GroupRuns
 
 
 def run_backtest(
     cfg: Config,
-    ticker: str,
-    prices: pd.DataFrame,
+    group: Group,
     experiment_id: str,
     *,
     tags: Mapping[str, str] | None = None,
-) -> Summary:
-    """Walk-forward backtest of the RNN and every baseline; the pooled table comes back."""
-    tags = dict(tags or {})
+) -> list[Summary]:
+    """Walk-forward backtest of the group's RNN and every baseline; each ticker's pooled
+    tables come back, in the group's ticker order."""
+    runs = BacktestRuns(
+        GroupRuns(
+            cfg, group.name, group.tickers, group.label, experiment_id, "backtest", "backtest",
+            dict(tags or {}),
+        )
+    )  # fmt: skip
 
-    def make_models(fold: int) -> list:
-        rnn = RNNForecaster(
-            cfg.model, cfg.train, cfg.intervals, cfg.runtime,
-            label=f"{ticker} fold {fold}", hooks=_training_hooks(cfg),
+    def make_models(fold: int, features: Mapping) -> dict[str, list]:
+        trained = train_group(
+            features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
+            label=f"{group.name} fold {fold}", hooks=_training_hooks(cfg),
         )  # fmt: skip
-        return fold_models(cfg, rnn)
+        return {
+            ticker: fold_models(
+                cfg, GroupRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
+            )
+            for ticker in features
+        }
 
-    def fold_scope(fold: int):
-        return lifecycle.run(
-            cfg, ticker, experiment_id=experiment_id, kind="backtest-fold", command="backtest",
-            nested=True, run_name=f"{ticker}-fold-{fold}", tags={**tags, "fold": str(fold)},
-        )  # fmt: skip
+    def on_fold(ticker: str, result: FoldResult) -> None:
+        runs.fold_done(lambda: backtest_log.log_fold(result))
 
-    with lifecycle.run(
-        cfg, ticker, experiment_id=experiment_id, kind="backtest", command="backtest", tags=tags
-    ) as active:
-        train_log.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
+    with runs.job():
         results = backtest(
-            prices,
-            cfg.features,
-            cfg.backtest,
-            make_models,
-            ticker,
-            fold_scope,
-            backtest_log.log_fold,
+            group.prices, cfg.features, cfg.backtest, make_models, runs.fold, on_fold
         )
-        pooled = pooled_table(results)
-        intervals = pooled_interval_table(results)
-        horizons = pooled_horizons(results)
-        backtest_log.log_backtest(
-            ticker, pooled, fold_errors(results), results, intervals, horizons
-        )
-        run_id = active.info.run_id
-    return backtest_summary(ticker, results, pooled, intervals, run_id, horizons)
+        summaries = []
+        for ticker in group.tickers:
+            own = results[ticker]
+            with runs.ticker(ticker, own, backtest_log.log_fold) as run_id:
+                prices = group.prices[ticker]
+                train_log.log_dataset(prices, ticker, source_uri(cfg.data, ticker))
+                pooled, intervals = pooled_table(own), pooled_interval_table(own)
+                horizons = pooled_horizons(own)
+                backtest_log.log_backtest(
+                    ticker, pooled, fold_errors(own), own, intervals, horizons
+                )
+            summaries.append(backtest_summary(ticker, own, pooled, intervals, run_id, horizons))
+    return summaries
 
 
 def pooled_horizons(results: list[FoldResult]) -> pd.DataFrame | None:
@@ -133,64 +137,6 @@ def backtest_summary(
         facts["horizons_heading"] = horizons_heading(ticker, horizons)
         text += f"\n{facts['horizons_heading']}\n{text_table(_printable(horizons))}"
     return Summary(ticker, text, run_id, facts=facts)
-
-
-def run_global_backtest(
-    cfg: Config,
-    prices: Mapping[str, pd.DataFrame],
-    experiment_id: str,
-    *,
-    tags: Mapping[str, str] | None = None,
-) -> list[Summary]:
-    """Walk-forward backtest of one network for the universe, folds cut by calendar date.
-
-    Each fold's network is trained on every ticker's training windows and
-    calibrated per ticker on that ticker's validation days; the baselines are
-    fitted per ticker on the same folds. Summaries come back in ticker order.
-    """
-    tags = {**(tags or {}), "scope": "global"}
-    tickers = tuple(prices)
-
-    def make_models(fold: int, features: Mapping) -> dict[str, list]:
-        with lifecycle.run(
-            cfg, tickers_label(tickers), experiment_id=experiment_id, kind="backtest-global",
-            command="backtest", run_name=f"global-fold-{fold}", tags={**tags, "fold": str(fold)},
-        ):  # fmt: skip
-            trained = train_global(
-                features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
-                label=f"global fold {fold}", hooks=_training_hooks(cfg),
-            )  # fmt: skip
-        models = {}
-        for ticker in tickers:
-            rnn = GlobalRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
-            models[ticker] = fold_models(cfg, rnn)
-        return models
-
-    results = calendar_backtest(prices, cfg.features, cfg.backtest, make_models)
-    summaries = []
-    for ticker in tickers:
-        own = results[ticker]
-        with lifecycle.run(
-            cfg, ticker, experiment_id=experiment_id, kind="backtest", command="backtest",
-            tags=tags,
-        ) as active:  # fmt: skip
-            train_log.log_dataset(prices[ticker], ticker, source_uri(cfg.data, ticker))
-            for result in own:
-                with lifecycle.run(
-                    cfg, ticker, experiment_id=experiment_id, kind="backtest-fold",
-                    command="backtest", nested=True, run_name=f"{ticker}-fold-{result.fold}",
-                    tags={**tags, "fold": str(result.fold)},
-                ):  # fmt: skip
-                    backtest_log.log_fold(result)
-                    # The global network's multipliers come from this ticker's own days.
-                    days = len(result.features.split.val)
-                    lifecycle.log_tags({"calibration_days": str(days)})
-            pooled, intervals = pooled_table(own), pooled_interval_table(own)
-            horizons = pooled_horizons(own)
-            backtest_log.log_backtest(ticker, pooled, fold_errors(own), own, intervals, horizons)
-            run_id = active.info.run_id
-        summaries.append(backtest_summary(ticker, own, pooled, intervals, run_id, horizons))
-    return summaries
 
 
 def backtest_heading(ticker: str, results: list[FoldResult]) -> str:

@@ -1,4 +1,13 @@
-"""The ``forecast`` and ``predict`` jobs: the champion's forecasts of the next H sessions, stored.
+"""The ``forecast`` and ``predict`` jobs: a group's champion forecasts the next H sessions of
+each of its tickers, stored.
+
+The champion (``stockcast-<GROUP>@champion``, loaded once per group) answers
+for a ticker with the ticker's own calibration, or, for a ticker it never
+trained on, calibrated on the ticker's last sessions up to the night (as-of
+data only, so a replayed night recalibrates on its own past;
+``calibrate.for_ticker``). Its rows are stored under its registered model's
+name and version, so a ticker's own model's nights and the global model's lie
+side by side in the store.
 
 Each night stores one forecast per horizon 1..H (the model's ``horizon``): the
 Close of the h-th session after the last one seen, its target date from the
@@ -19,6 +28,9 @@ with no outcomes in the store yet gives its calibrated split-conformal interval.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import pandas as pd
 
 from pipeline.config import Config
@@ -26,7 +38,8 @@ from pipeline.core.bands import level_name
 from pipeline.core.calibration import aci_alpha
 from pipeline.data.calendar import sessions_after
 from pipeline.evaluation.live import realised_misses
-from pipeline.jobs.common import Summary
+from pipeline.jobs.calibrate import for_ticker
+from pipeline.runtime.common import Group, Summary, each_ticker
 from pipeline.serving.forecaster import OUTPUT_COLUMN
 from pipeline.store.forecasts import Forecast, ForecastStore
 from pipeline.tracking import registry
@@ -105,21 +118,38 @@ def aci_alphas(
 
 def forecast_night(
     cfg: Config, ticker: str, prices: pd.DataFrame, store: ForecastStore, champion: Champion
-) -> list[Forecast]:
+) -> tuple[list[Forecast], str]:
     """One night as of the last row of ``prices``: record the Closes the store waits for,
-    adapt the intervals to the outcomes, forecast every horizon and store."""
+    calibrate the champion for ``ticker``, adapt its intervals to the outcomes, forecast
+    every horizon and store; the forecasts and how the champion was calibrated."""
+    forecaster, how = for_ticker(champion.forecaster, ticker, prices)
+    champion = dataclasses.replace(champion, forecaster=forecaster)
     record_outcomes(store, ticker, prices)
     alphas = aci_alphas(cfg, store, ticker, champion, prices.index[-1])
     issued = issue_forecast(cfg, ticker, prices, champion, alphas)
     store.save_forecasts(issued)
-    return issued
+    return issued, how
 
 
-def run_forecast(cfg: Config, ticker: str, prices: pd.DataFrame, store: ForecastStore) -> Summary:
-    """Tonight's forecasts with the champion, stored, then described."""
-    champion = registry.load_champion(ticker)
-    issued = forecast_night(cfg, ticker, prices, store, champion)
-    return Summary(ticker, forecast_text(issued), champion.run_id, facts={"forecast": issued})
+def run_forecast(
+    cfg: Config,
+    group: Group,
+    experiment_id: str | None = None,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> list[Summary]:
+    """Tonight's forecasts of each of the group's tickers with its champion, stored, then
+    described (a ticker that fails does so alone)."""
+    champion = registry.load_champion(group.name)
+
+    with ForecastStore(cfg.store.url) as store:
+
+        def one(ticker: str) -> Summary:
+            issued, how = forecast_night(cfg, ticker, group.prices[ticker], store, champion)
+            text = f"{forecast_text(issued)}; {how}"
+            return Summary(ticker, text, champion.run_id, facts={"forecast": issued})
+
+        return each_ticker(group.tickers, one)
 
 
 def record_outcomes(store: ForecastStore, ticker: str, prices: pd.DataFrame) -> int:

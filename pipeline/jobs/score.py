@@ -1,4 +1,5 @@
-"""The ``score`` job for one ticker: stored forecasts against the Closes that came.
+"""The ``score`` job for one group: each ticker's stored forecasts of the group's model
+against the Closes that came.
 
 Records the realised Closes the store waits for (from the price source or
 cache), scores every stored forecast whose Close is known, per model version,
@@ -20,13 +21,31 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.core.bands import level_name
 from pipeline.evaluation.live import live_scores, sort_outcomes
-from pipeline.jobs.common import Summary
 from pipeline.jobs.forecast import record_outcomes
+from pipeline.runtime.common import Group, Summary, each_ticker
 from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import lifecycle, monitor_log, registry
 
 
 def run_score(
+    cfg: Config,
+    group: Group,
+    experiment_id: str,
+    *,
+    tags: Mapping[str, str] | None = None,
+) -> list[Summary]:
+    """Score the group's model's stored forecasts of each of its tickers (a monitoring run
+    each; a ticker that fails does so alone)."""
+    with ForecastStore(cfg.store.url) as store:
+        return each_ticker(
+            group.tickers,
+            lambda t: score_ticker(
+                cfg, t, group.prices[t], store, experiment_id, tags=tags, model=group.name
+            ),
+        )
+
+
+def score_ticker(
     cfg: Config,
     ticker: str,
     prices: pd.DataFrame,

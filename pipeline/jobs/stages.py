@@ -1,14 +1,17 @@
 """The stages of ``all`` and their files, so that each stage can also run alone.
 
 Each stage reads the previous stage's files under ``data/processed/<TICKER>/``
-(or takes them in memory from ``jobs/all.py``), calls the pure functions and
-writes its own output atomically.
+(a group's model under ``data/processed/<GROUP>/``: a ticker's own under its
+ticker's folder, the global one under ``global/``), or takes them in memory
+from ``jobs/all.py``, calls the pure functions and writes its own output
+atomically.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -16,9 +19,8 @@ import pandas as pd
 from pipeline import storage
 from pipeline.config import Config, flatten
 from pipeline.core.bands import Bands
-from pipeline.core.features import Features, build_features, scaler_from_state, scaler_state
+from pipeline.core.features import Features, default_features, scaler_from_state, scaler_state
 from pipeline.core.splits import Split
-from pipeline.data.sources import load_prices
 from pipeline.data.validate import read_price_csv
 from pipeline.errors import DataError
 from pipeline.evaluation.evaluate import (
@@ -30,14 +32,14 @@ from pipeline.evaluation.evaluate import (
     identical_to_persistence,
 )
 from pipeline.evaluation.report import text_table
+from pipeline.models.group_rnn import GroupRNN, train_group
 from pipeline.models.point import baselines
-from pipeline.models.rnn import RNN, Hooks, Trained, train_forecaster
+from pipeline.models.rnn import RNN, Hooks, Trained
 from pipeline.models.scale_head import ScaleEpoch
 from pipeline.models.training import Epoch
 from pipeline.models.volatility import interval_baselines
 from pipeline.serving.forecaster import Forecaster
 from pipeline.tracking import eval_log, train_log
-from pipeline.tracking.models import log_model
 from pipeline.tracking.plots import forecast_figure
 
 PRICES = "prices.csv"
@@ -47,13 +49,6 @@ TRAINING = "training.json"
 
 
 # --------------------------------------------------------------------------- fetch
-
-
-def fetch_stage(cfg: Config, ticker: str) -> pd.DataFrame:
-    """Load and validate prices from the configured source; save them for the next stage."""
-    prices = load_prices(ticker, cfg.data, cfg.paths)
-    save_prices(cfg, ticker, prices)
-    return prices
 
 
 def save_prices(cfg: Config, ticker: str, prices: pd.DataFrame) -> None:
@@ -73,10 +68,20 @@ def saved_prices(cfg: Config, ticker: str) -> pd.DataFrame:
 # --------------------------------------------------------------------------- features
 
 
-def features_stage(cfg: Config, ticker: str, prices: pd.DataFrame | None = None) -> Features:
-    """Split, fit the scalers on training rows, and save everything the model needs."""
-    prices = saved_prices(cfg, ticker) if prices is None else prices
-    features = build_features(prices, cfg.features, ticker)
+def features_stage(
+    cfg: Config, prices: Mapping[str, pd.DataFrame] | None = None, tickers: tuple[str, ...] = ()
+) -> dict[str, Features]:
+    """Split a group's prices by calendar date, fit each ticker's scalers on its training rows,
+    and save everything the model needs (``prices``: the fetch stage's files of ``tickers``)."""
+    prices = {t: saved_prices(cfg, t) for t in tickers} if prices is None else prices
+    features = default_features(prices, cfg.features)
+    for ticker, own in features.items():
+        save_features(cfg, ticker, own)
+    return features
+
+
+def save_features(cfg: Config, ticker: str, features: Features) -> None:
+    """Write one ticker's features where the train stage reads them."""
     with (
         storage.atomic_path(cfg.paths.processed_dir(ticker) / FEATURES) as tmp,
         open(tmp, "wb") as fh,
@@ -94,7 +99,6 @@ def features_stage(cfg: Config, ticker: str, prices: pd.DataFrame | None = None)
                 {"x": scaler_state(features.x_scaler), "y": scaler_state(features.y_scaler)}
             ),
         )
-    return features
 
 
 def saved_features(cfg: Config, ticker: str) -> Features:
@@ -120,49 +124,65 @@ def saved_features(cfg: Config, ticker: str) -> Features:
 
 def train_model(
     cfg: Config,
-    ticker: str,
-    features: Features,
+    label: str,
+    features: Mapping[str, Features],
     meta: dict,
     on_epoch: Callable[[Epoch], None] | None = None,
     on_scale_epoch: Callable[[ScaleEpoch], None] | None = None,
 ) -> Trained:
-    """``train_forecaster`` in the active MLflow run, logging as it goes.
+    """One network for a group's tickers (``train_group``) in the active MLflow run, logging
+    as it goes, calibrated on each ticker's own validation days.
 
-    The Forecaster's meta gets the whole model config (runtime settings left
-    out), so that any saved or promoted model can be rebuilt from it. The epochs
-    are logged in the background unless ``--no-async-logging``.
+    The Forecaster's meta gets the whole model config (how the job ran left out), so
+    that any saved or promoted model can be rebuilt from it, and each ticker's calibration
+    (``Trained.calibrations``). The epochs are logged in the background unless
+    ``--no-async-logging``.
     """
     log_epoch, log_scale_epoch = train_log.epoch_loggers(cfg.runtime.async_logging)
     on_epoch, on_scale_epoch = on_epoch or log_epoch, on_scale_epoch or log_scale_epoch
     hooks = Hooks(on_epoch, train_log.log_training, on_scale_epoch, train_log.log_calibration)
-    return train_forecaster(
+    meta = {**meta, "tickers": list(features), "config": flatten(cfg, runtime=False)}
+    trained = train_group(
         features, cfg.model, cfg.train, cfg.intervals, cfg.runtime,
-        label=ticker, meta={**meta, "config": flatten(cfg, runtime=False)}, hooks=hooks,
+        label=label, meta=meta, hooks=hooks,
     )  # fmt: skip
+    if trained.intervals is None:
+        return trained
+    own = {t: ticker_fit(cfg, trained, f).intervals.calibration for t, f in features.items()}
+    return dataclasses.replace(trained, calibrations=own)
+
+
+def ticker_fit(cfg: Config, trained: Trained, features: Features) -> GroupRNN:
+    """The group's network calibrated on one ticker's own validation days."""
+    rnn = GroupRNN(cfg.model, cfg.train, cfg.intervals, cfg.runtime, trained=trained)
+    return rnn.fit(features)
 
 
 def train_stage(
     cfg: Config,
-    ticker: str,
-    features: Features,
+    name: str,
+    features: Mapping[str, Features],
     run_id: str,
     on_epoch: Callable[[Epoch], None] | None = None,
     on_scale_epoch: Callable[[ScaleEpoch], None] | None = None,
 ) -> Forecaster:
-    """Train in the active MLflow run; save the forecaster and the training record.
+    """Train group ``name``'s network in the active MLflow run; save the forecaster and the
+    training record.
 
     The point model is trained first and left as it is; the scale head and its
     calibration on the validation days follow (``models.rnn.train_forecaster``).
     """
+    first = min(f.dates[0] for f in features.values())
+    last = max(f.dates[f.split.train[-1] + 1] for f in features.values())
     meta = {
-        "ticker": ticker,
+        "ticker": name,
         "run_id": run_id,
-        "first_day": str(features.dates[0].date()),
-        "last_training_day": str(features.dates[features.split.train[-1] + 1].date()),
+        "first_day": str(first.date()),
+        "last_training_day": str(last.date()),
     }
-    trained = train_model(cfg, ticker, features, meta, on_epoch, on_scale_epoch)
+    trained = train_model(cfg, name, features, meta, on_epoch, on_scale_epoch)
     result, intervals, forecaster = trained.result, trained.intervals, trained.forecaster
-    folder = cfg.paths.processed_dir(ticker)
+    folder = cfg.paths.processed_dir(name)
     forecaster.save(folder / MODEL_DIR)
     record = {
         "run_id": run_id,
@@ -179,11 +199,11 @@ def train_stage(
     return forecaster
 
 
-def saved_run_id(cfg: Config, ticker: str) -> str:
-    """The MLflow run the train stage opened for ``ticker``."""
-    path = cfg.paths.processed_dir(ticker) / TRAINING
+def saved_run_id(cfg: Config, name: str) -> str:
+    """The MLflow run the train stage opened for group ``name``."""
+    path = cfg.paths.processed_dir(name) / TRAINING
     if not path.exists():
-        raise DataError(f"{ticker}: no trained model at {path}; run the train stage first")
+        raise DataError(f"{name}: no trained model at {path}; run the train stage first")
     return json.loads(path.read_text())["run_id"]
 
 
@@ -209,13 +229,15 @@ def evaluate_stage(
     return evaluate(features, models, ends, bands)
 
 
-def log_stage(
-    ticker: str, evaluation: Evaluation, forecaster: Forecaster, prices: pd.DataFrame
-) -> str:
-    """Log the pyfunc model, the test metrics (linked to it) and the plots to the active run."""
-    # The model first: logging it fetches the history of every metric already logged.
-    logged = log_model(forecaster, prices.iloc[-forecaster.window :])
-    eval_log.log_evaluation(evaluation, prefix="test", model_id=logged.model_id)
+def log_evaluation(
+    ticker: str,
+    evaluation: Evaluation,
+    forecaster: Forecaster,
+    model_id: str | None = None,
+) -> None:
+    """Log a ticker's test metrics (linked to the logged model ``model_id``, if given) and
+    plots to the active run."""
+    eval_log.log_evaluation(evaluation, prefix="test", model_id=model_id)
     title = f"{ticker}: next-day Close on the last test days (price units)"
     if evaluation.bands is not None:
         levels = forecaster.multipliers.levels
@@ -223,7 +245,6 @@ def log_stage(
     else:  # a model saved before intervals: no band to draw
         fig = forecast_figure(evaluation.forecasts.iloc[-120:], title, [RNN, "persistence"])
         eval_log.log_figure(fig, "plots/test_forecast.png")
-    return logged.model_uri
 
 
 def evaluation_text(ticker: str, features: Features, evaluation: Evaluation) -> str:

@@ -1,7 +1,8 @@
 """The ``sweep`` job: search hyper-parameters on the days before the test days; score the best.
 
-1. The driver fetches every ticker's prices once and checks that each has
-   enough history for the folds, before Ray starts.
+1. The driver fetches every ticker's prices once, forms the groups
+   (``--scope``) and checks that each ticker has enough history for its group's
+   folds, before Ray starts.
 2. Ray Tune runs the trials (``jobs/tune.py``; the objective is
    ``evaluation/objective.py``) on a local Ray or the cluster in
    ``RAY_ADDRESS``, each trial an MLflow run nested under one parent run
@@ -10,7 +11,7 @@
    that ``--config`` reads (``make all CONFIG=reports/sweep/best.json``), and
    the trials' table (an artifact of the parent and ``trials.csv`` beside it).
 4. The test days are scored once, for the best config only: the ``all`` job
-   per ticker, its runs children of the sweep's run.
+   per group, its runs children of the sweep's run.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from pipeline.evaluation.objective import sweep_folds
 from pipeline.evaluation.report import text_table
 from pipeline.jobs import tune
 from pipeline.jobs.all import run_all
-from pipeline.jobs.common import Summary, tickers_label
-from pipeline.jobs.driver import for_engine, priced_job, tickers_for
-from pipeline.jobs.executors import RayExecutor
+from pipeline.runtime.common import Group, Summary, groups_of, tickers_label
+from pipeline.runtime.driver import for_engine, run_groups, tickers_for
+from pipeline.runtime.executors import RayExecutor
 from pipeline.tracking import lifecycle, sweeps
 
 log = logging.getLogger("stockcast")
@@ -56,7 +57,10 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
     check_sweep(cfg)
     tickers = tickers_for(cfg)
     prices = {ticker: load_prices(ticker, cfg.data, cfg.paths) for ticker in tickers}
-    sweep_folds(prices, cfg)  # too little history fails here, not in every trial
+    groups = {
+        g.name: {t: prices[t] for t in g.tickers} for g in groups_of(tickers, cfg.cluster.scope)
+    }
+    sweep_folds(groups, cfg)  # too little history fails here, not in every trial
     # Trials always run on Ray, whatever --engine says (that is for the test days).
     trial_cfg, tracking_uri, _ = for_engine(  # trials register no model
         cfg.replace(cluster=dataclasses.replace(cfg.cluster, engine="ray"))
@@ -72,7 +76,8 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
         )
     print(
         f"sweep: {cfg.sweep.trials} trials, {cfg.sweep.concurrency} at a time, "
-        f"{cfg.sweep.folds} folds x {len(tickers)} tickers, up to {cfg.train.epochs} epochs "
+        f"{cfg.sweep.folds} folds x {len(groups)} groups of {len(tickers)} tickers, up to "
+        f"{cfg.train.epochs} epochs "
         f"each; Tune's results in {tune_storage}",
         flush=True,
     )
@@ -83,7 +88,7 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
                 sweep_id = parent.info.run_id
                 context = tune.TrialContext(experiment_id, tracking_uri, sweep_id, label)
                 outcomes = tune.run_trials(
-                    trial_cfg, prices, context, tune_storage, f"sweep-{sweep_id}"
+                    trial_cfg, groups, context, tune_storage, f"sweep-{sweep_id}"
                 )
                 ended = {o.trial_id: o.status for o in outcomes}
                 run_ids = sweeps.settle_trials(experiment_id, sweep_id, ended)
@@ -99,7 +104,7 @@ def run_sweep(cfg: Config, experiment_id: str) -> int:
                   f"best config saved to {out}; train it with `make all CONFIG={out}`\n"
                   "\nthe best config on the test days (scored once):", flush=True)  # fmt: skip
             score = functools.partial(score_best, sweep_id=sweep_id)
-            return priced_job(best_cfg, score, experiment_id, prices=prices)
+            return run_groups(best_cfg, score, experiment_id, prices=prices)
     except (KeyboardInterrupt, Interrupted):
         # Ended here, once Ray has stopped: a trial stopped mid-run cannot end its own run,
         # and one that was still starting when the signal came has opened its run by now.
@@ -144,13 +149,12 @@ def save_results(best: Config, table: pd.DataFrame, out: Path, trials_csv: Path)
 
 def score_best(
     cfg: Config,
-    ticker: str,
-    prices: pd.DataFrame,
+    group: Group,
     experiment_id: str,
     *,
     sweep_id: str,
     tags: Mapping[str, str] | None = None,
-) -> Summary:
-    """The ``all`` job with the best config, its run a child of the sweep's (by tag)."""
+) -> list[Summary]:
+    """The ``all`` job with the best config, its runs children of the sweep's (by tag)."""
     tags = {**(tags or {}), "mlflow.parentRunId": sweep_id, "sweep_id": sweep_id}
-    return run_all(cfg, ticker, prices, experiment_id, tags=tags)
+    return run_all(cfg, group, experiment_id, tags=tags)

@@ -94,12 +94,18 @@ def searched_values(space: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_trials(
-    cfg: Config, prices: Mapping[str, pd.DataFrame], context: TrialContext, storage: str, name: str
+    cfg: Config,
+    groups: Mapping[str, Mapping[str, pd.DataFrame]],
+    context: TrialContext,
+    storage: str,
+    name: str,
 ) -> list[TrialOutcome]:
     """Run ``sweep.trials`` trials, ``sweep.concurrency`` at a time, on the Ray this process
-    is connected to; results and trial folders go to ``storage``/``name``."""
-    total = objective.iterations(len(prices) * cfg.sweep.folds, cfg.train)
-    trainable = tune.with_parameters(_trial, cfg=cfg, prices=dict(prices), context=context)
+    is connected to, over ``groups`` (name -> each ticker's prices); results and trial
+    folders go to ``storage``/``name``."""
+    total = objective.iterations(len(groups) * cfg.sweep.folds, cfg.train)
+    groups = {g: dict(prices) for g, prices in groups.items()}
+    trainable = tune.with_parameters(_trial, cfg=cfg, groups=groups, context=context)
     trainable = tune.with_resources(trainable, {"cpu": cfg.cluster.cpus_per_task})
     tuner = tune.Tuner(
         trainable,
@@ -134,7 +140,7 @@ def _trial(
     space: dict[str, Any],
     *,
     cfg: Config,
-    prices: dict[str, pd.DataFrame],
+    groups: dict[str, dict[str, pd.DataFrame]],
     context: TrialContext,
 ) -> None:
     """One trial in a Ray actor: its config, its folds, its MLflow run, a report per epoch."""
@@ -144,7 +150,7 @@ def _trial(
     torch.set_num_threads(max(1, int(cfg.cluster.cpus_per_task)))
     trial_cfg = cfg.with_values(searched_values(space))
     store.configure(context.tracking_uri)
-    folds = objective.sweep_folds(prices, trial_cfg)
+    folds = objective.sweep_folds(groups, trial_cfg)
     total = objective.iterations(len(folds), trial_cfg.train)
     last = [0]  # the iteration last reported
 

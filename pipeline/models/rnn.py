@@ -45,6 +45,7 @@ class Trained:
     result: TrainResult  # the point model's training record
     intervals: IntervalFit | None  # None without an interval config
     meta: dict = field(default_factory=dict)  # saved with the Forecaster
+    calibrations: dict = field(default_factory=dict)  # ticker -> its own Calibration
 
     @cached_property
     def forecaster(self) -> Forecaster:
@@ -55,7 +56,10 @@ class Trained:
         f, fit = self.features, self.intervals
         if fit is None:
             return Forecaster(self.result.model, f.x_scaler, f.y_scaler, f.window, self.meta)
-        return Forecaster(fit.model, f.x_scaler, f.y_scaler, f.window, self.meta, fit.calibration)
+        return Forecaster(
+            fit.model, f.x_scaler, f.y_scaler, f.window, self.meta, fit.calibration,
+            self.calibrations,
+        )  # fmt: skip
 
 
 def train_forecaster(

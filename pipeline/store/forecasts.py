@@ -1,12 +1,11 @@
 """Reading and writing the store: issued forecasts, their bounds, realised Closes.
 
 Each write is one transaction: a night's forecasts land whole or not at all,
-and writing the same (ticker, as-of session, horizon) again replaces the row
-and its bounds (an upsert), so a night run twice never duplicates. The key has
-no model name: a write that would replace another model's forecast (a global
-model's night over a ticker's own, or the reverse) is refused whole
-(``StoreError``); keep the two in stores of their own (``--store-url``).
-The reads take a ``model_name`` to see one model's forecasts only.
+and writing the same (ticker, model, as-of session, horizon) again replaces the
+row and its bounds (an upsert), so a night run twice never duplicates. The key
+names the registered model, so a ticker's own model's nights and the global
+model's lie side by side. The reads take a ``model_name`` to see one model's
+forecasts only.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.errors import StoreError
 from pipeline.store.db import open_engine
 from pipeline.store.schema import forecast_bounds, forecasts, realised
 
@@ -73,15 +71,17 @@ class ForecastStore:
 
     def save_forecasts(self, issued: Sequence[Forecast]) -> None:
         """Store forecasts in one transaction; a forecast already stored for the same
-        ticker, as-of session and horizon is replaced, bounds and all; StoreError (nothing
-        written) if that one came from another model."""
+        ticker, model, as-of session and horizon is replaced, bounds and all."""
         if not issued:
             return
         with self.engine.begin() as conn:
             for forecast in issued:
-                key = {"ticker": forecast.ticker, "as_of": forecast.as_of}
-                key["horizon"] = forecast.horizon
-                _refuse_another_model(conn, key, forecast.model_name)
+                key = {
+                    "ticker": forecast.ticker,
+                    "model_name": forecast.model_name,
+                    "as_of": forecast.as_of,
+                    "horizon": forecast.horizon,
+                }
                 _upsert(conn, forecasts, [forecast.row()], list(key))
                 levels = [float(level) for level in forecast.bounds]
                 conn.execute(
@@ -130,19 +130,22 @@ class ForecastStore:
                 sa.select(forecasts).where(*where).order_by(forecasts.c.as_of, forecasts.c.horizon)
             ).all()
             bounds = conn.execute(
-                sa.select(forecast_bounds).where(forecast_bounds.c.ticker == ticker)
+                sa.select(forecast_bounds).where(
+                    forecast_bounds.c.ticker == ticker, *_of_model(model_name, forecast_bounds)
+                )
             ).all()
         by_key: dict[tuple, dict[float, tuple[float, float]]] = {}
         alphas: dict[tuple, dict[float, float]] = {}
         for b in sorted(bounds, key=lambda b: b.level):
-            by_key.setdefault((b.as_of, b.horizon), {})[b.level] = (b.lower, b.upper)
+            key = (b.model_name, b.as_of, b.horizon)
+            by_key.setdefault(key, {})[b.level] = (b.lower, b.upper)
             if b.aci_alpha is not None:
-                alphas.setdefault((b.as_of, b.horizon), {})[b.level] = b.aci_alpha
+                alphas.setdefault(key, {})[b.level] = b.aci_alpha
         return [
             Forecast(
                 **{**r._mapping, "issued_at": _utc(r.issued_at)},
-                bounds=by_key.get((r.as_of, r.horizon), {}),
-                aci_alphas=alphas.get((r.as_of, r.horizon), {}),
+                bounds=by_key.get((r.model_name, r.as_of, r.horizon), {}),
+                aci_alphas=alphas.get((r.model_name, r.as_of, r.horizon), {}),
             )
             for r in rows
         ]
@@ -162,7 +165,7 @@ class ForecastStore:
     def levels(self, ticker: str, model_name: str | None = None) -> list[float]:
         """The interval levels stored for ``ticker`` (by one model, if named), ascending."""
         b, f = forecast_bounds, forecasts
-        same = (f.c.ticker == b.c.ticker) & (f.c.as_of == b.c.as_of) & (f.c.horizon == b.c.horizon)
+        same = _same_forecast(f, b)
         with self.engine.connect() as conn:
             found = conn.execute(
                 sa.select(b.c.level)
@@ -211,13 +214,7 @@ class ForecastStore:
         shown = ("as_of", "target", "model_version", "median", "last_close")
         query = (
             sa.select(*(f.c[n] for n in shown), b.c.lower, b.c.upper, b.c.aci_alpha, r.c.close)
-            .join(
-                b,
-                (b.c.ticker == f.c.ticker)
-                & (b.c.as_of == f.c.as_of)
-                & (b.c.horizon == f.c.horizon)
-                & (b.c.level == float(level)),
-            )
+            .join(b, _same_forecast(f, b) & (b.c.level == float(level)))
             .outerjoin(r, (r.c.ticker == f.c.ticker) & (r.c.session == f.c.target))
             .where(f.c.ticker == ticker, f.c.horizon == horizon, *_of_model(model_name))
             .order_by(f.c.as_of)
@@ -230,22 +227,14 @@ class ForecastStore:
         return frame.astype({"close": float, "aci_alpha": float})
 
 
-def _of_model(model_name: str | None) -> list[sa.ColumnElement[bool]]:
-    """The filter on the forecasts of one registered model (none: every model's)."""
-    return [] if model_name is None else [forecasts.c.model_name == model_name]
+def _of_model(model_name: str | None, table: sa.Table = forecasts) -> list[sa.ColumnElement[bool]]:
+    """The filter on the rows of one registered model (none: every model's)."""
+    return [] if model_name is None else [table.c.model_name == model_name]
 
 
-def _refuse_another_model(conn: sa.Connection, key: dict[str, object], model_name: str) -> None:
-    """StoreError if the forecast under ``key`` is another model's: a write would lose it."""
-    stored = conn.execute(
-        sa.select(forecasts.c.model_name).where(*(forecasts.c[k] == v for k, v in key.items()))
-    ).scalar()
-    if stored is not None and stored != model_name:
-        raise StoreError(
-            f"{key['ticker']}: the store already holds {stored}'s {key['horizon']}-day "
-            f"forecast as of {key['as_of']}; {model_name} would replace it: keep each scope's "
-            "forecasts in a store of its own (--store-url)"
-        )
+def _same_forecast(f: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
+    """A bound's row joined to its forecast's: the same key."""
+    return sa.and_(*(f.c[k] == b.c[k] for k in ("ticker", "model_name", "as_of", "horizon")))
 
 
 def _upsert(conn: sa.Connection, table: sa.Table, rows: list[dict], key: Iterable[str]) -> None:

@@ -1,9 +1,11 @@
 """The store's tables, as the newest migration leaves them (``migrations/versions/``).
 
-One row of ``forecasts`` per ticker, as-of session and horizon; its interval
-bounds, one row per level, in ``forecast_bounds``; the realised Closes the
-scoring job has seen in ``realised``. The keys make a second write of the same
-night replace the first (``forecasts.save_forecasts``).
+One row of ``forecasts`` per ticker, registered model, as-of session and
+horizon (a ticker's own model and the global model keep their nights side by
+side); its interval bounds, one row per level, in ``forecast_bounds``; the
+realised Closes the scoring job has seen in ``realised``. The keys make a
+second write of the same model's night replace the first
+(``forecasts.save_forecasts``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # The Alembic revision these tables match; a store at another revision is migrated or refused.
-HEAD = "0001"
+HEAD = "0002"
 # Not Alembic's default ``alembic_version``: MLflow's own tables keep theirs under that name,
 # and the store may share a PostgreSQL database with them.
 VERSION_TABLE = "stockcast_store_version"
@@ -20,9 +22,11 @@ metadata = sa.MetaData()
 
 
 def _forecast_key() -> list[sa.Column]:
-    """A forecast's identity: ticker, as-of session and horizon (a fresh copy per table)."""
+    """A forecast's identity: ticker, model, as-of session and horizon (a fresh copy per
+    table)."""
     return [
         sa.Column("ticker", sa.String(16), primary_key=True),
+        sa.Column("model_name", sa.String(64), primary_key=True),  # stockcast-<GROUP>
         sa.Column("as_of", sa.Date, primary_key=True),  # the last session whose Close was known
         sa.Column("horizon", sa.Integer, primary_key=True),  # sessions ahead (1: the next one)
     ]
@@ -33,7 +37,6 @@ forecasts = sa.Table(
     metadata,
     *_forecast_key(),
     sa.Column("target", sa.Date, nullable=False),  # the session forecast
-    sa.Column("model_name", sa.String(64), nullable=False),
     sa.Column("model_version", sa.String(32), nullable=False),
     sa.Column("median", sa.Float, nullable=False),
     sa.Column("last_close", sa.Float, nullable=False),  # Close on as_of: persistence, Theil's U

@@ -20,13 +20,20 @@ FORECASTS_CSV = "backtest_forecasts.csv"  # every model's per-day forecast and b
 
 
 def log_fold(result: FoldResult) -> None:
-    """Log one fold's test metrics (in its nested run) with the fold's test dates."""
+    """Log one fold's test metrics (in its nested run) with the fold's test dates and the
+    ticker's validation days that calibrated its intervals."""
     metrics = table_metrics(result.table, "test")
     if result.intervals is not None:
         metrics |= table_metrics(result.intervals, "test", result.intervals.columns)
     mlflow.log_metrics(metrics)
     dates = result.forecasts.index
-    mlflow.set_tags({"test_from": str(dates[0].date()), "test_to": str(dates[-1].date())})
+    mlflow.set_tags(
+        {
+            "test_from": str(dates[0].date()),
+            "test_to": str(dates[-1].date()),
+            "calibration_days": str(len(result.features.split.val)),
+        }
+    )
 
 
 def horizon_metrics(table: pd.DataFrame) -> dict[str, float]:

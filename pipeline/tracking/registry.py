@@ -1,6 +1,7 @@
-"""The MLflow model registry: one registered model per ticker, ``champion`` alias in use.
+"""The MLflow model registry: one registered model per group, ``champion`` alias in use.
 
-Registered models are named ``stockcast-<TICKER>``. The version that answers
+Registered models are named ``stockcast-<GROUP>``: a ticker's own
+``stockcast-<TICKER>``, the universe's ``stockcast-global``. The version that answers
 forecasts carries the alias ``champion`` (aliases replace the deprecated
 stages). Moving the alias is a single registry call made only after every
 other step has succeeded, so a failure anywhere leaves the old champion.
@@ -94,18 +95,14 @@ def tag_version(ticker: str, version: str, tags: dict[str, str]) -> None:
         client.set_model_version_tag(model_name(ticker), version, key, value)
 
 
-def version_run_metrics(ticker: str, version: str) -> dict[str, float]:
-    """The metrics of the run that logged a model version (its test-day scores)."""
-    client = MlflowClient()
-    run_id = client.get_model_version(model_name(ticker), version).run_id
-    return dict(client.get_run(run_id).data.metrics)
-
-
 def version_ticker_metrics(name: str, version: str, ticker: str) -> dict[str, float]:
-    """The metrics of ``ticker``'s nested run under the run that logged a version of a model
-    for many tickers (``stockcast-global``: each ticker's test-day scores); empty if none."""
+    """``ticker``'s test-day scores as a model version's runs logged them: the metrics of the
+    run that logged the version when it is the ticker's own run (``stockcast-<TICKER>``),
+    else of the ticker's run nested under it (a model for many tickers); empty if none."""
     client = MlflowClient()
     run = client.get_run(client.get_model_version(model_name(name), version).run_id)
+    if run.data.tags.get("ticker") == ticker:
+        return dict(run.data.metrics)
     found = client.search_runs(
         [run.info.experiment_id],
         f"tags.mlflow.parentRunId = '{run.info.run_id}' and tags.ticker = '{ticker}'",

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.config import (
     BacktestConfig,
+    ClusterConfig,
     Config,
     DataConfig,
     FeatureConfig,
@@ -44,9 +45,14 @@ def test_replacing_a_field_checks_the_section_again():
 
 
 def test_runtime_settings_are_params_but_not_the_models_config():
-    cfg = Config(runtime=RuntimeConfig(device="cpu", threads=2, amp=True))
+    cfg = Config(
+        runtime=RuntimeConfig(device="cpu", threads=2, amp=True),
+        cluster=ClusterConfig(scope="global"),
+    )
     params, model = flatten(cfg), flatten(cfg, runtime=False)
     assert params["runtime.threads"] == "2" and params["runtime.amp"] == "True"
-    assert not [key for key in model if key.startswith("runtime.")]
-    assert {k: v for k, v in params.items() if not k.startswith("runtime.")} == model
-    assert not [key for key in model if key.rpartition(".")[2] in ("device", "threads", "amp")]
+    assert params["cluster.scope"] == "global"  # how the job ran: a param of the run
+    assert not [key for key in model if key.startswith(("runtime.", "cluster."))]
+    assert {k: v for k, v in params.items() if not k.startswith(("runtime.", "cluster."))} == model
+    banned = ("device", "threads", "amp", "scope", "engine")
+    assert not [key for key in model if key.rpartition(".")[2] in banned]

@@ -132,3 +132,21 @@ def test_pooled_features_keep_each_sample_inside_its_ticker():
     assert own.x_scaler is pooled.x_scaler and own.y_scaler is pooled.y_scaler
     with pytest.raises(ValueError, match="same window"):
         pool_features([parts[0], features_for_split(make_prices(100), parts[0].split, 6)])
+
+
+def test_a_ticker_pools_to_itself_bit_for_bit(prices):
+    """One training path: a ticker's own group pools its features to exactly its own, so its
+    network is trained on the same arrays and scalers as before pooling."""
+    from pipeline.core.features import pool_features
+
+    own = build_features(prices, FeatureConfig(window=10, horizon=3))
+    pooled = pool_features([own])
+    np.testing.assert_array_equal(pooled.log_prices, own.log_prices)
+    np.testing.assert_array_equal(pooled.dates, own.dates)
+    for part in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(pooled.split, part), getattr(own.split, part))
+    for scaler in ("x_scaler", "y_scaler"):
+        a, b = getattr(pooled, scaler), getattr(own, scaler)
+        assert np.array_equal(a.scale_, b.scale_) and np.array_equal(a.var_, b.var_)
+        assert (a.mean_ is None and b.mean_ is None) or np.array_equal(a.mean_, b.mean_)
+    np.testing.assert_array_equal(pooled.batch(own.split.train), own.batch(own.split.train))

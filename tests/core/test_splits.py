@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from pipeline.config import BacktestConfig, FeatureConfig
 from pipeline.core.splits import (
     MIN_SPLIT_SAMPLES,
+    calendar_default_split,
+    calendar_folds,
+    calendar_holdout_split,
     calendar_splits,
-    check_calendar_sizes,
-    check_history,
     default_split,
     holdout_split,
     min_backtest_days,
@@ -58,9 +59,10 @@ def test_too_little_history_names_the_minimum():
     cfg = FeatureConfig()
     need = min_days(cfg)
     assert need == 46  # int(46 * 0.7) = 32 = window + 2 training targets
-    check_history(need, cfg, "AAPL")  # exactly enough passes
+    days = pd.bdate_range("2020-01-01", periods=need)
+    calendar_default_split({"AAPL": days}, cfg)  # exactly enough passes
     with pytest.raises(DataError, match=rf"AAPL: {need - 1} days .* at least {need} days"):
-        check_history(need - 1, cfg, "AAPL")
+        calendar_default_split({"AAPL": days[1:]}, cfg)
 
 
 @settings(max_examples=200, deadline=None)
@@ -109,7 +111,7 @@ def universes(draw):
 @given(dates=universes(), window=st.integers(2, 30), folds=st.integers(1, 5))
 def test_calendar_folds_keep_every_training_target_before_the_first_test_date(dates, window, folds):
     cfg = BacktestConfig(folds=folds, test_share=0.3, val_frac=0.15)
-    cuts = calendar_splits(dates, window, cfg)
+    cuts = calendar_folds(dates, window, cfg)
     assert len(cuts) == folds
     for k, fold in enumerate(cuts):
         assert fold.val_from <= fold.test_from
@@ -149,5 +151,44 @@ def test_calendar_folds_match_the_per_ticker_folds_on_a_shared_calendar():
 
 def test_a_ticker_without_history_before_the_test_block_is_named():
     dates = {"OLD": CALENDAR, "NEW": CALENDAR[-100:]}
-    with pytest.raises(DataError, match=r"NEW: too little history in fold 1"):
-        check_calendar_sizes(calendar_splits(dates, 30, BacktestConfig()), 30)
+    with pytest.raises(
+        DataError, match=r"NEW: 100 days .* 5-fold backtest .* universe's 600 sessions: leave NEW"
+    ):
+        calendar_splits(dates, 30, BacktestConfig())
+
+
+def _same(a, b) -> bool:
+    return all(np.array_equal(getattr(a, p), getattr(b, p)) for p in ("train", "val", "test"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(120, 900), window=st.integers(2, 30), folds=st.integers(1, 5))
+def test_a_universe_of_one_is_cut_exactly_as_its_own_days(n, window, folds):
+    """One split: the calendar cut of a ticker alone is the split of its own days."""
+    days = {"ONE": pd.bdate_range("2001-01-01", periods=n)}
+    features = FeatureConfig(window=window)
+    if min(default_split(n, features).sizes()) >= MIN_SPLIT_SAMPLES:
+        assert _same(calendar_default_split(days, features)["ONE"], default_split(n, features))
+    backtest = BacktestConfig(folds=folds)
+    for fold, own in zip(
+        calendar_folds(days, window, backtest),
+        walk_forward_splits(n, window, backtest),
+        strict=True,
+    ):
+        assert _same(fold.splits["ONE"], own)
+    if n - 60 > window:
+        assert _same(
+            calendar_holdout_split(days, window, 60, 0.15).splits["ONE"],
+            holdout_split(n, window, 60, 0.15),
+        )
+
+
+def test_a_ticker_on_every_session_gets_its_own_holdout_split():
+    full = CALENDAR[:200]
+    late = full[50:].delete(-5)  # starts later, and did not trade on one holdout session
+    splits = calendar_holdout_split({"FULL": full, "LATE": late}, 10, 30, 0.15).splits
+    assert _same(splits["FULL"], holdout_split(200, 10, 30, 0.15))
+    # The other ticker is cut on the same dates: its holdout targets are the universe's last
+    # 30 sessions it traded on, and its first validation target is the same date.
+    assert list(late[splits["LATE"].test + 1]) == list(full[-30:].delete(-5))
+    assert late[splits["LATE"].val[0] + 1] == full[splits["FULL"].val[0] + 1]

@@ -17,11 +17,10 @@ from pipeline.cli import main
 from pipeline.config import BacktestConfig
 from pipeline.config import FeatureConfig as FC
 from pipeline.core.features import CLOSE, features_for_split, make_batch, window_view
-from pipeline.core.splits import walk_forward_splits
+from pipeline.core.splits import calendar_splits, walk_forward_splits
 from pipeline.errors import DataError
 from pipeline.evaluation.backtest import (
     backtest,
-    check_backtest_history,
     fold_errors,
     forecast_rows,
     pooled_interval_table,
@@ -117,8 +116,14 @@ def test_default_folds_cover_the_last_30_percent():
 
 
 def test_too_short_for_a_backtest():
-    with pytest.raises(DataError, match=r"at least \d+ days are needed"):
-        check_backtest_history(50, 30, BacktestConfig(), "ACME")
+    days = {"ACME": pd.bdate_range("2020-01-01", periods=50)}
+    with pytest.raises(DataError, match=r"ACME: 50 days .* at least \d+ days are needed"):
+        calendar_splits(days, 30, BacktestConfig())
+
+
+def one_series(prices, features_cfg, cfg, models):
+    """The backtest of one series (a group of one), ``models(fold)`` its fresh models."""
+    return backtest({"ACME": prices}, features_cfg, cfg, lambda k, f: {"ACME": models(k)})["ACME"]
 
 
 def test_pooled_table_scores_all_folds_together_with_dm_against_the_rnn():
@@ -131,7 +136,7 @@ def test_pooled_table_scores_all_folds_together_with_dm_against_the_rnn():
         def predict(self, features, ends):
             return super().predict(features, ends) * 1.01
 
-    results = backtest(
+    results = one_series(
         prices, FC(window=10), BacktestConfig(folds=3), lambda f: [Noisy(), Persistence()]
     )
     table = pooled_table(results)
@@ -153,7 +158,7 @@ def test_forecast_rows_hold_every_model_and_day_and_recompute_the_scores():
     def models(fold: int) -> list:
         return [Persistence(), BaselineBands("ewma", EWMAVolatility(lam=0.94), (0.8, 0.9))]
 
-    results = backtest(make_prices(300), FC(window=10), BacktestConfig(folds=3), models)
+    results = one_series(make_prices(300), FC(window=10), BacktestConfig(folds=3), models)
     everything = forecast_rows("ACME", results)
     assert list(everything.columns) == [
         "ticker", "fold", "horizon", "date", "as_of", "model", "close", "previous", "median",
@@ -315,6 +320,6 @@ def test_global_backtest_trains_one_network_per_fold_for_every_ticker(
         starts = {r.data.tags["test_from"] for r in folds if r.data.tags["fold"] == k}
         assert len(starts) == 1, starts
     for parent in (r for r in runs if r.data.tags["kind"] == "backtest"):
-        assert parent.data.params["train.scope"] == "global"
+        assert parent.data.params["cluster.scope"] == "global"
         assert np.isfinite(parent.data.metrics["backtest_interval_score_90"])
     assert (tmp_path / "reports" / "backtest" / "BOLT_intervals.csv").exists()

@@ -21,10 +21,11 @@ CFG = Config(
 )
 TRAIN = dataclasses.replace(CFG.train, epochs=4, patience=1, lr=0.03)
 PRICES = {"AAA": make_prices(300, seed=1), "BBB": make_prices(280, seed=2)}
+GROUPS = {ticker: {ticker: prices} for ticker, prices in PRICES.items()}  # --scope ticker
 
 
 def test_folds_lie_before_the_test_days_and_follow_the_backtest_cut():
-    folds = sweep_folds(PRICES, CFG)
+    folds = sweep_folds(GROUPS, CFG)
     assert [(f.ticker, f.number) for f in folds] == [("AAA", 1), ("BBB", 1), ("AAA", 2), ("BBB", 2)]
     for ticker, prices in PRICES.items():
         n_history = days_before_test(len(prices), CFG.features)
@@ -44,12 +45,27 @@ def test_folds_lie_before_the_test_days_and_follow_the_backtest_cut():
 
 
 def test_too_little_history_names_the_ticker_and_the_minimum():
-    with pytest.raises(DataError, match=r"SHORT: 25 days before the test days .* at least \d+"):
-        sweep_folds({"SHORT": make_prices(30)}, CFG)
+    with pytest.raises(DataError, match=r"SHORT: 25 days .* 2-fold sweep .* at least \d+"):
+        sweep_folds({"SHORT": {"SHORT": make_prices(30)}}, CFG)
+
+
+def test_a_global_group_pools_its_tickers_folds_cut_on_the_same_dates():
+    folds = sweep_folds({"global": PRICES}, CFG)
+    assert [(f.ticker, f.number) for f in folds] == [("global", 1), ("global", 2)]
+    # The group's test days start on the same date for both tickers: the universe's calendar
+    # (AAA's 300 days; BBB trades its first 280) cut as one series of 300 days.
+    n_history = days_before_test(300, CFG.features)
+    for fold in folds:
+        pooled = fold.features
+        assert len(pooled.log_prices) == 2 * n_history  # both tickers' days before the test
+        # No training or validation target on or after the block's first date, any ticker.
+        first_test = pooled.dates[pooled.split.test + 1].min()
+        for part in (pooled.split.train, pooled.split.val):
+            assert pooled.dates[part + 1].max() < first_test
 
 
 def test_objective_is_the_mean_block_loss_of_the_kept_epochs_with_padded_reports():
-    folds = sweep_folds(PRICES, CFG)
+    folds = sweep_folds(GROUPS, CFG)
     reports = []
     value = sweep_objective(folds, CFG.model, TRAIN, reports.append)
 

@@ -68,8 +68,8 @@ def test_backfill_replays_and_scores(sample_champions, tmp_path, capsys):
     assert main([*argv, "--from", "2013-01-15", "--to", "2013-02-28"]) == 0
     out = capsys.readouterr().out
     assert (
-        "MSFT: replayed 31 nights (155 forecasts) as of 2013-01-15 to 2013-02-28 with version 1"
-        in out
+        "MSFT: replayed 31 nights (155 forecasts) as of 2013-01-15 to 2013-02-28 with "
+        "stockcast-MSFT version 1" in out
     )
     assert re.search(
         r"^MSFT version 1, horizon 1: 31 sessions 2013-01-16 to 2013-03-01;", out, re.M

@@ -11,9 +11,9 @@ from helpers import SHRUNK, make_prices
 from pipeline.cli import main
 from pipeline.config import Config
 from pipeline.evaluation.live import detect_drift, live_scores
-from pipeline.jobs.drift import reference_pct
 from pipeline.store.forecasts import ForecastStore
 from pipeline.tracking import registry
+from pipeline.tracking.drift import reference_pct
 
 pytestmark = pytest.mark.slow  # trains two champions, replays 120 nights, then retrains
 
@@ -40,7 +40,7 @@ def first_firing(url: str, ticker: str, cfg: Config) -> int | None:
     with ForecastStore(url) as store:
         outcomes = store.outcomes(ticker, 0.9)
     live = live_scores(outcomes.dropna(subset=["close"]), 0.9, cfg.monitor.window)
-    reference = reference_pct(registry.version_run_metrics(ticker, "1"), 0.9)
+    reference = reference_pct(registry.version_ticker_metrics(ticker, "1", ticker), 0.9)
     assert reference is not None and reference > 0
     for i in range(len(live)):
         if detect_drift(live.iloc[: i + 1], 0.9, reference, cfg.monitor).fired:
@@ -73,6 +73,7 @@ def test_doubled_volatility_fires_and_a_stable_series_does_not(mlflow_store, tmp
     retrain = ["retrain", *data, *SHRUNK, "--store-url", url, "--retrain-when", "drift"]
     assert main([*retrain, "--data-dir", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
-    assert "STABLE: kept the champion (version 1) without retraining: no drift:" in out
+    assert "STABLE: drift not fired: no drift:" in out
+    assert "STABLE: kept the champion (version 1) without retraining" in out
     assert "DRIFT: drift fired: " in out
     assert "challenger is version 2" in out

@@ -109,9 +109,13 @@ def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_pa
     # The model carries the whole config it was trained with: the run can be rebuilt from it.
     spec = json.loads((tmp_path / "data/processed/AAPL/model/forecaster.json").read_text())
     logged = {k: v for k, v in run.data.params.items() if k != "ticker"}
-    # Runtime settings (device, threads, ...) are logged with the run, not saved as the model's.
+    # How the job ran (device, threads, engine, scope) is logged with the run, not saved as
+    # the model's.
     assert logged["runtime.device"] == "cpu" and logged["runtime.threads"] == "1"
-    assert spec["meta"]["config"] == {k: v for k, v in logged.items() if "runtime." not in k}
+    assert logged["cluster.scope"] == "ticker"
+    assert spec["meta"]["config"] == {
+        k: v for k, v in logged.items() if not k.startswith(("runtime.", "cluster."))
+    }
 
 
 @pytest.mark.slow  # trains `all` on two CSVs

@@ -339,7 +339,7 @@ def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch):
     def bug(*args, **kwargs):
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr(stages, "fetch_stage", bug)
+    monkeypatch.setattr(stages, "save_prices", bug)
     with pytest.raises(ZeroDivisionError):
         main(["fetch", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data")])
 

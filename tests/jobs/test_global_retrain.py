@@ -9,25 +9,11 @@ from helpers import make_prices
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
-from pipeline.core.splits import holdout_split
-from pipeline.jobs.global_retrain import calendar_holdout_split, pool
-from pipeline.jobs.lock import exclusive_lock
+from pipeline.evaluation.promotion import pool
+from pipeline.runtime.lock import exclusive_lock
 from pipeline.tracking import registry
 
 SHRUNK = [*helpers.SHRUNK, "--scale-epochs", "2"]
-
-
-def test_a_ticker_on_every_session_gets_its_per_ticker_holdout_split():
-    full = make_prices(200).index
-    late = full[50:].delete(-5)  # starts later, and did not trade on one holdout session
-    splits = calendar_holdout_split({"FULL": full, "LATE": late}, 10, 30, 0.15)
-    own = holdout_split(200, 10, 30, 0.15)
-    for part in ("train", "val", "test"):
-        assert np.array_equal(getattr(splits["FULL"], part), getattr(own, part))
-    # The other ticker is cut on the same dates: its holdout targets are the universe's last
-    # 30 sessions it traded on, and its first validation target is the same date.
-    assert list(late[splits["LATE"].test + 1]) == list(full[-30:].delete(-5))
-    assert late[splits["LATE"].val[0] + 1] == full[splits["FULL"].val[0] + 1]
 
 
 def test_pool_averages_scale_free_scores_over_tickers():
@@ -116,17 +102,12 @@ def test_a_bad_ticker_file_stops_the_global_retrain_and_keeps_the_champion(
     code = _retrain(universe, tmp_path)
     assert code != 0
     err = capsys.readouterr().err
-    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
-    assert "CRUD" in line and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "CRUD" in lines[0] and "Traceback" not in err
+    assert lines[1:] == ["error: 3 of 3 tickers failed"]  # the group is not run without CRUD
     assert registry.champion_version("global") == "1"
     found = MlflowClient().search_model_versions("name='stockcast-global'")
     assert [str(v.version) for v in found] == ["1"]
-
-
-def test_the_per_ticker_commands_refuse_global(mlflow_store, tmp_path, capsys):
-    assert main(["train", "--tickers", "AAPL", "--source", "sample", "--scope", "global"]) != 0
-    err = capsys.readouterr().err
-    assert "--scope global is for all, backtest, retrain, predict, forecast, score" in err
 
 
 def test_an_unknown_sample_ticker_stops_the_global_retrain(mlflow_store, tmp_path, capsys):
@@ -134,7 +115,7 @@ def test_an_unknown_sample_ticker_stops_the_global_retrain(mlflow_store, tmp_pat
                  "--data-dir", str(tmp_path / "data"), *SHRUNK])  # fmt: skip
     assert code != 0
     err = capsys.readouterr().err
-    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    line = next(line for line in err.splitlines() if line.startswith("error:"))
     assert "no sample prices for NOPE" in line and "Traceback" not in err
     assert registry.champion_version("global") is None
 

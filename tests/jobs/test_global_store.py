@@ -125,23 +125,36 @@ def test_a_global_backfill_replays_the_champion_and_a_drift_retrain_then_skips(
     assert skip.data.tags["drift"] == "false" and skip.data.tags["scope"] == "global"
 
 
-def test_a_global_night_never_replaces_a_tickers_own_forecast(global_champion, tmp_path, capsys):
+def test_a_tickers_own_and_the_global_forecasts_lie_side_by_side_each_scored_alone(
+    global_champion, tmp_path, capsys
+):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    folder = _write(tmp_path / "csv", stranger=False)
-    last = make_prices(*UNIVERSE["ACME"][:2]).index[-1].date()
-    own = Forecast("ACME", last, last, "stockcast-ACME", "3", 50.0, 49.0, {0.9: (45.0, 55.0)})
+    prices = make_prices(*UNIVERSE["ACME"][:2])
+    last, target = prices.index[-2].date(), prices.index[-1].date()
+    close = float(prices["Close"].iloc[-2])
+    # ACME's own model's forecast of the same night, its interval missing the coming Close.
+    own = Forecast(
+        "ACME", last, target, "stockcast-ACME", "3", close, close, {0.9: (2 * close, 3 * close)}
+    )
     with ForecastStore(url) as store:
         store.save_forecasts([own])
-    argv = ["forecast", "--source", "csv", "--data", str(folder), "--store-url", url]
-    assert main([*argv, "--scope", "global"]) == 9
-    err = capsys.readouterr().err
-    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
-    assert "ACME: the store already holds stockcast-ACME's 1-day forecast" in line
+    argv = ["--source", "csv", "--data", str(_write(tmp_path / "cut", cut=1, stranger=False))]
+    assert main(["forecast", *argv, "--store-url", url, "--scope", "global"]) == 0
     with ForecastStore(url) as store:
-        assert [(f.model_name, f.median) for f in store.forecasts("ACME")] == [
-            ("stockcast-ACME", 50.0)
-        ]  # nothing of the refused night was written
-        assert store.forecasts("ACME", model_name="stockcast-global") == []
+        kept = store.forecasts("ACME", model_name="stockcast-ACME")
+        assert [(f.median, f.model_version) for f in kept] == [(close, "3")]
+        assert len(store.forecasts("ACME", model_name="stockcast-global")) == 5
+    # The Close comes: each model's rows are scored on their own, in runs of their own.
+    argv = ["--source", "csv", "--data", str(_write(tmp_path / "csv", stranger=False)),
+            "--store-url", url, "--tickers", "ACME"]  # fmt: skip
+    capsys.readouterr()
+    assert main(["score", *argv, "--scope", "global"]) == 0
+    shared = capsys.readouterr().out
+    assert main(["score", *argv]) == 0
+    mine = capsys.readouterr().out
+    assert re.search(r"^ACME version 1, horizon 1: 1 sessions ", shared, re.M), shared
+    assert re.search(r"^ACME version 3, horizon 1: 1 sessions .* coverage 0\.000", mine, re.M)
+    assert "version 3" not in shared and "version 1," not in mine
 
 
 def test_a_drift_retrain_trains_when_one_ticker_drifted(global_champion, tmp_path, capsys):

@@ -17,7 +17,7 @@ import pytest
 from helpers import RAY_TOKEN, SHRUNK
 from mlflow.tracking import MlflowClient
 
-from pipeline.jobs.lock import exclusive_lock
+from pipeline.runtime.lock import exclusive_lock
 from pipeline.tracking.sweeps import TRIAL
 
 pytestmark = pytest.mark.slow  # each job trains in a process of its own (some on Ray)

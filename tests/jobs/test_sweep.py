@@ -143,3 +143,36 @@ def test_a_sweep_nests_every_trial_saves_the_best_and_scores_it_once(
     for ticker in TICKERS:
         assert f"{ticker}: " in out and "test days" in out
     assert "best config saved to" in out
+
+
+@pytest.mark.slow
+def test_a_global_sweep_pools_each_fold_and_scores_the_global_model(
+    local_ray, mlflow_store, tmp_path, csv_folder, capsys
+):
+    argv = [
+        "sweep", "--source", "csv", "--data", str(csv_folder), *SHRUNK, "--scope", "global",
+        "--trials", "2", "--concurrency", "2", "--sweep-folds", "2",
+        "--sweep-hidden-sizes", "4", "--sweep-max-layers", "1", "--sweep-batch-sizes", "128",
+        "--data-dir", str(tmp_path / "data"), "--reports-dir", str(tmp_path / "reports"),
+        "--experiment", "global-sweep",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 folds x 1 groups of 2 tickers" in out
+    assert out.count("registered stockcast-global version 1 (champion)") == 2
+    client = MlflowClient()
+    every = client.search_runs([client.get_experiment_by_name("global-sweep").experiment_id])
+    (parent,) = [r for r in every if r.data.tags["kind"] == "sweep"]
+    assert parent.data.params["cluster.scope"] == "global"
+    # One network per fold for the universe: a fold loss per fold of the one group.
+    complete = [r for r in every if r.data.tags.get("trial_status") == "complete"]
+    assert complete
+    for trial in complete:
+        folds = sorted(k for k in trial.data.metrics if k.startswith("fold_loss_"))
+        assert folds == ["fold_loss_global_1", "fold_loss_global_2"]
+    # The best config scored once: the global model's run under the sweep, a run per ticker
+    # under it.
+    (network,) = [r for r in every if r.info.run_name == "global-train"]
+    assert network.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    scored = [r for r in every if r.data.tags.get("mlflow.parentRunId") == network.info.run_id]
+    assert sorted(r.data.tags["ticker"] for r in scored) == sorted(TICKERS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import multiprocessing
 
@@ -69,8 +70,6 @@ def test_outcomes_join_realised_closes_and_leave_missing_ones_nan(store_url):
 
 
 def test_a_night_of_several_horizons_is_a_row_each(store_url):
-    import dataclasses
-
     night = [
         dataclasses.replace(forecast(median=100.0 + h), horizon=h, target=DAY + dt.timedelta(h))
         for h in (1, 2, 3)
@@ -87,25 +86,82 @@ def test_a_night_of_several_horizons_is_a_row_each(store_url):
     assert list(second["median"]) == [102.0] and list(second["close"]) == [60.0]
 
 
-def test_one_models_forecasts_are_read_apart_and_never_replaced_by_anothers(store_url):
-    import dataclasses
-
+def test_two_models_forecasts_of_a_ticker_lie_side_by_side(store_url):
     own = forecast(median=100.0)
-    shared = dataclasses.replace(forecast(median=90.0), model_name="stockcast-global")
-    next_night = dataclasses.replace(shared, as_of=DAY + dt.timedelta(days=1), median=95.0)
+    shared = dataclasses.replace(
+        forecast(median=90.0, levels=(0.9,)), model_name="stockcast-global"
+    )
     with ForecastStore(store_url) as store:
         store.save_forecasts([own])
-        # The global model's night would replace AAPL's own: refused whole, nothing written.
-        with pytest.raises(StoreError, match="already holds stockcast-AAPL's 1-day forecast"):
-            store.save_forecasts([next_night, shared])
-        assert [f.median for f in store.forecasts("AAPL")] == [100.0]
-        store.save_forecasts([next_night])  # another night: both models' forecasts kept
-        assert [f.median for f in store.forecasts("AAPL")] == [100.0, 95.0]
+        # The global model's night of the same session and horizon: kept beside AAPL's own.
+        store.save_forecasts([shared])
+        store.save_forecasts([dataclasses.replace(shared, median=91.0)])  # its rerun replaces it
+        assert sorted(f.median for f in store.forecasts("AAPL")) == [91.0, 100.0]
         mine = store.forecasts("AAPL", model_name="stockcast-global")
         theirs = store.outcomes("AAPL", 0.9, model_name="stockcast-AAPL")
-        assert store.levels("AAPL", "stockcast-global") == [0.8, 0.9]
+        assert store.levels("AAPL", "stockcast-global") == [0.9]
+        assert store.levels("AAPL", "stockcast-AAPL") == [0.8, 0.9]
         assert store.horizons("AAPL", "stockcast-TSLA") == []
-    assert [f.median for f in mine] == [95.0] and list(theirs["median"]) == [100.0]
+        # Each model's bounds are its own.
+        store.save_closes("AAPL", pd.Series([60.0], index=pd.to_datetime([own.target])))
+        both = {
+            m: store.outcomes("AAPL", 0.9, model_name=m)
+            for m in ("stockcast-AAPL", "stockcast-global")
+        }
+    assert [f.median for f in mine] == [91.0] and list(theirs["median"]) == [100.0]
+    assert mine[0].bounds == {0.9: shared.bounds[0.9]} and list(mine[0].aci_alphas) == [0.9]
+    assert [list(o["close"]) for o in both.values()] == [[60.0], [60.0]]
+    assert list(both["stockcast-global"]["lower"]) == [90.0 - 4.5]  # the rerun's own bounds
+
+
+def test_a_store_of_the_first_schema_is_migrated_keeping_its_rows(tmp_path):
+    """A store written before the model's name joined the key: opened, it is migrated and
+    every forecast and bound is kept, each bound under its forecast's model."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from pipeline.store.db import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        day, target = DAY.isoformat(), (DAY + dt.timedelta(days=1)).isoformat()
+        for ticker, model, median in (
+            ("AAPL", "stockcast-AAPL", 100.0),
+            ("MSFT", "stockcast-global", 30.0),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO forecasts (ticker, as_of, horizon, target, model_name, "
+                    "model_version, median, last_close, issued_at) VALUES (:t, :d, 1, :g, :m, "
+                    "'3', :x, 99.0, '2024-03-01 22:00:00')"
+                ),
+                {"t": ticker, "d": day, "g": target, "m": model, "x": median},
+            )
+            for level in (0.8, 0.9):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO forecast_bounds (ticker, as_of, horizon, level, lower, "
+                        "upper, aci_alpha) VALUES (:t, :d, 1, :l, :lo, :hi, 0.1)"
+                    ),
+                    {"t": ticker, "d": day, "l": level, "lo": median - 1, "hi": median + level},
+                )
+    engine.dispose()
+    with ForecastStore(url) as store:
+        assert schema_revision(store.engine) == HEAD
+        (aapl,) = store.forecasts("AAPL", model_name="stockcast-AAPL")
+        (msft,) = store.forecasts("MSFT", model_name="stockcast-global")
+        assert (aapl.median, aapl.model_version, aapl.horizon) == (100.0, "3", 1)
+        assert aapl.bounds == {0.8: (99.0, 100.8), 0.9: (99.0, 100.9)}
+        assert msft.bounds == {0.8: (29.0, 30.8), 0.9: (29.0, 30.9)}
+        assert msft.aci_alphas == {0.8: 0.1, 0.9: 0.1}
+        # The new key holds: the global model's AAPL night goes beside the stored one.
+        store.save_forecasts([dataclasses.replace(aapl, model_name="stockcast-global")])
+        assert len(store.forecasts("AAPL")) == 2
 
 
 def test_failed_write_leaves_the_stored_night_whole(store_url):

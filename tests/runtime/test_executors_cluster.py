@@ -30,7 +30,7 @@ DRIVER = """
 import json, os, sys, time
 import ray
 from pipeline.errors import StockcastError
-from pipeline.jobs.executors import make_executor
+from pipeline.runtime.executors import make_executor
 
 def where(i):
     time.sleep(0.5)  # hold this node's one CPU, so that the next task goes to the other node

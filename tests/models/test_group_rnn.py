@@ -1,15 +1,18 @@
-"""The global RNN: one network for several tickers, intervals calibrated on each one's days."""
+"""A group's RNN: one network for a group's tickers (one, or several), intervals calibrated
+on each one's days."""
 
 import numpy as np
 import pandas as pd
+import torch
 from helpers import make_prices
 
 from pipeline.config import BacktestConfig, FeatureConfig, IntervalConfig, ModelConfig, TrainConfig
 from pipeline.core.calibration import calibrate_conformal, normalised_residuals
-from pipeline.core.features import CLOSE, next_log_returns, with_scalers
-from pipeline.evaluation.backtest import calendar_backtest
-from pipeline.models.global_rnn import GlobalRNN, train_global
+from pipeline.core.features import CLOSE, build_features, next_log_returns, with_scalers
+from pipeline.evaluation.backtest import backtest
+from pipeline.models.group_rnn import GroupRNN, train_group
 from pipeline.models.point import Persistence
+from pipeline.models.rnn import RNNForecaster, train_forecaster
 from pipeline.models.scale_head import forecast_spread
 from pipeline.models.training import forecast_log_returns
 
@@ -26,11 +29,11 @@ def test_one_network_learns_from_every_ticker_and_each_keeps_its_own_calibration
     trained = {}
 
     def make_models(fold, features):
-        trained[fold] = (train_global(features, MODEL, TRAIN, INTERVALS), features)
-        return {t: [GlobalRNN(MODEL, TRAIN, INTERVALS, trained=trained[fold][0])] for t in features}
+        trained[fold] = (train_group(features, MODEL, TRAIN, INTERVALS), features)
+        return {t: [GroupRNN(MODEL, TRAIN, INTERVALS, trained=trained[fold][0])] for t in features}
 
     folds = BacktestConfig(folds=2)
-    results = calendar_backtest(PRICES, FeatureConfig(window=10), folds, make_models)
+    results = backtest(PRICES, FeatureConfig(window=10), folds, make_models)
     model, features = trained[2]
     pooled = model.features
     # The pool holds every ticker's training samples, and no target on or after the first test day.
@@ -40,7 +43,7 @@ def test_one_network_learns_from_every_ticker_and_each_keeps_its_own_calibration
     assert pooled.dates[pooled.split.val + 1].max() < first_test
     for ticker, own in features.items():
         scaled = with_scalers(own, pooled)
-        rnn = GlobalRNN(MODEL, TRAIN, INTERVALS, trained=model).fit(own)
+        rnn = GroupRNN(MODEL, TRAIN, INTERVALS, trained=model).fit(own)
         assert rnn.result.model is model.result.model  # one network for all
         # The multipliers are split-conformal on this ticker's own validation residuals.
         val = own.split.val
@@ -60,7 +63,7 @@ def test_one_network_learns_from_every_ticker_and_each_keeps_its_own_calibration
         assert (bands.lower[:, 1] <= bands.lower[:, 0]).all()
         assert results[ticker][-1].bands is not None
     # The two tickers were calibrated apart: their multipliers differ.
-    fitted = [GlobalRNN(MODEL, TRAIN, INTERVALS, trained=model).fit(f) for f in features.values()]
+    fitted = [GroupRNN(MODEL, TRAIN, INTERVALS, trained=model).fit(f) for f in features.values()]
     assert fitted[0].intervals.multipliers != fitted[1].intervals.multipliers
 
 
@@ -69,10 +72,10 @@ def test_the_global_network_never_reads_a_day_after_the_first_test_date():
         seen = {}
 
         def make_models(fold, features):
-            seen[fold] = train_global(features, MODEL, TRAIN, None).result.model.state_dict()
+            seen[fold] = train_group(features, MODEL, TRAIN, None).result.model.state_dict()
             return {t: [Persistence()] for t in features}
 
-        calendar_backtest(prices, FeatureConfig(window=10), BacktestConfig(folds=2), make_models)
+        backtest(prices, FeatureConfig(window=10), BacktestConfig(folds=2), make_models)
         return seen
 
     first = trained_on(PRICES)
@@ -84,3 +87,27 @@ def test_the_global_network_never_reads_a_day_after_the_first_test_date():
     second = trained_on(changed)
     for key, value in first[1].items():
         np.testing.assert_array_equal(value.numpy(), second[1][key].numpy(), err_msg=key)
+
+
+def test_a_group_of_one_is_its_tickers_own_model_bit_for_bit():
+    """One training path: a ticker's group trains exactly the network its own features do,
+    and calibrating it on the ticker's validation days gives the same intervals."""
+    train = TrainConfig(epochs=3, lr=0.01, patience=5, seed=5)
+    features = build_features(PRICES["AAA"], FeatureConfig(window=10, horizon=2))
+    own = train_forecaster(features, MODEL, train, INTERVALS)
+    group = train_group({"AAA": features}, MODEL, train, INTERVALS)
+    assert (
+        group.result.best_epoch == own.result.best_epoch > 0
+        and group.result.shrink == own.result.shrink
+    )
+    mine, theirs = group.intervals.model.state_dict(), own.intervals.model.state_dict()
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+    assert group.intervals.horizon_multipliers == own.intervals.horizon_multipliers
+    rnn = GroupRNN(MODEL, train, INTERVALS, trained=group).fit(features)
+    alone = RNNForecaster(MODEL, train, INTERVALS).fit(features)
+    assert rnn.intervals.horizon_multipliers == alone.intervals.horizon_multipliers
+    test = features.split.test
+    np.testing.assert_array_equal(rnn.predict(features, test), alone.predict(features, test))
+    mine, theirs = rnn.bands(features, test), alone.bands(features, test)
+    for part in ("median", "lower", "upper"):
+        np.testing.assert_array_equal(getattr(mine, part), getattr(theirs, part))

@@ -1,8 +1,9 @@
-"""Whether a champion drifted, judged on its stored forecasts (``evaluation.live.detect_drift``).
+"""Whether a champion drifted, judged on its stored forecasts (the rule is
+``evaluation.live.detect_drift``; this reads what it needs from the store and the registry).
 
 The yardstick of the interval score is the champion's own on its test days, as
-its registration run logged it (the global model: the ticker's nested run
-under it), put in % of the Close (its score times its
+its registration run logged it (a model for many tickers: the ticker's run
+nested under it), put in % of the Close (its score times its
 width in % over its width in price units); a champion promoted by ``retrain``
 logged no test-day intervals, and is then judged on coverage alone.
 """
@@ -37,9 +38,9 @@ def check_drift(
 ) -> Drift:
     """Judge the champion ``version`` on ``ticker``'s scored forecasts in ``store``.
 
-    ``model``: the registered model's key, ``ticker`` (its own model) by default, or
-    ``global``: the global model, judged on its forecasts of ``ticker`` against the
-    ticker's own test-day scores (its nested run under the version's run).
+    ``model``: the registered model's key (its group's name), ``ticker`` (its own model)
+    by default; judged on its forecasts of ``ticker`` against the ticker's own test-day
+    scores (``registry.version_ticker_metrics``).
     """
     model = model or ticker
     name = registry.model_name(model)
@@ -52,10 +53,6 @@ def check_drift(
     if scored.empty:
         return Drift(False, f"no scored forecasts of version {version} in the store yet")
     live = live_scores(scored, level, cfg.monitor.window)
-    metrics = (
-        registry.version_run_metrics(ticker, version)
-        if model == ticker
-        else registry.version_ticker_metrics(model, version, ticker)
-    )
+    metrics = registry.version_ticker_metrics(model, version, ticker)
     reference = reference_pct(metrics, level)
     return detect_drift(live, level, reference, cfg.monitor)

@@ -12,8 +12,8 @@ import pytest
 
 from pipeline.config import ClusterConfig, Config, RuntimeConfig
 from pipeline.errors import ConfigError
-from pipeline.jobs.common import idle_cores
-from pipeline.jobs.driver import for_engine
+from pipeline.runtime.common import idle_cores
+from pipeline.runtime.driver import for_engine
 
 ON_RAY = Config(cluster=ClusterConfig(engine="ray"))
 

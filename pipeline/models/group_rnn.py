@@ -1,13 +1,16 @@
-"""The global RNN: one network trained on the windows of every ticker, calibrated per ticker.
+"""A group's RNN: one network trained on the windows of every ticker of a group, calibrated
+per ticker.
 
-The inputs are window-relative log prices and the target a log return, so a
-window means the same for every ticker whatever its price level, and one
-network can learn from all of them (a global model, as in Montero-Manso and
-Hyndman 2021). ``train_global`` trains it through the one training path
-(``rnn.train_forecaster``) on the pooled samples; the conformal multipliers
-that turn its centre and scale into intervals are then fitted for each ticker
-on that ticker's own validation days (``calibrate_ticker``), since how far a
-ticker's days stray from the network's scale is the ticker's own.
+A group is one ticker (``--scope ticker``: a network per ticker) or the whole
+universe (``--scope global``). The inputs are window-relative log prices and the
+target a log return, so a window means the same for every ticker whatever its
+price level, and one network can learn from all of them (a global model, as in
+Montero-Manso and Hyndman 2021). ``train_group`` trains it through the one
+training path (``rnn.train_forecaster``) on the pooled samples (a ticker's own
+features pool to themselves, bit for bit); the conformal multipliers that turn
+its centre and scale into intervals are then fitted for each ticker on that
+ticker's own validation days (``calibrate_ticker``), since how far a ticker's
+days stray from the network's scale is the ticker's own.
 """
 
 from __future__ import annotations
@@ -29,14 +32,15 @@ from pipeline.models.rnn import Hooks, RNNForecaster, Trained, train_forecaster
 from pipeline.models.scale_head import forecast_spread
 
 
-def train_global(
+def train_group(
     features: Mapping[str, Features],
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     interval_cfg: IntervalConfig | None = None,
     runtime: RuntimeConfig | None = None,
     *,
-    label: str = "global",
+    label: str = "",
+    meta: dict | None = None,
     hooks: Hooks | None = None,
 ) -> Trained:
     """Train one network (and scale head) on every ticker's training samples together.
@@ -47,8 +51,9 @@ def train_global(
     """
     pooled = pool_features([features[t] for t in sorted(features)])
     return train_forecaster(
-        pooled, model_cfg, train_cfg, interval_cfg, runtime, label=label, hooks=hooks or Hooks()
-    )
+        pooled, model_cfg, train_cfg, interval_cfg, runtime,
+        label=label, meta=meta, hooks=hooks or Hooks(),
+    )  # fmt: skip
 
 
 def calibrate_ticker(
@@ -56,7 +61,7 @@ def calibrate_ticker(
 ) -> IntervalFit:
     """The same network and scale head, with multipliers from one ticker's days ``ends``.
 
-    ``features`` must be read through the global model's scalers (``with_scalers``).
+    ``features`` must be read through the group's scalers (``with_scalers``).
     """
     runtime = runtime or RuntimeConfig()
     levels = fit.multipliers.levels
@@ -66,11 +71,11 @@ def calibrate_ticker(
 
 
 @dataclass
-class GlobalRNN(RNNForecaster):
-    """A global network already trained, behind one ticker's fit/predict/bands interface.
+class GroupRNN(RNNForecaster):
+    """A group's network already trained, behind one ticker's fit/predict/bands interface.
 
     ``fit`` trains nothing: it calibrates the intervals on the ticker's own
-    validation days. Forecasts read the ticker's windows through the global scalers.
+    validation days. Forecasts read the ticker's windows through the group's scalers.
     """
 
     trained: Trained | None = None
@@ -78,7 +83,7 @@ class GlobalRNN(RNNForecaster):
     def _own(self, features: Features) -> Features:
         return with_scalers(features, self.trained.features)
 
-    def fit(self, features: Features) -> GlobalRNN:
+    def fit(self, features: Features) -> GroupRNN:
         self.result = self.trained.result
         if self.trained.intervals is not None:
             self.intervals = calibrate_ticker(

@@ -26,7 +26,7 @@ from pipeline.config import (
     TrainConfig,
 )
 from pipeline.jobs.all import run_all
-from pipeline.jobs.driver import priced_job
+from pipeline.runtime.driver import run_groups
 from pipeline.tracking import lifecycle
 from pipeline.tracking.store import prepare_experiment
 
@@ -101,20 +101,20 @@ def _first_attempt(cfg: Config, ticker: str) -> bool:
     return marker.read_text() == "x"
 
 
-def die_inside_a_run_once(cfg, ticker, prices, experiment_id, tags):
+def die_inside_a_run_once(cfg, group, experiment_id, tags):
     """Open a run and kill the worker in it (first attempt); then do the real job."""
-    if _first_attempt(cfg, ticker):
-        with lifecycle.run(cfg, ticker, experiment_id=experiment_id, kind="train", tags=tags):
+    if _first_attempt(cfg, group.name):
+        with lifecycle.run(cfg, group.name, experiment_id=experiment_id, kind="train", tags=tags):
             os._exit(1)
-    return run_all(cfg, ticker, prices, experiment_id, tags=tags)
+    return run_all(cfg, group, experiment_id, tags=tags)
 
 
-def die_after_registering_once(cfg, ticker, prices, experiment_id, tags):
+def die_after_registering_once(cfg, group, experiment_id, tags):
     """Do the whole job, then kill the worker before it reports back (first attempt)."""
-    summary = run_all(cfg, ticker, prices, experiment_id, tags=tags)
-    if _first_attempt(cfg, ticker):
+    summaries = run_all(cfg, group, experiment_id, tags=tags)
+    if _first_attempt(cfg, group.name):
         os._exit(1)
-    return summary
+    return summaries
 
 
 def _ray_config(tmp_path: Path, folder: Path) -> Config:
@@ -135,7 +135,7 @@ def test_a_killed_worker_is_retried_and_leaves_a_consistent_end(
 ):
     cfg = _ray_config(tmp_path, csv_folder)
     experiment_id = prepare_experiment(cfg.experiment)
-    assert priced_job(cfg, job, experiment_id) == 0
+    assert run_groups(cfg, job, experiment_id) == 0
     for ticker in TICKERS:
         assert (cfg.paths.data_dir / f"{ticker}.attempts").read_text() == "xx"  # retried once
         found = MlflowClient().search_model_versions(f"name='stockcast-{ticker}'")

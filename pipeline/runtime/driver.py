@@ -1,10 +1,11 @@
-"""The driver: what a command does around its per-ticker job.
+"""The driver: what a command does around its group jobs.
 
-It owns everything shared: the tracking store and the experiment (created
-once, their id handed to every job), the prices (fetched here and passed to
-the job as values), the engine that runs the jobs (this process, or Ray tasks
-on this machine or a cluster), the order of the output and the exit code.
-One ticker's expected failure is reported and the others go on.
+It forms the groups (``cluster.scope``: a group per ticker, or one for the
+universe) and owns everything shared: the tracking store and the experiment
+(created once, their id handed to every job), the prices (fetched here and
+passed to the job as values), the engine that runs the jobs (this process, or
+a Ray task per group on this machine or a cluster), the order of the output and
+the exit code. One group's expected failure is reported and the others go on.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,37 +22,34 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.data.sources import csv_tickers, load_prices
-from pipeline.errors import (
-    ConfigError,
-    DataError,
-    FetchError,
-    Interrupted,
-    RegistryError,
-    StockcastError,
-    TrainingError,
-)
+from pipeline.errors import ConfigError, Interrupted, StockcastError
 from pipeline.evaluation.report import text_table
 from pipeline.evaluation.summary import summary_heading, summary_table
-from pipeline.jobs.common import StageClock, Summary, idle_cores, tickers_label
-from pipeline.jobs.executors import make_executor
+from pipeline.runtime.common import (
+    TICKER_FAILURES,
+    Group,
+    StageClock,
+    Summary,
+    groups_of,
+    idle_cores,
+    tickers_label,
+)
+from pipeline.runtime.executors import make_executor
 from pipeline.tracking import lifecycle, store, summary_log
-
-# Failures of one ticker that leave the others worth running.
-TICKER_FAILURES = (DataError, FetchError, TrainingError, RegistryError)
 
 
 class Job(Protocol):
-    """One ticker's job: config, prices and experiment as values; ``tags`` go on its runs."""
+    """One group's job: config, group (its prices as values) and experiment; ``tags`` go on
+    its runs. A summary per ticker (and one for the group, when it has its own line)."""
 
     def __call__(
         self,
         cfg: Config,
-        ticker: str,
-        prices: pd.DataFrame,
-        experiment_id: str,
+        group: Group,
+        experiment_id: str | None,
         *,
         tags: Mapping[str, str] | None = None,
-    ) -> Summary: ...
+    ) -> list[Summary]: ...
 
 
 def prepare(cfg: Config, tracking_uri: str | None = None) -> str:
@@ -65,6 +63,14 @@ def prepare(cfg: Config, tracking_uri: str | None = None) -> str:
     return experiment_id
 
 
+def prepare_store(cfg: Config) -> None:
+    """Open the forecast store once, before any group, migrating its schema (or refusing
+    one from a newer stockcast); each job then opens it by its URL."""
+    from pipeline.store.forecasts import ForecastStore
+
+    ForecastStore(cfg.store.url).close()
+
+
 def tickers_for(cfg: Config) -> tuple[str, ...]:
     """The tickers a run covers: the CSVs' stems for source=csv, else cfg.tickers."""
     if cfg.data.source == "csv":
@@ -72,137 +78,120 @@ def tickers_for(cfg: Config) -> tuple[str, ...]:
     return cfg.tickers
 
 
-def each_ticker(
-    cfg: Config, work: Callable[[str], Summary | None], tickers: Iterable[str] | None = None
-) -> int:
-    """Run ``work`` per ticker here, printing each summary; return the first failure's code."""
-    tickers = tuple(tickers_for(cfg) if tickers is None else tickers)
-    failed: list[StockcastError] = []
-    for ticker in tickers:
-        try:
-            summary = work(ticker)
-        except TICKER_FAILURES as exc:
-            report_failure(exc)
-            failed.append(exc)
-        else:
-            if summary is not None:
-                print(summary.text, flush=True)
-    return exit_code(failed, len(tickers))
-
-
-def fetch_universe(cfg: Config) -> tuple[dict[str, pd.DataFrame], int]:
-    """Every ticker's prices, for a job that needs them all at once (a global model).
-
-    A ticker that fails to load is reported and left out; the code is the
-    first failure's (0 if none), as ``each_ticker`` returns it.
-    """
-    tickers = tickers_for(cfg)
-    prices: dict[str, pd.DataFrame] = {}
-    failed: list[StockcastError] = []
-    for ticker in tickers:
-        try:
-            prices[ticker] = load_prices(ticker, cfg.data, cfg.paths)
-        except TICKER_FAILURES as exc:
-            report_failure(exc)
-            failed.append(exc)
-    if not prices:
-        raise failed[0]
-    return prices, exit_code(failed, len(tickers))
+def fetch_prices(cfg: Config, ticker: str) -> pd.DataFrame:
+    """A ticker's prices from the configured source (the driver's default loader)."""
+    return load_prices(ticker, cfg.data, cfg.paths)
 
 
 @dataclass(frozen=True)
 class Task:
-    """One ticker's job, with everything it needs as values (it may run on another machine)."""
+    """One group's job, with everything it needs as values (it may run on another machine)."""
 
     job: Job
     cfg: Config
-    ticker: str
-    prices: pd.DataFrame
-    experiment_id: str
+    group: Group
+    experiment_id: str | None
     tracking_uri: str
     registry_uri: str
     job_id: str
 
     @property
     def task_id(self) -> str:
-        return f"{self.job_id}-{self.ticker}"
+        return f"{self.job_id}-{self.group.name}"
 
 
-def run_task(task: Task) -> Summary:
+def run_task(task: Task) -> list[Summary]:
     """Run one task, in this process or in a Ray worker."""
     store.configure(task.tracking_uri, task.registry_uri)
-    if task.cfg.cluster.engine != "local":
+    if task.cfg.cluster.engine != "local" and task.experiment_id is not None:
         # A retried task (its worker was killed) first closes what the dead attempt left open.
         lifecycle.end_runs(task.experiment_id, "FAILED", task_id=task.task_id)
-    tags = {"job_id": task.job_id, "task_id": task.task_id}
-    return task.job(task.cfg, task.ticker, task.prices, task.experiment_id, tags=tags)
+    tags = {"job_id": task.job_id, "task_id": task.task_id, "scope": task.cfg.cluster.scope}
+    return task.job(task.cfg, task.group, task.experiment_id, tags=tags)
 
 
-def priced_job(
+def run_groups(
     cfg: Config,
     job: Job,
-    experiment_id: str,
+    experiment_id: str | None = None,
     clock: StageClock | None = None,
     on_summary: Callable[[Summary], None] | None = None,
     prices: Mapping[str, pd.DataFrame] | None = None,
     job_id: str | None = None,
+    *,
+    load: Callable[[Config, str], pd.DataFrame] | None = fetch_prices,
+    whole: bool = False,
 ) -> int:
-    """Fetch each ticker's prices here and run ``job`` on them with the configured engine.
+    """Form the groups (``cluster.scope``), fetch their prices here and run ``job`` on each
+    group with the configured engine; return the exit code.
 
     ``prices`` already fetched (by the sweep) are used instead of fetching again;
-    ``job_id`` (tagged on every run) is a new one unless given.
-    Summaries are printed as they come (in ticker order with the local engine).
-    Ctrl-C or SIGTERM cancels the tasks, and the runs they had open end KILLED.
+    ``load=None`` gives the jobs no prices (the stage jobs read their own files). A ticker
+    whose prices fail to load is reported and left out of its group, or, with ``whole``,
+    its group is not run (a champion is compared on the universe it was trained on).
+    ``job_id`` (tagged on every run) is a new one unless given. Summaries are printed as
+    they come (in ticker order with the local engine). Ctrl-C or SIGTERM cancels the tasks,
+    and the runs they had open end KILLED.
     """
     clock = clock or StageClock()
     tickers = tuple(prices) if prices is not None else tickers_for(cfg)
     failed: list[StockcastError] = []
+    n_failed = [0]  # tickers whose job did not run or failed
     cfg, tracking_uri, registry_uri = for_engine(cfg)
     job_id = job_id or new_job_id()
 
-    def tasks() -> Iterator[Task]:
-        for ticker in tickers:
-            if prices is not None:
-                yield Task(
-                    job,
-                    cfg,
-                    ticker,
-                    prices[ticker],
-                    experiment_id,
-                    tracking_uri,
-                    registry_uri,
-                    job_id,
-                )
-                continue
+    def fail(exc: StockcastError, n_tickers: int = 1) -> None:
+        report_failure(exc)
+        failed.append(exc)
+        n_failed[0] += n_tickers
+
+    def loaded(group: Group) -> Group | None:
+        if prices is not None:
+            return Group(group.name, group.tickers, {t: prices[t] for t in group.tickers})
+        if load is None:
+            return group
+        found = {}
+        for ticker in group.tickers:
             try:
                 with clock.stage("fetch"):
-                    frame = load_prices(ticker, cfg.data, cfg.paths)
+                    found[ticker] = load(cfg, ticker)
             except TICKER_FAILURES as exc:
-                report_failure(exc)
-                failed.append(exc)
-                continue
-            yield Task(job, cfg, ticker, frame, experiment_id, tracking_uri, registry_uri, job_id)
+                fail(exc)
+        if found and whole and len(found) < len(group.tickers):
+            n_failed[0] += len(found)  # loaded, but their group does not run short of a ticker
+            return None
+        return Group(group.name, tuple(found), found) if found else None
+
+    def tasks() -> Iterator[Task]:
+        for group in groups_of(tickers, cfg.cluster.scope):
+            ready = loaded(group)
+            if ready is not None:
+                yield Task(job, cfg, ready, experiment_id, tracking_uri, registry_uri, job_id)
 
     executor = make_executor(cfg.cluster.engine, num_cpus_per_task=cfg.cluster.cpus_per_task)
     try:
         with executor:
             for outcome in executor.map(run_task, tasks(), name=lambda t: t.task_id):
                 if outcome.error is None:
-                    clock.add(outcome.value.seconds)
-                    if on_summary:
-                        on_summary(outcome.value)
-                    print(outcome.value.text, flush=True)
+                    for summary in outcome.value:
+                        clock.add(summary.seconds)
+                        if summary.error is not None:
+                            fail(summary.error)
+                            continue
+                        if on_summary:
+                            on_summary(summary)
+                        print(summary.text, flush=True)
                 elif isinstance(outcome.error, TICKER_FAILURES):
-                    report_failure(outcome.error)
-                    failed.append(outcome.error)
+                    fail(outcome.error, len(outcome.item.group.tickers))
                 else:
                     raise outcome.error
     except (KeyboardInterrupt, Interrupted):
         # Killed workers could not end their runs, and a signal inside MLflow's own call
         # may have left one open here: every run of the job still open ends KILLED.
-        lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
+        if experiment_id is not None:
+            lifecycle.end_runs(experiment_id, "KILLED", job_id=job_id)
         raise
-    return exit_code(failed, len(tickers))
+    return exit_code(failed, n_failed[0], len(tickers))
 
 
 def new_job_id() -> str:
@@ -287,10 +276,11 @@ def report_failure(exc: StockcastError) -> None:
     print(f"error: {exc}", file=sys.stderr, flush=True)
 
 
-def exit_code(failed: list[StockcastError], n_tickers: int) -> int:
-    """0, or the first failure's code (saying how many failed when there were several)."""
+def exit_code(failed: list[StockcastError], n_failed: int, n_tickers: int) -> int:
+    """0, or the first failure's code (saying how many of several tickers failed: a failed
+    group's tickers all did)."""
     if not failed:
         return 0
     if n_tickers > 1:
-        print(f"error: {len(failed)} of {n_tickers} tickers failed", file=sys.stderr)
+        print(f"error: {n_failed} of {n_tickers} tickers failed", file=sys.stderr)
     return failed[0].exit_code

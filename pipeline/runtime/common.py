@@ -1,4 +1,5 @@
-"""What every job shares: stage timing and the summary a job hands back to the driver."""
+"""What every job shares: the group it works on, stage timing and the summaries it hands back
+to the driver."""
 
 from __future__ import annotations
 
@@ -6,12 +7,53 @@ import math
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+import pandas as pd
+
+from pipeline.errors import DataError, FetchError, RegistryError, StockcastError, TrainingError
+
 T = TypeVar("T")
+
+# Failures of one ticker (or group) that leave the others worth running.
+TICKER_FAILURES = (DataError, FetchError, TrainingError, RegistryError)
+
+GLOBAL = "global"  # the group of the whole universe: its model is stockcast-global
+
+
+@dataclass(frozen=True)
+class Group:
+    """Tickers a job works on as one: one network, registered as ``stockcast-<name>``.
+
+    ``--scope ticker`` makes a group of each ticker, named by it (the ticker's own
+    model); ``--scope global`` one group of every ticker, named ``global``
+    (``groups_of``). A job is written once, for a group.
+    """
+
+    name: str  # the registered model's key: a ticker's own, or GLOBAL
+    tickers: tuple[str, ...]
+    # Each ticker's prices, fetched by the driver; empty for a stage job reading its own files.
+    prices: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The tickers as the group's runs name them (``tickers_label``)."""
+        return tickers_label(self.tickers)
+
+    @property
+    def own(self) -> bool:
+        """A ticker's own model: its group's runs are the ticker's runs."""
+        return self.tickers == (self.name,)
+
+
+def groups_of(tickers: Sequence[str], scope: str) -> list[Group]:
+    """The groups of a job over ``tickers``: one per ticker (``ticker``), or one of them all."""
+    if scope == GLOBAL:
+        return [Group(GLOBAL, tuple(tickers))]
+    return [Group(ticker, (ticker,)) for ticker in tickers]
 
 
 class StageClock:
@@ -61,13 +103,27 @@ def tickers_label(tickers: tuple[str, ...]) -> str:
 
 @dataclass
 class Summary:
-    """What a job returns for one ticker: the text to print and a few facts."""
+    """What a job returns for one ticker (or its group): the text to print and a few facts."""
 
     ticker: str
     text: str  # printed by the driver, in ticker order
     run_id: str | None = None
-    seconds: dict[str, float] = field(default_factory=dict)  # by stage
+    # By stage; a group's stages are counted once, on its first summary.
+    seconds: dict[str, float] = field(default_factory=dict)
     facts: dict[str, object] = field(default_factory=dict)  # job-specific values
+    error: StockcastError | None = None  # the ticker failed alone (the driver reports it)
+
+
+def each_ticker(tickers: Sequence[str], work: Callable[[str], Summary]) -> list[Summary]:
+    """``work`` for each of a group's tickers; a ticker that fails alone (``TICKER_FAILURES``)
+    gets a summary carrying its error, and the others go on."""
+    summaries = []
+    for ticker in tickers:
+        try:
+            summaries.append(work(ticker))
+        except TICKER_FAILURES as exc:
+            summaries.append(Summary(ticker, "", error=exc))
+    return summaries
 
 
 def idle_cores(sample_s: float = 0.25) -> int:

@@ -19,7 +19,7 @@ import helpers
 import pytest
 
 from pipeline.errors import ConfigError, DataError, Interrupted
-from pipeline.jobs.executors import (
+from pipeline.runtime.executors import (
     RETRY_DELAY_S,
     LocalExecutor,
     Outcome,
@@ -129,7 +129,7 @@ def test_unknown_engine_is_a_config_error():
 
 def test_local_engine_never_imports_ray():
     code = (
-        "import sys; from pipeline.jobs.executors import make_executor\n"
+        "import sys; from pipeline.runtime.executors import make_executor\n"
         "with make_executor('local') as ex: print([o.value for o in ex.map(abs, [-1, -2])])\n"
         "print('ray' in sys.modules)"
     )
