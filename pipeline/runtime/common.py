@@ -43,11 +43,6 @@ class Group:
         """The tickers as the group's runs name them (``tickers_label``)."""
         return tickers_label(self.tickers)
 
-    @property
-    def own(self) -> bool:
-        """A ticker's own model: its group's runs are the ticker's runs."""
-        return self.tickers == (self.name,)
-
 
 def groups_of(tickers: Sequence[str], scope: str) -> list[Group]:
     """The groups of a job over ``tickers``: one per ticker (``ticker``), or one of them all."""
