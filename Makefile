@@ -68,7 +68,7 @@ help: ## list the targets and the variables they take
 	@echo "Usage: make <target> [TICKERS=AAPL,MSFT] [SOURCE=sample|yfinance|csv] [DATA=file.csv]"
 	@echo "                     [EPOCHS=n] [DEVICE=auto|cpu|cuda|mps] [SEED=n] [LEVELS=0.9]"
 	@echo "                     [CALENDAR=XNYS] [STORE_URL=sqlite:///forecasts.db] [FROM=.. TO=..]"
-	@echo "                     [SCOPE=ticker|global] [HORIZON=5] [ARGS='--more options']"
+	@echo "                     [SCOPE=global|ticker] [HORIZON=5] [ARGS='--more options']"
 	@echo
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
@@ -106,7 +106,7 @@ sweep: $(STAMP) ## Ray Tune + Optuna over cell, layers, sizes, dropout, lr (TRIA
 retrain: $(STAMP) ## train challengers on fresh data (SOURCE=yfinance); promote only if better
 	$(PY) -m pipeline retrain $(RETRAIN_OPTS)
 
-predict: $(STAMP) ## forecast TICKER's next Closes with its champion (SCOPE=global: the global one), store
+predict: $(STAMP) ## forecast TICKER's next Closes with the global champion (SCOPE=ticker: its own), store
 	$(PY) -m pipeline predict --ticker $(TICKER) --source $(SOURCE) $(if $(DATA),--data $(DATA)) \
 	  $(if $(CALENDAR),--calendar $(CALENDAR)) $(STORE_OPTS) $(if $(SCOPE),--scope $(SCOPE))
 
@@ -121,9 +121,9 @@ backfill: $(STAMP) ## replay forecast + score over past sessions with the champi
 	$(PY) -m pipeline backfill $(DATA_OPTS) $(STORE_OPTS) $(if $(FROM),--from $(FROM)) \
 	  $(if $(TO),--to $(TO)) $(if $(SCOPE),--scope $(SCOPE)) $(ARGS)
 
-serve: $(STAMP) ## serve TICKER's champion (SCOPE=global: the global one) on 127.0.0.1:PORT (5001)
+serve: $(STAMP) ## serve the global champion (SCOPE=ticker: TICKER's own) on 127.0.0.1:PORT (5001)
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/mlflow models serve \
-	  -m "models:/stockcast-$(if $(filter global,$(SCOPE)),global,$(TICKER))@champion" \
+	  -m "models:/stockcast-$(if $(filter ticker,$(SCOPE)),$(TICKER),global)@champion" \
 	  --env-manager $(ENV_MANAGER) -h 127.0.0.1 \
 	  -p $(if $(filter command line,$(origin PORT)),$(PORT),5001)
 
@@ -152,7 +152,7 @@ bench: $(STAMP) ## benchmarks against plain PyTorch, then Ray and tracking (BENC
 	@scripts/tracking-server install
 	$(PY) -m benchmarks.scaling $(SCALE_ARGS)
 
-bench-rate: $(STAMP) ## make all ENGINE=ray on N=100 synthetic tickers, timed (about 7 min on 2 cores)
+bench-rate: $(STAMP) ## make all ENGINE=ray SCOPE=ticker on N=100 synthetic tickers, timed (about 7 min on 2 cores)
 	$(PY) -m benchmarks.scaling --rate-only --rate-tickers $(or $(N),100) \
 	  --out bench-results/rate.json $(SCALE_ARGS)
 

@@ -83,7 +83,8 @@ def timed_all(cfg: Config, label: str) -> tuple[float, list[float]]:
 def make_all_rate(
     tickers: int, days: int, epochs: int | None, uri: str | None = None
 ) -> dict[str, Any]:
-    """``make all ENGINE=ray SOURCE=csv DATA=...`` on N synthetic tickers, timed from outside.
+    """``make all ENGINE=ray SCOPE=ticker SOURCE=csv DATA=...`` on N synthetic tickers, timed
+    from outside.
 
     The command is the one ``make all`` runs, in a new process and an empty folder with
     its own SQLite store (or logging to ``uri``, a tracking server), so the figure includes
@@ -98,6 +99,8 @@ def make_all_rate(
             "-m",
             "pipeline",
             "all",
+            "--scope",
+            "ticker",  # a network per ticker: the rate is of tickers fanned out on Ray
             "--engine",
             "ray",
             "--source",
@@ -235,9 +238,10 @@ def fan_out(
         began = time.perf_counter()
         folder = write_synthetic(Path(tmp) / "csvs", args.tickers, args.days, seed=7)
         runtime = RuntimeConfig(progress=False, device="cpu", threads=1)  # the figure's own count
-        base = Config(
+        base = Config(  # a network per ticker: the fan-out is of tickers
             data=DataConfig(source="csv", csv_path=folder),
             train=TrainConfig(epochs=args.epochs),
+            cluster=ClusterConfig(scope="ticker"),
             runtime=runtime,
             paths=Paths(data_dir=Path(tmp) / "data", reports_dir=Path(tmp) / "reports"),
         )
@@ -247,7 +251,7 @@ def fan_out(
         done("threads", began)
 
         began = time.perf_counter()
-        on_ray = base.replace(cluster=ClusterConfig(engine="ray"))
+        on_ray = base.replace(cluster=ClusterConfig(scope="ticker", engine="ray"))
         ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
         ray_init_s = time.perf_counter() - began
         try:

@@ -25,7 +25,7 @@ from benchmarks.harness import (
     paired_ratios,
     ratio_row,
 )
-from pipeline.config import Config, Paths, RuntimeConfig, TrainConfig
+from pipeline.config import ClusterConfig, Config, Paths, RuntimeConfig, TrainConfig
 from pipeline.errors import StockcastError
 from pipeline.jobs.all import run_all as all_job
 from pipeline.jobs.stages import TRAINING
@@ -37,13 +37,15 @@ STAGES = ("fetch", "features", "train", "evaluate", "mlflow")
 
 
 def run_config(settings: BenchConfig, device: torch.device, amp: bool, folder: Path) -> Config:
-    """The default config of ``make all``, writing under ``folder``, without progress bars."""
+    """The default config of ``make all`` with a network per ticker (the figures compare each
+    ticker's training with a bare loop on it), writing under ``folder``, without progress bars."""
     train = TrainConfig()
     if settings.run_epochs is not None:
         train = dataclasses.replace(train, epochs=settings.run_epochs)
     return Config(
         tickers=settings.run_tickers,
         train=train,
+        cluster=ClusterConfig(scope="ticker"),
         runtime=RuntimeConfig(
             device=device.type, amp=amp, progress=False, threads=torch.get_num_threads()
         ),  # --threads, or torch's default: not the idle cores, which vary run to run

@@ -83,7 +83,7 @@ def trained_champions(tmp_path_factory) -> Path:
     """A folder where `all` trained AAPL and MSFT of the sample with the shrunk config, once a
     session: its MLflow store (each ticker's champion, version 1) and ``data/``. Every test
     that asks for it shares it, so none may write there: tests use ``sample_champions``."""
-    argv = ["all", "--tickers", "AAPL,MSFT", "--data-dir", "data", *SHRUNK]
+    argv = ["all", "--scope", "ticker", "--tickers", "AAPL,MSFT", "--data-dir", "data", *SHRUNK]
     return train_store(tmp_path_factory.mktemp("champions"), argv)
 
 

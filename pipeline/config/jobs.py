@@ -66,9 +66,11 @@ class ClusterConfig:
     """How a job's work is grouped and run: logged with each run, never saved as the model's
     config (the registered model's name says its scope)."""
 
-    # The default scope, in this one place (the Makefile's SCOPE passes --scope only when set).
+    # The default scope, in this one place (the Makefile's SCOPE passes --scope only when set):
+    # global, measured better on the development universe (docs/results.md, "Per-ticker or
+    # global") and on the sample (README).
     scope: str = setting(
-        "ticker",
+        "global",
         "ticker: a group per ticker, a network each; global: one group, one network for all "
         "tickers, calibrated per ticker",
         choices=SCOPES,

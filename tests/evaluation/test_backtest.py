@@ -194,7 +194,8 @@ def test_forecast_rows_hold_every_model_and_day_and_recompute_the_scores():
 def test_backtest_command_logs_parent_and_fold_runs(mlflow_store, tmp_path, capsys):
     make_prices(500).to_csv(tmp_path / "ACME.csv")
     code = main(
-        ["backtest", "--source", "csv", "--data", str(tmp_path / "ACME.csv"), "--folds", "2",
+        ["backtest", "--scope", "ticker", "--source", "csv", "--data", str(tmp_path / "ACME.csv"),
+         "--folds", "2",
          "--window", "10", "--hidden-size", "8", "--epochs", "1", "--batch-size", "256",
          "--scale-epochs", "3", "--no-progress", "--device", "cpu",
          "--data-dir", str(tmp_path / "data")]

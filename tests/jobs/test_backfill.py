@@ -64,7 +64,17 @@ def test_no_look_ahead(sample_champions, cut, seed):
 
 def test_backfill_replays_and_scores(sample_champions, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = ["backfill", "--tickers", "MSFT", "--source", "sample", "--store-url", url]
+    argv = [
+        "backfill",
+        "--scope",
+        "ticker",
+        "--tickers",
+        "MSFT",
+        "--source",
+        "sample",
+        "--store-url",
+        url,
+    ]
     assert main([*argv, "--from", "2013-01-15", "--to", "2013-02-28"]) == 0
     out = capsys.readouterr().out
     assert (
@@ -101,7 +111,18 @@ def test_backfill_replays_and_scores(sample_champions, tmp_path, capsys):
 )
 def test_bad_dates_are_one_line(sample_champions, tmp_path, capsys, dates, message):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = ["backfill", "--tickers", "MSFT", "--source", "sample", "--store-url", url, *dates]
+    argv = [
+        "backfill",
+        "--scope",
+        "ticker",
+        "--tickers",
+        "MSFT",
+        "--source",
+        "sample",
+        "--store-url",
+        url,
+        *dates,
+    ]
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
 
@@ -117,9 +138,9 @@ def test_backfill_twice_then_score_extends_one_monitor_run(sample_champions, tmp
     where += "'stockcast-MSFT'"
     before = client.search_runs([exp.experiment_id], where)
     dates = ["--from", "2013-02-01", "--to", "2013-02-28"]
-    assert main(["backfill", *data, *dates]) == 0
-    assert main(["backfill", *data, *dates]) == 0
-    assert main(["score", *data]) == 0
+    assert main(["backfill", "--scope", "ticker", *data, *dates]) == 0
+    assert main(["backfill", "--scope", "ticker", *data, *dates]) == 0
+    assert main(["score", "--scope", "ticker", *data]) == 0
     runs = client.search_runs([exp.experiment_id], where)
     assert len(runs) == max(len(before), 1)
     history = client.get_metric_history(runs[0].info.run_id, "live_coverage_90")

@@ -56,11 +56,14 @@ def test_doubled_volatility_fires_and_a_stable_series_does_not(mlflow_store, tmp
     for ticker, prices in full.items():
         prices.iloc[:TRAINED].to_csv(folder / f"{ticker}.csv", index_label="Date")
     data = ["--source", "csv", "--data", str(folder)]
-    assert main(["all", *data, *SHRUNK, "--data-dir", str(tmp_path / "data")]) == 0
+    assert (
+        main(["all", "--scope", "ticker", *data, *SHRUNK, "--data-dir", str(tmp_path / "data")])
+        == 0
+    )
     for ticker, prices in full.items():
         prices.to_csv(folder / f"{ticker}.csv", index_label="Date")
     as_of = str(stable.index[TRAINED - 1].date())  # the first night forecasts day TRAINED
-    assert main(["backfill", *data, "--store-url", url, "--from", as_of]) == 0
+    assert main(["backfill", "--scope", "ticker", *data, "--store-url", url, "--from", as_of]) == 0
 
     cfg = Config()
     fired = {ticker: first_firing(url, ticker, cfg) for ticker in full}
@@ -70,7 +73,17 @@ def test_doubled_volatility_fires_and_a_stable_series_does_not(mlflow_store, tmp
 
     # The retrain job on drift only: the stable champion is kept untrained, the other retrained.
     capsys.readouterr()
-    retrain = ["retrain", *data, *SHRUNK, "--store-url", url, "--retrain-when", "drift"]
+    retrain = [
+        "retrain",
+        "--scope",
+        "ticker",
+        *data,
+        *SHRUNK,
+        "--store-url",
+        url,
+        "--retrain-when",
+        "drift",
+    ]
     assert main([*retrain, "--data-dir", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
     assert "STABLE: drift not fired: no drift:" in out

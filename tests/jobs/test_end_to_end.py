@@ -20,7 +20,18 @@ SHRUNK = [*helpers.SHRUNK, "--epochs", "2"]
 
 @pytest.mark.slow  # trains `all`
 def test_all_logs_a_complete_run_and_a_model_that_forecasts(mlflow_store, tmp_path, capsys):
-    code = main(["all", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK])
+    code = main(
+        [
+            "all",
+            "--scope",
+            "ticker",
+            "--tickers",
+            "AAPL",
+            "--data-dir",
+            str(tmp_path / "data"),
+            *SHRUNK,
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "AAPL:" in out and "persistence" in out and "time by stage" in out
@@ -124,7 +135,7 @@ def test_a_folder_of_csvs_runs_one_ticker_per_file(mlflow_store, tmp_path, capsy
     folder.mkdir()
     for i, name in enumerate(("acme", "bolt")):
         make_prices(300, seed=i).to_csv(folder / f"{name}.csv", index_label="Date")
-    code = main(["all", "--source", "csv", "--data", str(folder),
+    code = main(["all", "--scope", "ticker", "--source", "csv", "--data", str(folder),
                  "--data-dir", str(tmp_path / "data"), *SHRUNK, "--progress"])  # fmt: skip
     assert code == 0
     out, err = capsys.readouterr()
@@ -166,7 +177,7 @@ def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):
     data = ["--tickers", "AAPL", "--data-dir", str(tmp_path / "data")]
     # Each stage takes the options it uses: the data stages not the model's.
     assert main(["fetch", *data]) == 0
-    assert main(["features", *data, "--window", "10"]) == 0
+    assert main(["features", "--scope", "ticker", *data, "--window", "10"]) == 0
     for stage in ("train", "evaluate"):
         assert main([stage, *data, *SHRUNK]) == 0, stage
     processed = tmp_path / "data" / "processed" / "AAPL"
@@ -182,7 +193,18 @@ def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):
 
 
 def test_stage_without_its_input_says_what_to_run(mlflow_store, tmp_path, capsys):
-    code = main(["train", "--tickers", "AAPL", "--data-dir", str(tmp_path / "data"), *SHRUNK])
+    code = main(
+        [
+            "train",
+            "--scope",
+            "ticker",
+            "--tickers",
+            "AAPL",
+            "--data-dir",
+            str(tmp_path / "data"),
+            *SHRUNK,
+        ]
+    )
     assert code == 3
     err = capsys.readouterr().err
     assert "run the features stage first" in err and "Traceback" not in err

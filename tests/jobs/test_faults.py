@@ -63,7 +63,7 @@ def test_unknown_ticker_names_it_and_leaves_no_run(mlflow_store, tmp_path, yahoo
         raise YFPricesMissingError(ticker, "(1d 2000-01-01 -> 2026-11-24)")
 
     yahoo["fn"] = missing
-    code = main(["all", "--tickers", "ZZZZQ", "--source", "yfinance",
+    code = main(["all", "--scope", "ticker", "--tickers", "ZZZZQ", "--source", "yfinance",
                  "--data-dir", str(tmp_path / "data"), *SHRUNK])  # fmt: skip
     assert code == 3
     line = one_error_line(capsys.readouterr().err)
@@ -146,7 +146,7 @@ def test_bad_csv_via_cli_names_column_and_line(mlflow_store, tmp_path, capsys):
     frame = make_prices(300)
     frame.iloc[5, 1] = frame.iloc[5, 2] * 0.5  # High below Low on the 6th data row
     frame.to_csv(tmp_path / "ACME.csv")
-    code = main(["all", "--data", str(tmp_path / "ACME.csv"), *SHRUNK,
+    code = main(["all", "--scope", "ticker", "--data", str(tmp_path / "ACME.csv"), *SHRUNK,
                  "--data-dir", str(tmp_path / "data")])  # fmt: skip
     assert code == 3
     line = one_error_line(capsys.readouterr().err)
@@ -156,7 +156,7 @@ def test_bad_csv_via_cli_names_column_and_line(mlflow_store, tmp_path, capsys):
 
 def test_too_little_history_states_the_minimum(mlflow_store, tmp_path, capsys):
     make_prices(40).to_csv(tmp_path / "TINY.csv")
-    code = main(["all", "--data", str(tmp_path / "TINY.csv"), "--window", "30",
+    code = main(["all", "--scope", "ticker", "--data", str(tmp_path / "TINY.csv"), "--window", "30",
                  "--data-dir", str(tmp_path / "data")])  # fmt: skip
     assert code == 3
     line = one_error_line(capsys.readouterr().err)
@@ -183,7 +183,7 @@ def test_too_little_history_states_the_minimum(mlflow_store, tmp_path, capsys):
 )
 def test_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys, options, message):
     monkeypatch.chdir(tmp_path)
-    code = main(["all", *options, "--data-dir", str(tmp_path / "data")])
+    code = main(["all", "--scope", "ticker", *options, "--data-dir", str(tmp_path / "data")])
     assert code == 2
     assert message in one_error_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []  # no data folder, no mlflow.db
@@ -191,7 +191,7 @@ def test_bad_options_fail_before_any_work(tmp_path, monkeypatch, capsys, options
 
 def test_a_bad_list_option_is_a_usage_error_not_a_traceback(capsys):
     with pytest.raises(SystemExit) as stopped:
-        main(["all", "--levels", "0.8,ninety"])
+        main(["all", "--scope", "ticker", "--levels", "0.8,ninety"])
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert "error: argument --levels: '0.8,ninety' is not a comma-separated list of float" in err
@@ -203,7 +203,10 @@ def test_a_bad_list_option_is_a_usage_error_not_a_traceback(capsys):
 )  # fmt: skip
 def test_cuda_without_a_gpu_is_an_option_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["all", "--device", "cuda", "--data-dir", str(tmp_path / "data")]) == 2
+    assert (
+        main(["all", "--scope", "ticker", "--device", "cuda", "--data-dir", str(tmp_path / "data")])
+        == 2
+    )
     assert "no CUDA GPU" in one_error_line(capsys.readouterr().err)
     assert list(tmp_path.iterdir()) == []
 
@@ -213,7 +216,7 @@ def test_cuda_without_a_gpu_is_an_option_error(tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow  # trains until it diverges
 def test_divergence_fails_the_run_and_registers_nothing(mlflow_store, tmp_path, capsys):
-    code = main(["all", "--tickers", "AAPL", "--lr", "1e30", *SHRUNK,
+    code = main(["all", "--scope", "ticker", "--tickers", "AAPL", "--lr", "1e30", *SHRUNK,
                  "--data-dir", str(tmp_path / "data")])  # fmt: skip
     assert code == 5
     assert "training diverged" in one_error_line(capsys.readouterr().err)
@@ -276,7 +279,7 @@ def test_data_folder_not_writable_names_the_path(mlflow_store, tmp_path, capsys)
 @pytest.mark.slow  # trains `all` twice
 def test_mlruns_not_writable_names_the_path_and_keeps_earlier_runs(mlflow_store, tmp_path, capsys):
     data = ["--data-dir", str(tmp_path / "data")]
-    assert main(["all", "--tickers", "MSFT", *data, *SHRUNK]) == 0
+    assert main(["all", "--scope", "ticker", "--tickers", "MSFT", *data, *SHRUNK]) == 0
     (first,) = runs()
     artifacts = Path(first.info.artifact_uri.removeprefix("file://"))
     experiment_dir = artifacts.parents[1]  # mlruns/<experiment id>
@@ -285,7 +288,7 @@ def test_mlruns_not_writable_names_the_path_and_keeps_earlier_runs(mlflow_store,
     experiment_dir.rename(hidden)
     experiment_dir.write_text("not a folder")  # new artifacts cannot be written
     try:
-        code = main(["all", "--tickers", "MSFT", *data, *SHRUNK])
+        code = main(["all", "--scope", "ticker", "--tickers", "MSFT", *data, *SHRUNK])
     finally:
         experiment_dir.unlink()
         hidden.rename(experiment_dir)
@@ -315,7 +318,19 @@ def test_disk_full_is_a_storage_error(tmp_path, monkeypatch):
 @pytest.mark.slow  # trains `all` twice
 def test_same_data_config_and_seed_give_identical_metrics(mlflow_store, tmp_path):
     data = ["--data-dir", str(tmp_path / "data")]
-    args = ["all", "--tickers", "MSFT", *data, *SHRUNK, "--epochs", "2", "--seed", "3"]
+    args = [
+        "all",
+        "--scope",
+        "ticker",
+        "--tickers",
+        "MSFT",
+        *data,
+        *SHRUNK,
+        "--epochs",
+        "2",
+        "--seed",
+        "3",
+    ]
     assert main(args) == 0
     assert main(args) == 0
     a, b = runs()
@@ -328,7 +343,7 @@ def test_same_data_config_and_seed_give_identical_metrics(mlflow_store, tmp_path
 
 def test_debug_shows_the_traceback_of_an_expected_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["all", "--window", "1", "--debug"]) == 2
+    assert main(["all", "--scope", "ticker", "--window", "1", "--debug"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "error: --window must be at least 2" in err
 
@@ -348,7 +363,21 @@ def test_unexpected_errors_keep_their_traceback(tmp_path, monkeypatch):
 def test_no_credentials_reach_mlflow(mlflow_store, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret-token")
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "s3cret-token")
-    assert main(["all", "--tickers", "MSFT", "--data-dir", str(tmp_path / "data"), *SHRUNK]) == 0
+    assert (
+        main(
+            [
+                "all",
+                "--scope",
+                "ticker",
+                "--tickers",
+                "MSFT",
+                "--data-dir",
+                str(tmp_path / "data"),
+                *SHRUNK,
+            ]
+        )
+        == 0
+    )
     (run,) = runs()
     logged = [*run.data.params.values(), *run.data.tags.values()]
     assert not any("s3cret" in value for value in logged)

@@ -20,7 +20,17 @@ def test_forecast_stores_a_row_per_horizon_a_night_and_prints_them(
     sample_champions, tmp_path, capsys
 ):
     url = f"sqlite:///{tmp_path / 'nightly.db'}"
-    argv = ["forecast", "--tickers", "AAPL,MSFT", "--source", "sample", "--store-url", url]
+    argv = [
+        "forecast",
+        "--scope",
+        "ticker",
+        "--tickers",
+        "AAPL,MSFT",
+        "--source",
+        "sample",
+        "--store-url",
+        url,
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     # As of Friday 2013-03-01: the next five NYSE sessions, over the weekend.
@@ -48,7 +58,22 @@ def test_forecast_stores_a_row_per_horizon_a_night_and_prints_them(
         assert f.aci_alphas == {0.9: pytest.approx(0.1)}  # no outcomes yet: calibrated
 
     # The same night again (a rerun after a crash, a second cron line): replaced, not doubled.
-    assert main(["predict", "--ticker", "AAPL", "--source", "sample", "--store-url", url]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--scope",
+                "ticker",
+                "--ticker",
+                "AAPL",
+                "--source",
+                "sample",
+                "--store-url",
+                url,
+            ]
+        )
+        == 0
+    )
     with ForecastStore(url) as store:
         again = store.forecasts("AAPL")
     assert len(again) == 5
@@ -64,7 +89,7 @@ def test_a_ticker_without_champion_fails_alone(sample_champions, capsys, tmp_pat
         (tmp_path / "csv" / f"{ticker}.csv").write_text(
             (sample_champions / "data" / "processed" / "AAPL" / "prices.csv").read_text()
         )
-    assert main(["forecast", *data]) == 8
+    assert main(["forecast", "--scope", "ticker", *data]) == 8
     captured = capsys.readouterr()
     assert "error: NOPE: no champion model in the registry" in captured.err
     assert "error: 1 of 2 tickers failed" in captured.err
@@ -75,7 +100,17 @@ def test_a_ticker_without_champion_fails_alone(sample_champions, capsys, tmp_pat
 
 def test_a_store_from_a_newer_stockcast_is_refused_untouched(sample_champions, capsys, tmp_path):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = ["forecast", "--tickers", "AAPL", "--source", "sample", "--store-url", url]
+    argv = [
+        "forecast",
+        "--scope",
+        "ticker",
+        "--tickers",
+        "AAPL",
+        "--source",
+        "sample",
+        "--store-url",
+        url,
+    ]
     assert main(argv) == 0
     engine = sa.create_engine(url)
     with engine.begin() as conn:

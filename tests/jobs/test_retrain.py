@@ -75,12 +75,29 @@ def _versions(ticker: str) -> list[str]:
 @pytest.mark.slow  # trains `all`, then retrains
 def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp_path, capsys):
     data = ["--data-dir", str(tmp_path / "data")]
-    assert main(["predict", "--ticker", "MSFT", "--source", "sample", *data]) == 8
+    assert (
+        main(["predict", "--scope", "ticker", "--ticker", "MSFT", "--source", "sample", *data]) == 8
+    )
     assert "no champion model" in capsys.readouterr().err
 
-    assert main(["all", "--tickers", "MSFT", *data, *SHRUNK]) == 0
+    assert main(["all", "--scope", "ticker", "--tickers", "MSFT", *data, *SHRUNK]) == 0
     assert registry.champion_version("MSFT") == "1"
-    assert main(["retrain", "--tickers", "MSFT", "--source", "sample", *data, *SHRUNK]) == 0
+    assert (
+        main(
+            [
+                "retrain",
+                "--scope",
+                "ticker",
+                "--tickers",
+                "MSFT",
+                "--source",
+                "sample",
+                *data,
+                *SHRUNK,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "challenger is version 2" in out
     assert _versions("MSFT") == ["1", "2"]
@@ -106,7 +123,9 @@ def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp
     assert tags["decision"] == ("promote" if promoted else "keep")
     assert registry.champion_version("MSFT") == ("2" if promoted else "1")
 
-    assert main(["predict", "--ticker", "MSFT", "--source", "sample", *data]) == 0
+    assert (
+        main(["predict", "--scope", "ticker", "--ticker", "MSFT", "--source", "sample", *data]) == 0
+    )
     out = capsys.readouterr().out
     for h, day in enumerate(["Mon 2013-03-04", "Tue 2013-03-05", "Fri 2013-03-08"]):
         ahead = {0: "1 day", 1: "2 days", 2: "5 days"}[h]
@@ -118,9 +137,14 @@ def test_all_then_retrain_keeps_a_champion_and_predict_answers(mlflow_store, tmp
     assert "MSFT: last Close 24.68 on Fri 2013-03-01" in out
     assert f"version {registry.champion_version('MSFT')}, champion" in out
     # Another exchange's calendar, and one that does not exist.
-    assert main(["predict", "--ticker", "MSFT", "--calendar", "XTKS", *data]) == 0
+    assert (
+        main(["predict", "--scope", "ticker", "--ticker", "MSFT", "--calendar", "XTKS", *data]) == 0
+    )
     assert "1 day ahead (Mon 2013-03-04)" in capsys.readouterr().out
-    assert main(["predict", "--ticker", "MSFT", "--calendar", "XNOPE", *data]) == 2
+    assert (
+        main(["predict", "--scope", "ticker", "--ticker", "MSFT", "--calendar", "XNOPE", *data])
+        == 2
+    )
     assert "no such exchange calendar" in capsys.readouterr().err
 
 
@@ -139,11 +163,26 @@ def _worse(real_fit):
 @pytest.mark.slow  # trains `all`, then retrains
 def test_worse_challenger_is_registered_but_not_promoted(mlflow_store, tmp_path, monkeypatch):
     data = ["--data-dir", str(tmp_path / "data")]
-    assert main(["all", "--tickers", "AAPL", *data, *SHRUNK]) == 0
+    assert main(["all", "--scope", "ticker", "--tickers", "AAPL", *data, *SHRUNK]) == 0
     from pipeline.models import rnn
 
     monkeypatch.setattr(rnn, "fit", _worse(rnn.fit))
-    assert main(["retrain", "--tickers", "AAPL", "--source", "sample", *data, *SHRUNK]) == 0
+    assert (
+        main(
+            [
+                "retrain",
+                "--scope",
+                "ticker",
+                "--tickers",
+                "AAPL",
+                "--source",
+                "sample",
+                *data,
+                *SHRUNK,
+            ]
+        )
+        == 0
+    )
     assert _versions("AAPL") == ["1", "2"]
     assert registry.champion_version("AAPL") == "1"
     # ... and a better one then is: the bad version 2 is not the champion, version 1 is.
@@ -158,7 +197,22 @@ def test_worse_challenger_is_registered_but_not_promoted(mlflow_store, tmp_path,
 @pytest.mark.slow  # retrain trains
 def test_no_champion_means_the_challenger_is_promoted(mlflow_store, tmp_path, capsys):
     data = ["--data-dir", str(tmp_path / "data")]
-    assert main(["retrain", "--tickers", "AAPL", "--source", "sample", *data, *SHRUNK]) == 0
+    assert (
+        main(
+            [
+                "retrain",
+                "--scope",
+                "ticker",
+                "--tickers",
+                "AAPL",
+                "--source",
+                "sample",
+                *data,
+                *SHRUNK,
+            ]
+        )
+        == 0
+    )
     assert registry.champion_version("AAPL") == "1"
     assert "promoted (no champion yet)" in capsys.readouterr().out
 
@@ -166,7 +220,7 @@ def test_no_champion_means_the_challenger_is_promoted(mlflow_store, tmp_path, ca
 @pytest.mark.slow  # trains `all`, then retrains
 def test_failure_mid_retrain_leaves_the_champion(mlflow_store, tmp_path, monkeypatch):
     data = ["--data-dir", str(tmp_path / "data")]
-    assert main(["all", "--tickers", "AAPL", *data, *SHRUNK]) == 0
+    assert main(["all", "--scope", "ticker", "--tickers", "AAPL", *data, *SHRUNK]) == 0
     from pipeline.tracking import registry as reg
 
     def broken(*args, **kwargs):
@@ -174,7 +228,19 @@ def test_failure_mid_retrain_leaves_the_champion(mlflow_store, tmp_path, monkeyp
 
     monkeypatch.setattr(reg, "register", broken)
     with pytest.raises(RuntimeError, match="registry went away"):
-        main(["retrain", "--tickers", "AAPL", "--source", "sample", *data, *SHRUNK])
+        main(
+            [
+                "retrain",
+                "--scope",
+                "ticker",
+                "--tickers",
+                "AAPL",
+                "--source",
+                "sample",
+                *data,
+                *SHRUNK,
+            ]
+        )
     assert registry.champion_version("AAPL") == "1" and _versions("AAPL") == ["1"]
     client = MlflowClient()
     exp = client.get_experiment_by_name("stockcast")
@@ -186,7 +252,7 @@ def test_failure_mid_retrain_leaves_the_champion(mlflow_store, tmp_path, monkeyp
 def test_second_retrain_exits_at_once_while_one_runs(mlflow_store, tmp_path, capsys):
     lock = tmp_path / "data" / "retrain.lock"
     with exclusive_lock(lock):
-        code = main(["retrain", "--tickers", "AAPL", "--source", "sample",
+        code = main(["retrain", "--scope", "ticker", "--tickers", "AAPL", "--source", "sample",
                      "--data-dir", str(tmp_path / "data"), *SHRUNK])  # fmt: skip
     assert code == 7
     err = capsys.readouterr().err
@@ -206,7 +272,21 @@ def _free_port() -> int:
 
 @pytest.mark.slow  # trains, then `mlflow models serve` in a process
 def test_served_champion_answers_a_real_request(mlflow_store, tmp_path):
-    assert main(["all", "--tickers", "MSFT", "--data-dir", str(tmp_path / "data"), *SHRUNK]) == 0
+    assert (
+        main(
+            [
+                "all",
+                "--scope",
+                "ticker",
+                "--tickers",
+                "MSFT",
+                "--data-dir",
+                str(tmp_path / "data"),
+                *SHRUNK,
+            ]
+        )
+        == 0
+    )
     port = _free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     server = subprocess.Popen(

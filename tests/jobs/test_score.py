@@ -24,10 +24,10 @@ def test_nights_forecast_then_scored_with_a_halt(sample_champions, tmp_path, cap
     halting = prices.drop(index=halted)
     for k in (7, 6, 5, 3):  # nights as of the 7th, 6th, 5th and 3rd last sessions
         halting.loc[: prices.index[-k]].to_csv(csv)
-        assert main(["forecast", *opts]) == 0
+        assert main(["forecast", "--scope", "ticker", *opts]) == 0
     halting.to_csv(csv)
     capsys.readouterr()
-    assert main(["score", *opts]) == 0
+    assert main(["score", "--scope", "ticker", *opts]) == 0
     out = capsys.readouterr().out
     # Each horizon's forecasts are scored as their target sessions come: as of the nights
     # of the 7th, 6th, 5th and 3rd last sessions, horizon h's targets are h sessions on.

@@ -23,7 +23,7 @@ SEARCHED = ("model.cell", "model.num_layers", "model.hidden_size", "model.dropou
 
 
 def _cfg(*argv: str):
-    return config_from_args(build_parser().parse_args(["sweep", *argv]))
+    return config_from_args(build_parser().parse_args(["sweep", "--scope", "ticker", *argv]))
 
 
 def test_sweep_options_reach_the_config_and_bad_ones_are_refused(tmp_path, monkeypatch):
@@ -40,7 +40,7 @@ def test_sweep_options_reach_the_config_and_bad_ones_are_refused(tmp_path, monke
     with pytest.raises(ConfigError, match="--concurrency must be at least 1, not 0"):
         _cfg("--concurrency", "0")
     monkeypatch.chdir(tmp_path)
-    assert main(["sweep", "--epochs", "0"]) == 2
+    assert main(["sweep", "--scope", "ticker", "--epochs", "0"]) == 2
     assert list(tmp_path.iterdir()) == []  # refused before any MLflow store, data or Ray
 
 
@@ -125,7 +125,9 @@ def test_a_sweep_nests_every_trial_saves_the_best_and_scores_it_once(
     assert {"sweep_trials.csv", "sweep_trials.md"} <= artifacts
 
     # best.json is a --config file that gives the best trial's settings.
-    cfg = config_from_args(build_parser().parse_args(["all", "--config", str(best_json)]))
+    cfg = config_from_args(
+        build_parser().parse_args(["all", "--scope", "ticker", "--config", str(best_json)])
+    )
     assert flatten(cfg) == {k: v for k, v in parent.data.params.items() if k != "ticker"}
     for key in SEARCHED:
         assert flatten(cfg)[key] == best.data.params[key], key

@@ -70,8 +70,9 @@ def test_background_logging_keeps_what_synchronous_logging_keeps(
     for mode in ("--async-logging", "--no-async-logging"):
         experiment = f"logging{mode}"
         folders = ["--data-dir", str(tmp_path / mode), "--reports-dir", str(tmp_path / "r" / mode)]
-        args = ["all", "--tickers", "AAPL", *SHRUNK, "--epochs", "4", "--tracking-uri",
-                tracking_server.uri, "--experiment", experiment, *folders, mode]  # fmt: skip
+        args = ["all", "--scope", "ticker", "--tickers", "AAPL", *SHRUNK, "--epochs", "4",
+                "--tracking-uri", tracking_server.uri, "--experiment", experiment, *folders,
+                mode]  # fmt: skip
         try:
             assert main(args) == 0
         finally:

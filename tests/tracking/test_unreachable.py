@@ -30,7 +30,17 @@ def test_forecast_fails_once_naming_the_server(server_down, tmp_path, capsys):
     """Not "no champion" per ticker: the registry that does not answer, once, and nothing
     half-written in the forecast store."""
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = ["forecast", "--tickers", "AAPL,MSFT", "--source", "sample", "--store-url", url]
+    argv = [
+        "forecast",
+        "--scope",
+        "ticker",
+        "--tickers",
+        "AAPL,MSFT",
+        "--source",
+        "sample",
+        "--store-url",
+        url,
+    ]
     assert main(argv) == TrackingUnavailable.exit_code == 10
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
@@ -41,6 +51,11 @@ def test_forecast_fails_once_naming_the_server(server_down, tmp_path, capsys):
 
 
 def test_all_fails_before_any_work(server_down, capsys):
-    assert main(["all", "--tickers", "AAPL", "--source", "sample", "--epochs", "1"]) == 10
+    assert (
+        main(
+            ["all", "--scope", "ticker", "--tickers", "AAPL", "--source", "sample", "--epochs", "1"]
+        )
+        == 10
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not answer" in err[0], err
