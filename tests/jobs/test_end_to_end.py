@@ -179,7 +179,7 @@ def test_stages_run_one_at_a_time(mlflow_store, tmp_path, capsys):
     assert main(["fetch", *data]) == 0
     assert main(["features", "--scope", "ticker", *data, "--window", "10"]) == 0
     for stage in ("train", "evaluate"):
-        assert main([stage, *data, *SHRUNK]) == 0, stage
+        assert main([stage, "--scope", "ticker", *data, *SHRUNK]) == 0, stage
     processed = tmp_path / "data" / "processed" / "AAPL"
     assert {p.name for p in processed.iterdir()} >= {
         "prices.csv", "features.npz", "model", "training.json"

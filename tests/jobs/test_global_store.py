@@ -84,7 +84,7 @@ def test_a_global_night_stores_every_horizon_of_every_ticker_and_score_scores_th
     assert all("live_coverage_90_h4" in r.data.metrics for r in runs)
 
     # The per-ticker score of the same store sees no forecast of a ticker's own model.
-    assert main(["score", *data, "--store-url", url, "--tickers", "ACME"]) == 0
+    assert main(["score", "--scope", "ticker", *data, "--store-url", url, "--tickers", "ACME"]) == 0
     assert "ACME: no stored forecasts with intervals to score yet" in capsys.readouterr().out
 
 
@@ -150,7 +150,7 @@ def test_a_tickers_own_and_the_global_forecasts_lie_side_by_side_each_scored_alo
     capsys.readouterr()
     assert main(["score", *argv, "--scope", "global"]) == 0
     shared = capsys.readouterr().out
-    assert main(["score", *argv]) == 0
+    assert main(["score", *argv, "--scope", "ticker"]) == 0
     mine = capsys.readouterr().out
     assert re.search(r"^ACME version 1, horizon 1: 1 sessions ", shared, re.M), shared
     assert re.search(r"^ACME version 3, horizon 1: 1 sessions .* coverage 0\.000", mine, re.M)
