@@ -146,7 +146,7 @@ def _ray_config(tmp_path: Path, folder: Path) -> Config:
         model=ModelConfig(hidden_size=8),
         train=TrainConfig(epochs=1, batch_size=256),
         runtime=RuntimeConfig(device="cpu", progress=False),
-        cluster=ClusterConfig(engine="ray"),
+        cluster=ClusterConfig(scope="ticker", engine="ray"),
         paths=Paths(data_dir=tmp_path / "data", reports_dir=tmp_path / "reports"),
     )
 
