@@ -75,7 +75,8 @@ def test_a_sweep_nests_every_trial_saves_the_best_and_scores_it_once(
 ):
     best_json = tmp_path / "best.json"
     argv = [
-        "sweep", "--source", "csv", "--data", str(csv_folder), *SHRUNK, "--epochs", "2",
+        "sweep", "--scope", "ticker", "--source", "csv", "--data", str(csv_folder), *SHRUNK,
+        "--epochs", "2",
         "--trials", "4", "--concurrency", "2", "--sweep-folds", "2",
         "--sweep-hidden-sizes", "4,8", "--sweep-max-layers", "2", "--sweep-batch-sizes", "64,128",
         "--data-dir", str(tmp_path / "data"), "--reports-dir", str(tmp_path / "reports"),

@@ -159,7 +159,8 @@ def test_all_on_the_cluster_logs_every_ticker_to_the_tracking_server(
         "MLFLOW_TRACKING_URI": tracking_server.uri,
     }
     run = subprocess.run(
-        [sys.executable, "-m", "pipeline", "all", "--engine", "ray", "--source", "csv",
+        [sys.executable, "-m", "pipeline", "all", "--scope", "ticker", "--engine", "ray",
+         "--source", "csv",
          "--data", str(csvs), "--experiment", "on-the-cluster", *SHRUNK],
         cwd=driver_dir, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
