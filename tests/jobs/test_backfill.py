@@ -64,17 +64,8 @@ def test_no_look_ahead(sample_champions, cut, seed):
 
 def test_backfill_replays_and_scores(sample_champions, tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = [
-        "backfill",
-        "--scope",
-        "ticker",
-        "--tickers",
-        "MSFT",
-        "--source",
-        "sample",
-        "--store-url",
-        url,
-    ]
+    argv = ["backfill", "--scope", "ticker", "--tickers", "MSFT", "--source", "sample",
+        "--store-url", url]  # fmt: skip
     assert main([*argv, "--from", "2013-01-15", "--to", "2013-02-28"]) == 0
     out = capsys.readouterr().out
     assert (
@@ -111,18 +102,8 @@ def test_backfill_replays_and_scores(sample_champions, tmp_path, capsys):
 )
 def test_bad_dates_are_one_line(sample_champions, tmp_path, capsys, dates, message):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = [
-        "backfill",
-        "--scope",
-        "ticker",
-        "--tickers",
-        "MSFT",
-        "--source",
-        "sample",
-        "--store-url",
-        url,
-        *dates,
-    ]
+    argv = ["backfill", "--scope", "ticker", "--tickers", "MSFT", "--source", "sample",
+        "--store-url", url, *dates]  # fmt: skip
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith(f"error: {message}")
 

@@ -73,17 +73,8 @@ def test_doubled_volatility_fires_and_a_stable_series_does_not(mlflow_store, tmp
 
     # The retrain job on drift only: the stable champion is kept untrained, the other retrained.
     capsys.readouterr()
-    retrain = [
-        "retrain",
-        "--scope",
-        "ticker",
-        *data,
-        *SHRUNK,
-        "--store-url",
-        url,
-        "--retrain-when",
-        "drift",
-    ]
+    retrain = ["retrain", "--scope", "ticker", *data, *SHRUNK, "--store-url", url,
+        "--retrain-when", "drift"]  # fmt: skip
     assert main([*retrain, "--data-dir", str(tmp_path / "data")]) == 0
     out = capsys.readouterr().out
     assert "STABLE: drift not fired: no drift:" in out

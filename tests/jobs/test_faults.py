@@ -318,19 +318,8 @@ def test_disk_full_is_a_storage_error(tmp_path, monkeypatch):
 @pytest.mark.slow  # trains `all` twice
 def test_same_data_config_and_seed_give_identical_metrics(mlflow_store, tmp_path):
     data = ["--data-dir", str(tmp_path / "data")]
-    args = [
-        "all",
-        "--scope",
-        "ticker",
-        "--tickers",
-        "MSFT",
-        *data,
-        *SHRUNK,
-        "--epochs",
-        "2",
-        "--seed",
-        "3",
-    ]
+    args = ["all", "--scope", "ticker", "--tickers", "MSFT", *data, *SHRUNK, "--epochs", "2",
+        "--seed", "3"]  # fmt: skip
     assert main(args) == 0
     assert main(args) == 0
     a, b = runs()

@@ -20,17 +20,8 @@ def test_forecast_stores_a_row_per_horizon_a_night_and_prints_them(
     sample_champions, tmp_path, capsys
 ):
     url = f"sqlite:///{tmp_path / 'nightly.db'}"
-    argv = [
-        "forecast",
-        "--scope",
-        "ticker",
-        "--tickers",
-        "AAPL,MSFT",
-        "--source",
-        "sample",
-        "--store-url",
-        url,
-    ]
+    argv = ["forecast", "--scope", "ticker", "--tickers", "AAPL,MSFT", "--source", "sample",
+        "--store-url", url]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     # As of Friday 2013-03-01: the next five NYSE sessions, over the weekend.
@@ -100,17 +91,8 @@ def test_a_ticker_without_champion_fails_alone(sample_champions, capsys, tmp_pat
 
 def test_a_store_from_a_newer_stockcast_is_refused_untouched(sample_champions, capsys, tmp_path):
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = [
-        "forecast",
-        "--scope",
-        "ticker",
-        "--tickers",
-        "AAPL",
-        "--source",
-        "sample",
-        "--store-url",
-        url,
-    ]
+    argv = ["forecast", "--scope", "ticker", "--tickers", "AAPL", "--source", "sample",
+        "--store-url", url]  # fmt: skip
     assert main(argv) == 0
     engine = sa.create_engine(url)
     with engine.begin() as conn:

@@ -57,18 +57,8 @@ def _runs(experiment: str) -> list:
 def test_ray_tasks_give_exactly_the_in_process_metrics_and_lose_no_run(
     local_ray, mlflow_store, tmp_path, csv_folder, capsys
 ):
-    common = [
-        "all",
-        "--scope",
-        "ticker",
-        "--source",
-        "csv",
-        "--data",
-        str(csv_folder),
-        *SHRUNK,
-        "--epochs",
-        "3",
-    ]
+    common = ["all", "--scope", "ticker", "--source", "csv", "--data", str(csv_folder), *SHRUNK,
+        "--epochs", "3"]  # fmt: skip
     data = ["--data-dir", str(tmp_path / "data")]
     assert main([*common, *data, "--engine", "ray", "--experiment", "on-ray"]) == 0
     assert main([*common, *data, "--engine", "local", "--experiment", "in-process"]) == 0
@@ -93,18 +83,8 @@ def test_a_registry_apart_from_the_runs_is_the_one_the_tasks_register_in(
     models = f"sqlite:///{tmp_path / 'models.db'}"
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", models)
     mlflow.set_registry_uri(models)
-    common = [
-        "all",
-        "--scope",
-        "ticker",
-        "--source",
-        "csv",
-        "--data",
-        str(csv_folder),
-        *SHRUNK,
-        "--epochs",
-        "1",
-    ]
+    common = ["all", "--scope", "ticker", "--source", "csv", "--data", str(csv_folder), *SHRUNK,
+        "--epochs", "1"]  # fmt: skip
     assert main([*common, "--data-dir", str(tmp_path / "data"), "--engine", "ray"]) == 0
     names = {m.name for m in MlflowClient(registry_uri=models).search_registered_models()}
     assert names == {f"stockcast-{t}" for t in TICKERS}

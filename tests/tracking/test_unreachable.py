@@ -30,17 +30,8 @@ def test_forecast_fails_once_naming_the_server(server_down, tmp_path, capsys):
     """Not "no champion" per ticker: the registry that does not answer, once, and nothing
     half-written in the forecast store."""
     url = f"sqlite:///{tmp_path / 'f.db'}"
-    argv = [
-        "forecast",
-        "--scope",
-        "ticker",
-        "--tickers",
-        "AAPL,MSFT",
-        "--source",
-        "sample",
-        "--store-url",
-        url,
-    ]
+    argv = ["forecast", "--scope", "ticker", "--tickers", "AAPL,MSFT", "--source", "sample",
+        "--store-url", url]  # fmt: skip
     assert main(argv) == TrackingUnavailable.exit_code == 10
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
