@@ -22,11 +22,12 @@ def for_ticker(forecaster: Forecaster, ticker: str, prices: pd.DataFrame) -> tup
     """The model calibrated for ``ticker``, and how: with its own calibration when it was
     trained on it (a ticker's own model saved before models kept them per ticker: as it
     is), else on its last ``RECENT_DAYS`` sessions of ``prices``."""
-    if ticker in forecaster.calibrations:
-        return forecaster.for_ticker(ticker), OWN
-    if forecaster.calibration is None or forecaster.meta.get("ticker") == ticker:
+    own_model = ticker not in forecaster.calibrations and forecaster.meta.get("ticker") == ticker
+    if forecaster.calibration is None or own_model:
         return forecaster, OWN
-    forecaster, days = forecaster.recalibrated(prices, RECENT_DAYS)
+    forecaster, days = forecaster.calibrated_for(ticker, prices, RECENT_DAYS)
+    if days is None:
+        return forecaster, OWN
     return forecaster, f"never trained on {ticker}: interval calibrated on its last {days} sessions"
 
 
